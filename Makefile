@@ -1,0 +1,44 @@
+# infradash: `make run` to try it, `make test` for everything the project checks.
+SHELL := /bin/bash
+GO    ?= go
+TOOL  := $(GO) tool -modfile=tools/go.mod
+BIN   := bin/infradash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
+
+.PHONY: run build test lint generate check-generated bench deps clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+run: build ## install what is missing, then serve on http://127.0.0.1:8080 (private PostgreSQL unless DATABASE_URL is set)
+	@if [ -z "$$DATABASE_URL" ]; then scripts/ensure-deps.sh postgres; fi
+	$(BIN) serve
+
+build: ## build bin/infradash
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+test: lint check-generated ## gofmt, vet, generated-code freshness, then every test with -race against real PostgreSQL and Chromium
+	scripts/ensure-deps.sh postgres chromium
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+generate: ## regenerate sqlc and templ code (commit the result)
+	$(TOOL) sqlc generate
+	@if ls views/*.templ >/dev/null 2>&1; then $(TOOL) templ generate -path views; fi
+
+check-generated: ## fail when generated code is stale
+	scripts/check-generated.sh
+
+bench: build ## Go benchmarks and a load test against the real server; see docs/benchmarks.md
+	scripts/ensure-deps.sh postgres
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+clean: ## remove the binary (keeps .data, the private database)
+	rm -rf bin

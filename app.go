@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/joho/godotenv"
+
+	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/database"
+	"github.com/infradash/infradash/devdb"
+)
+
+// Stamped at build time with -ldflags "-X main.version=... -X main.commit=... -X main.buildDate=...".
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
+
+// privateDataDir holds the development database, relative to the working directory.
+const privateDataDir = ".data/postgres"
+
+// privateDatabase is the database name on the private server.
+const privateDatabase = "infradash"
+
+func buildInfo() (ver, rev, date string) {
+	ver, rev, date = version, commit, buildDate
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision" && rev == "":
+				rev = s.Value
+			case s.Key == "vcs.time" && date == "":
+				date = s.Value
+			}
+		}
+	}
+	return ver, rev, date
+}
+
+// loadConfig reads .env (when present; the environment wins) and validates the configuration.
+func loadConfig(env *environment) (config.Config, error) {
+	lookup := env.lookup
+	if dotenv, err := godotenv.Read(".env"); err == nil {
+		lookup = func(k string) (string, bool) {
+			if v, ok := env.lookup(k); ok {
+				return v, true
+			}
+			v, ok := dotenv[k]
+			return v, ok
+		}
+	} else if !os.IsNotExist(err) {
+		return config.Config{}, fmt.Errorf(".env: %w", err)
+	}
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		if p, ok := err.(config.Problems); ok {
+			return cfg, exitError{code: 2, err: fmt.Errorf("configuration is not valid:\n  %s", joinLines(p))}
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func joinLines(p config.Problems) string {
+	s := ""
+	for i, line := range p {
+		if i > 0 {
+			s += "\n  "
+		}
+		s += line
+	}
+	return s
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openDatabase connects to DATABASE_URL or, in development without it, to a private server
+// started from the system's PostgreSQL binaries. The returned stop function closes the pool and
+// stops a private server this call started.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, func(), error) {
+	url := cfg.DatabaseURL
+	var srv *devdb.Server
+	if url == "" {
+		dir, _ := filepath.Abs(privateDataDir)
+		var err error
+		srv, err = devdb.Start(ctx, dir, devdb.Options{Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := srv.CreateDatabase(ctx, privateDatabase); err != nil {
+			_ = srv.Stop()
+			return nil, nil, err
+		}
+		url = srv.URL(privateDatabase)
+	}
+	pool, err := database.Open(ctx, url)
+	if err != nil {
+		_ = srv.Stop()
+		return nil, nil, err
+	}
+	stop := func() {
+		pool.Close()
+		if err := srv.Stop(); err != nil {
+			log.Error("stop the private database", "err", err)
+		}
+	}
+	return pool, stop, nil
+}
+
+// migrateUp applies pending migrations and logs what it did.
+func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	m, err := database.NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	applied, err := m.Up(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "versions", applied)
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+var checkConfigCommand = command{
+	summary: "Validate the configuration as production start would, without starting anything; exits 2 when something is wrong.",
+	run: func(ctx context.Context, env *environment, args []string) error {
+		if err := parse(env, flags(env, "check-config"), args); err != nil {
+			return err
+		}
+		cfg, err := loadConfig(env)
+		if err != nil {
+			return err
+		}
+		db := "private development database under " + privateDataDir
+		if cfg.DatabaseURL != "" {
+			db = "DATABASE_URL"
+		}
+		fmt.Fprintf(env.stdout, "configuration is valid: environment=%s, address=%s, database=%s, jobs=%t\n",
+			cfg.Environment, cfg.HTTPAddr, db, cfg.JobsEnabled)
+		if cfg.SecretGenerated {
+			fmt.Fprintln(env.stdout, "note: SECRET_KEY is unset; a random one is made at each start, so sessions end at restart")
+		}
+		return nil
+	},
+}

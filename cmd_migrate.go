@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/infradash/infradash/database"
+)
+
+var migrateCommand = command{
+	summary: "Apply (up), undo the latest (down) or list (status) the schema migrations.",
+	usage:   "up|down|status",
+	run: func(ctx context.Context, env *environment, args []string) error {
+		fs := flags(env, "migrate")
+		if err := parse(env, fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return errUsage
+		}
+		action := fs.Arg(0)
+		if action != "up" && action != "down" && action != "status" {
+			fmt.Fprintf(env.stderr, "infradash migrate: unknown action %q (want up, down or status)\n", action)
+			return errUsage
+		}
+		cfg, err := loadConfig(env)
+		if err != nil {
+			return err
+		}
+		log := newLogger(cfg, env.stderr)
+		pool, stop, err := openDatabase(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		m, err := database.NewMigrator(pool)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		switch action {
+		case "up":
+			applied, err := m.Up(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "applied %d migration(s) %v\n", len(applied), applied)
+		case "down":
+			undone, err := m.Down(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "undid migration %v\n", undone)
+		case "status":
+			return m.Status(ctx, env.stdout)
+		}
+		return nil
+	},
+}

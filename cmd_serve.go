@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/handlers"
+)
+
+var serveCommand = command{
+	summary: "Migrate the database, start collecting, run the scheduled jobs and serve the dashboard and API (the default command). Stops gracefully on SIGINT or SIGTERM.",
+	run:     serve,
+}
+
+func serve(ctx context.Context, env *environment, args []string) error {
+	if err := parse(env, flags(env, "serve"), args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.stderr)
+	ver, _, _ := buildInfo()
+	if cfg.SecretGenerated {
+		log.Warn("SECRET_KEY is unset: using a random key for this run only (sessions end at restart)")
+	}
+
+	pool, stopDB, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	if cfg.MigrateOnStart {
+		if err := migrateUp(ctx, pool, log); err != nil {
+			return err
+		}
+	}
+
+	host, _ := os.Hostname()
+	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver})
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	srv.Routes(e)
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	httpServer := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	log.Info("infradash serving", "url", "http://"+ln.Addr().String(), "version", ver, "environment", cfg.Environment)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("HTTP server: %w", err)
+	case <-ctx.Done():
+	}
+	// Stop taking requests first and let those under way finish; background work and the
+	// database go after, so no request sees them disappear.
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("HTTP shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,391 @@
+// Package config reads infradash's configuration from the environment and validates it.
+//
+// Every problem is reported at once, one line each, naming the variable, so an operator fixes a
+// bad deployment in one pass instead of one restart per mistake.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Environment names.
+const (
+	Development = "development"
+	Production  = "production"
+)
+
+// Thresholds are warning and critical levels in percent.
+type Thresholds struct {
+	Warning, Critical float64
+}
+
+// Config is the whole configuration of a running infradash.
+type Config struct {
+	DatabaseURL    string
+	MigrateOnStart bool
+	HTTPAddr       string
+	Environment    string
+	Debug          bool
+	SecretKey      string
+	// SecretGenerated is true when SecretKey was made up at start (development only).
+	SecretGenerated bool
+	BaseURL         string
+	SessionLifetime time.Duration
+	CORSOrigins     []string
+
+	AdminEmail    string
+	AdminPassword string
+
+	CPU, Memory, Disk Thresholds
+
+	CollectInterval        time.Duration
+	RetentionDays          int
+	AlertRetentionDays     int
+	AggregateRetentionDays int
+
+	AlertWindow         time.Duration
+	AlertCooldown       time.Duration
+	AlertRepeatInterval time.Duration
+	AlertHysteresis     float64
+	SlackWebhookURL     string
+	AlertWebhookURL     string
+
+	JobsEnabled             bool
+	CleanupSchedule         string
+	AlertsSchedule          string
+	AggregateHourlySchedule string
+	AggregateDailySchedule  string
+
+	LoginMaxFailures int
+	LoginLockout     time.Duration
+
+	LogLevel     string
+	LogFormat    string
+	MetricsToken string
+	SentryDSN    string
+}
+
+// Production reports whether the production rules apply.
+func (c Config) Production() bool { return c.Environment == Production }
+
+// Problems is the list of everything wrong with a configuration.
+type Problems []string
+
+func (p Problems) Error() string { return strings.Join(p, "\n") }
+
+// LookupFunc finds an environment variable, like os.LookupEnv.
+type LookupFunc func(string) (string, bool)
+
+// Load reads and validates the configuration. On failure the error is Problems.
+func Load(lookup LookupFunc) (Config, error) {
+	r := reader{lookup: lookup}
+	c := Config{
+		DatabaseURL:    r.str("DATABASE_URL", ""),
+		MigrateOnStart: r.boolean("MIGRATE_ON_START", true),
+		HTTPAddr:       r.str("HTTP_ADDR", "127.0.0.1:8080"),
+		Environment:    strings.ToLower(r.str("ENVIRONMENT", Development)),
+		Debug:          r.boolean("DEBUG", false),
+		SecretKey:      r.str("SECRET_KEY", ""),
+		BaseURL:        strings.TrimRight(r.str("BASE_URL", ""), "/"),
+		CORSOrigins:    r.list("CORS_ORIGINS"),
+
+		AdminEmail:    r.str("ADMIN_EMAIL", ""),
+		AdminPassword: r.str("ADMIN_PASSWORD", ""),
+
+		CPU:    r.thresholds("HEALTH_CPU", 80, 95),
+		Memory: r.thresholds("HEALTH_MEMORY", 85, 95),
+		Disk:   r.thresholds("HEALTH_DISK", 85, 95),
+
+		CollectInterval:        r.duration("COLLECT_INTERVAL", 5*time.Second, time.Second, 5*time.Minute),
+		RetentionDays:          r.integer("RETENTION_DAYS", 30, 1, 36500),
+		AlertRetentionDays:     r.integer("ALERT_RETENTION_DAYS", 90, 1, 36500),
+		AggregateRetentionDays: r.integer("AGGREGATE_RETENTION_DAYS", 365, 1, 36500),
+
+		AlertWindow:         r.duration("ALERT_WINDOW", 5*time.Minute, 10*time.Second, 24*time.Hour),
+		AlertCooldown:       r.duration("ALERT_COOLDOWN", 15*time.Minute, 0, 7*24*time.Hour),
+		AlertRepeatInterval: r.duration("ALERT_REPEAT_INTERVAL", 4*time.Hour, time.Minute, 30*24*time.Hour),
+		AlertHysteresis:     r.number("ALERT_HYSTERESIS", 5, 0, 100),
+		SlackWebhookURL:     r.webhook("SLACK_WEBHOOK_URL"),
+		AlertWebhookURL:     r.webhook("ALERT_WEBHOOK_URL"),
+
+		JobsEnabled:             r.boolean("JOBS_ENABLED", true),
+		CleanupSchedule:         r.schedule("CLEANUP_SCHEDULE", "0 2 * * *"),
+		AlertsSchedule:          r.schedule("ALERTS_SCHEDULE", "* * * * *"),
+		AggregateHourlySchedule: r.schedule("AGGREGATE_HOURLY_SCHEDULE", "0 * * * *"),
+		AggregateDailySchedule:  r.schedule("AGGREGATE_DAILY_SCHEDULE", "0 3 * * *"),
+
+		LoginMaxFailures: r.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
+		LoginLockout:     r.duration("LOGIN_LOCKOUT", 15*time.Minute, time.Second, 7*24*time.Hour),
+
+		LogLevel:     strings.ToLower(r.str("LOG_LEVEL", "info")),
+		MetricsToken: r.str("METRICS_TOKEN", ""),
+		SentryDSN:    r.str("SENTRY_DSN", ""),
+	}
+	c.SessionLifetime = r.duration("SESSION_LIFETIME", 12*time.Hour, time.Minute, 90*24*time.Hour)
+
+	switch c.Environment {
+	case Development, Production:
+	default:
+		r.fail("ENVIRONMENT", "must be %q or %q, not %q", Development, Production, c.Environment)
+	}
+	defaultFormat := "text"
+	if c.Production() {
+		defaultFormat = "json"
+	}
+	c.LogFormat = strings.ToLower(r.str("LOG_FORMAT", defaultFormat))
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		r.fail("LOG_FORMAT", "must be text or json, not %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		r.fail("LOG_LEVEL", "must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		r.fail("HTTP_ADDR", "must be host:port, like 127.0.0.1:8080 (%v)", err)
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = baseURLFromAddr(c.HTTPAddr)
+	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail("BASE_URL", "must be an absolute http(s) URL, like https://infradash.example.com")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		r.fail("DATABASE_URL", "must be a postgres:// or postgresql:// URL")
+	}
+	for _, o := range c.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			r.fail("CORS_ORIGINS", "%q is not an origin like https://dash.example.com", o)
+		}
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") && c.Production() {
+		r.fail("ADMIN_EMAIL", "ADMIN_EMAIL and ADMIN_PASSWORD go together; set both or neither")
+	}
+	if c.AdminEmail != "" && !strings.Contains(c.AdminEmail, "@") {
+		r.fail("ADMIN_EMAIL", "%q is not an email address", c.AdminEmail)
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < 12 {
+		r.fail("ADMIN_PASSWORD", "must be at least 12 characters")
+	}
+
+	if c.Production() {
+		if c.DatabaseURL == "" {
+			r.fail("DATABASE_URL", "is required in production (the private database is for development only)")
+		}
+		if c.Debug {
+			r.fail("DEBUG", "must be false in production")
+		}
+		for _, o := range c.CORSOrigins {
+			if o == "*" {
+				r.fail("CORS_ORIGINS", "a wildcard (*) is refused in production; list the dashboard's origins")
+			}
+		}
+		if c.SecretKey == "" {
+			r.fail("SECRET_KEY", "is required in production (at least 32 characters; try: openssl rand -hex 32)")
+		} else if reason := weakSecret(c.SecretKey); reason != "" {
+			r.fail("SECRET_KEY", "%s (try: openssl rand -hex 32)", reason)
+		}
+		if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+			r.fail("METRICS_TOKEN", "must be at least 16 characters")
+		}
+	} else if c.SecretKey == "" {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		c.SecretKey = hex.EncodeToString(b)
+		c.SecretGenerated = true
+	}
+
+	if len(r.problems) > 0 {
+		return c, r.problems
+	}
+	return c, nil
+}
+
+func baseURLFromAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://127.0.0.1:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// weakSecret explains why a secret is too weak for production, or returns "".
+func weakSecret(s string) string {
+	if len(s) < 32 {
+		return fmt.Sprintf("must be at least 32 characters, has %d", len(s))
+	}
+	lower := strings.ToLower(s)
+	for _, w := range []string{"changeme", "change-me", "change_me", "secret", "password", "example", "default"} {
+		if strings.Contains(lower, w) {
+			return fmt.Sprintf("looks like a placeholder (contains %q)", w)
+		}
+	}
+	// Shannon entropy per character: random hex gives 4 bits, random base64 about 6; a key like
+	// "aaaa…" or "abababab…" gives 0 or 1. 3 bits over 32+ characters is at least ~100 bits.
+	if e := entropy(s); e < 3.0 {
+		return fmt.Sprintf("is low-entropy (%.1f bits per character; use random bytes)", e)
+	}
+	return ""
+}
+
+func entropy(s string) float64 {
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range s {
+		counts[r]++
+		n++
+	}
+	var h float64
+	for _, c := range counts {
+		p := float64(c) / float64(n)
+		h -= p * math.Log2(p)
+	}
+	return h
+}
+
+type reader struct {
+	lookup   LookupFunc
+	problems Problems
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.problems = append(r.problems, name+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *reader) raw(name string) (string, bool) {
+	v, ok := r.lookup(name)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.raw(name); ok {
+		return v
+	}
+	return def
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "must be true or false, not %q", v)
+		return def
+	}
+	return b
+}
+
+func (r *reader) integer(name string, def, lo, hi int) int {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(name, "must be a whole number, not %q", v)
+		return def
+	}
+	if n < lo || n > hi {
+		r.fail(name, "must be between %d and %d, not %d", lo, hi, n)
+	}
+	return n
+}
+
+func (r *reader) number(name string, def, lo, hi float64) float64 {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) {
+		r.fail(name, "must be a number, not %q", v)
+		return def
+	}
+	if f < lo || f > hi {
+		r.fail(name, "must be between %g and %g, not %g", lo, hi, f)
+	}
+	return f
+}
+
+func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, "must be a duration like 30s, 5m or 4h, not %q", v)
+		return def
+	}
+	if d < lo || d > hi {
+		r.fail(name, "must be between %s and %s, not %s", lo, hi, d)
+	}
+	return d
+}
+
+func (r *reader) thresholds(prefix string, defWarn, defCrit float64) Thresholds {
+	t := Thresholds{
+		Warning:  r.number(prefix+"_WARNING", defWarn, 0, 100),
+		Critical: r.number(prefix+"_CRITICAL", defCrit, 0, 100),
+	}
+	if t.Warning >= t.Critical {
+		r.fail(prefix+"_WARNING", "(%g) must be below %s_CRITICAL (%g)", t.Warning, prefix, t.Critical)
+	}
+	return t
+}
+
+func (r *reader) list(name string) []string {
+	v, ok := r.raw(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		if p := strings.TrimRight(strings.TrimSpace(part), "/"); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (r *reader) webhook(name string) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return ""
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, "must be an http(s) URL")
+	}
+	return v
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func (r *reader) schedule(name, def string) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	if _, err := cronParser.Parse(v); err != nil {
+		r.fail(name, "is not a cron schedule (minute hour day month weekday): %v", err)
+	}
+	return v
+}

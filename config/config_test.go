@@ -1,0 +1,102 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv ...string) LookupFunc {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const goodSecret = "3f9a1c7e5b2d8f4a6c0e9b1d7f3a5c8e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a"
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env())
+	if err != nil {
+		t.Fatalf("defaults must be valid: %v", err)
+	}
+	if c.HTTPAddr != "127.0.0.1:8080" || c.Environment != Development || c.CollectInterval != 5*time.Second {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if c.CPU != (Thresholds{80, 95}) || c.Memory != (Thresholds{85, 95}) || c.Disk != (Thresholds{85, 95}) {
+		t.Errorf("threshold defaults: %+v %+v %+v", c.CPU, c.Memory, c.Disk)
+	}
+	if !c.SecretGenerated || len(c.SecretKey) < 32 {
+		t.Errorf("development must generate a secret, got %q", c.SecretKey)
+	}
+	if c.BaseURL != "http://127.0.0.1:8080" || c.LogFormat != "text" || !c.JobsEnabled || !c.MigrateOnStart {
+		t.Errorf("derived defaults: base=%q format=%q", c.BaseURL, c.LogFormat)
+	}
+	if c.AlertCooldown != 15*time.Minute || c.RetentionDays != 30 || c.AlertsSchedule != "* * * * *" {
+		t.Errorf("job defaults: %+v", c)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	prod := []string{"ENVIRONMENT", "production", "DATABASE_URL", "postgres://u:p@db/infradash", "SECRET_KEY", goodSecret}
+	cases := []struct {
+		name string
+		env  []string
+		want []string // each must appear, one line each
+	}{
+		{"not a number", []string{"HEALTH_CPU_WARNING", "abc"}, []string{`HEALTH_CPU_WARNING: must be a number, not "abc"`}},
+		{"warning above critical", []string{"HEALTH_CPU_WARNING", "99", "HEALTH_CPU_CRITICAL", "90"}, []string{"HEALTH_CPU_WARNING: (99) must be below HEALTH_CPU_CRITICAL (90)"}},
+		{"out of range", []string{"HEALTH_DISK_CRITICAL", "101"}, []string{"HEALTH_DISK_CRITICAL: must be between 0 and 100"}},
+		{"interval too short", []string{"COLLECT_INTERVAL", "100ms"}, []string{"COLLECT_INTERVAL: must be between 1s and 5m0s"}},
+		{"bad duration", []string{"ALERT_COOLDOWN", "soon"}, []string{"ALERT_COOLDOWN: must be a duration"}},
+		{"bad bool", []string{"JOBS_ENABLED", "maybe"}, []string{"JOBS_ENABLED: must be true or false"}},
+		{"bad cron", []string{"CLEANUP_SCHEDULE", "at two"}, []string{"CLEANUP_SCHEDULE: is not a cron schedule"}},
+		{"bad environment", []string{"ENVIRONMENT", "staging"}, []string{`ENVIRONMENT: must be "development" or "production"`}},
+		{"bad webhook", []string{"SLACK_WEBHOOK_URL", "hooks.slack.com/x"}, []string{"SLACK_WEBHOOK_URL: must be an http(s) URL"}},
+		{"bad addr", []string{"HTTP_ADDR", "8080"}, []string{"HTTP_ADDR: must be host:port"}},
+		{"short secret in production", append(prod[:4:4], "SECRET_KEY", "0123456789"), []string{"SECRET_KEY: must be at least 32 characters, has 10"}},
+		{"low entropy secret", append(prod[:4:4], "SECRET_KEY", strings.Repeat("ab", 20)), []string{"SECRET_KEY: is low-entropy"}},
+		{"placeholder secret", append(prod[:4:4], "SECRET_KEY", "changeme-"+goodSecret), []string{"SECRET_KEY: looks like a placeholder"}},
+		{"missing secret", prod[:4], []string{"SECRET_KEY: is required in production"}},
+		{"missing database", []string{"ENVIRONMENT", "production", "SECRET_KEY", goodSecret}, []string{"DATABASE_URL: is required in production"}},
+		{"debug in production", append(prod, "DEBUG", "true"), []string{"DEBUG: must be false in production"}},
+		{"wildcard cors", append(prod, "CORS_ORIGINS", "https://a.example.com,*"), []string{"CORS_ORIGINS: a wildcard (*) is refused in production"}},
+		{"bad cors origin", []string{"CORS_ORIGINS", "dash.example.com"}, []string{`CORS_ORIGINS: "dash.example.com" is not an origin`}},
+		{"many at once", []string{"ENVIRONMENT", "production", "DEBUG", "true", "HEALTH_MEMORY_WARNING", "x"}, []string{
+			"DATABASE_URL: is required", "DEBUG: must be false", "SECRET_KEY: is required", "HEALTH_MEMORY_WARNING: must be a number"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(env(tc.env...))
+			var p Problems
+			if !errors.As(err, &p) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			if len(p) != len(tc.want) {
+				t.Errorf("want %d problems, got %d:\n%s", len(tc.want), len(p), p)
+			}
+			for _, w := range tc.want {
+				found := false
+				for _, line := range p {
+					found = found || strings.HasPrefix(line, w) && !strings.Contains(line, "\n")
+				}
+				if !found {
+					t.Errorf("missing %q in:\n%s", w, p)
+				}
+			}
+		})
+	}
+}
+
+func TestProductionGood(t *testing.T) {
+	c, err := Load(env("ENVIRONMENT", "production", "DATABASE_URL", "postgres://u:p@db/infradash",
+		"SECRET_KEY", goodSecret, "CORS_ORIGINS", "https://dash.example.com/"))
+	if err != nil {
+		t.Fatalf("good production config refused: %v", err)
+	}
+	if c.LogFormat != "json" || c.SecretGenerated || c.CORSOrigins[0] != "https://dash.example.com" {
+		t.Errorf("production config: %+v", c)
+	}
+}

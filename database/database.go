@@ -1,0 +1,125 @@
+// Package database opens the PostgreSQL pool and applies the embedded goose migrations.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/infradash/infradash/schema"
+)
+
+// Open connects a pool and checks the server answers.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	cfg.MaxConns = 10
+	// Keep timestamps in UTC whatever the server's zone.
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "infradash"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", redact(cfg), err)
+	}
+	return pool, nil
+}
+
+func redact(cfg *pgxpool.Config) string {
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+}
+
+// Migrator applies the embedded migrations through a pool.
+type Migrator struct {
+	provider *goose.Provider
+	db       *sql.DB
+}
+
+// NewMigrator prepares goose over pool; out receives goose's own progress lines (may be nil).
+func NewMigrator(pool *pgxpool.Pool) (*Migrator, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	p, err := goose.NewProvider(goose.DialectPostgres, db, schema.FS)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return &Migrator{provider: p, db: db}, nil
+}
+
+// Close releases the migrator's handle (not the pool).
+func (m *Migrator) Close() error { return m.db.Close() }
+
+// Up applies every pending migration and returns the versions applied.
+func (m *Migrator) Up(ctx context.Context) ([]int64, error) {
+	res, err := m.provider.Up(ctx)
+	return versions(res), wrap("migrate up", err)
+}
+
+// Down undoes the latest migration.
+func (m *Migrator) Down(ctx context.Context) ([]int64, error) {
+	res, err := m.provider.Down(ctx)
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return nil, errors.New("migrate down: nothing to undo, the database has no migration applied")
+	}
+	var out []int64
+	if res != nil {
+		out = []int64{res.Source.Version}
+	}
+	return out, wrap("migrate down", err)
+}
+
+// DownTo undoes migrations down to version (0 undoes all).
+func (m *Migrator) DownTo(ctx context.Context, version int64) ([]int64, error) {
+	res, err := m.provider.DownTo(ctx, version)
+	return versions(res), wrap("migrate down", err)
+}
+
+// Status writes one line per migration: version, state and when it was applied.
+func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
+	st, err := m.provider.Status(ctx)
+	if err != nil {
+		return wrap("migrate status", err)
+	}
+	current, err := m.provider.GetDBVersion(ctx)
+	if err != nil {
+		return wrap("migrate status", err)
+	}
+	fmt.Fprintf(w, "current version: %d\n", current)
+	for _, s := range st {
+		when := "pending"
+		if s.State == goose.StateApplied {
+			when = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%05d  %-28s %s\n", s.Source.Version, s.Source.Path, when)
+	}
+	return nil
+}
+
+func versions(res []*goose.MigrationResult) []int64 {
+	var out []int64
+	for _, r := range res {
+		out = append(out, r.Source.Version)
+	}
+	return out
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

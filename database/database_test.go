@@ -1,0 +1,129 @@
+package database_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/database"
+	"github.com/infradash/infradash/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func TestDuplicateSampleRefused(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	insert := `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ($1, $2, $3, 50)`
+	if _, err := pool.Exec(ctx, insert, "web-1", at, 10.0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pool.Exec(ctx, insert, "web-1", at, 20.0)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		t.Fatalf("a second sample for the same host and time must be refused, got %v", err)
+	}
+	// Another host at the same instant is a different sample.
+	if _, err := pool.Exec(ctx, insert, "web-2", at, 20.0); err != nil {
+		t.Fatalf("same time, other host: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM system_metrics_history`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("want 2 rows, got %d (%v)", n, err)
+	}
+}
+
+func TestOneOpenAlertPerSubject(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	insert := `INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, started_at, updated_at)
+	           VALUES ('web-1', 'disk', $1, 'warning', 90, 85, now(), now())`
+	if _, err := pool.Exec(ctx, insert, "/"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, insert, "/"); err == nil {
+		t.Fatal("a second open alert for the same host, metric and subject must be refused")
+	}
+	if _, err := pool.Exec(ctx, insert, "/home"); err != nil {
+		t.Fatalf("another filesystem may have its own alert: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE infrastructure_alerts SET resolved_at = now() WHERE subject = '/'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, insert, "/"); err != nil {
+		t.Fatalf("after resolving, a new alert may open: %v", err)
+	}
+}
+
+func schemaDump(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `
+		SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'goose_db_version'
+		UNION ALL SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'goose_db_version'
+		UNION ALL SELECT 'type ' || t.typname || ' ' || e.enumlabel FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(s + "\n")
+	}
+	return b.String()
+}
+
+func TestMigrateDownUpKeepsSchema(t *testing.T) {
+	ctx := context.Background()
+	pool, err := database.Open(ctx, dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	before := schemaDump(t, pool)
+	for _, want := range []string{
+		"column system_metrics_history.collected_at timestamp with time zone",
+		"index idx_system_collected_at", "index idx_process_collected_at", "index idx_infra_health_collected_at",
+		"index idx_alerts_open", "index idx_alerts_resolved_at", "index idx_aggregations_bucket_start",
+		"type healthstatus critical", "type metrictype cpu",
+	} {
+		if !strings.Contains(before, want) {
+			t.Errorf("schema lacks %q", want)
+		}
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('h', now(), 1, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	m, err := database.NewMigrator(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.DownTo(ctx, 0); err != nil {
+		t.Fatalf("down on a populated database: %v", err)
+	}
+	if left := schemaDump(t, pool); left != "" {
+		t.Fatalf("down left objects behind:\n%s", left)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := schemaDump(t, pool); after != before {
+		t.Fatalf("down then up changed the schema:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	var buf bytes.Buffer
+	if err := m.Status(ctx, &buf); err != nil || !strings.Contains(buf.String(), "00001") || !strings.Contains(buf.String(), "applied") {
+		t.Fatalf("status: %v\n%s", err, buf.String())
+	}
+}

@@ -1,0 +1,133 @@
+// Package dbtest gives each test its own freshly migrated PostgreSQL database on a real server.
+//
+// A test binary uses the server named by TEST_DATABASE_URL when set; otherwise Main starts a
+// private, throwaway server (package devdb) for the binary's lifetime. pgtestdb migrates a
+// template database once and copies it for each test in milliseconds.
+package dbtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver pgtestdb opens
+	"github.com/peterldowns/pgtestdb"
+	"github.com/pressly/goose/v3"
+
+	"github.com/infradash/infradash/devdb"
+	"github.com/infradash/infradash/schema"
+)
+
+var baseURL string
+
+// Main runs a package's tests with a PostgreSQL server available. Use it as
+//
+//	func TestMain(m *testing.M) { dbtest.Main(m) }
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		baseURL = u
+		return m.Run()
+	}
+	tmp, err := os.MkdirTemp("", "infradash-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dbtest:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	// The server runs as the postgres user when tests run as root; it must reach its folder.
+	_ = os.Chmod(tmp, 0o755)
+	srv, err := devdb.Start(context.Background(), filepath.Join(tmp, "pg"), devdb.Options{Fast: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dbtest:", err)
+		return 1
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "dbtest:", err)
+		}
+	}()
+	baseURL = srv.URL("postgres")
+	return m.Run()
+}
+
+// URL returns the connection string of a new, migrated database for this test only; it is
+// dropped when the test ends.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	if baseURL == "" {
+		tb.Fatal("dbtest: no server; call dbtest.Main from TestMain")
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		tb.Fatalf("dbtest: TEST_DATABASE_URL: %v", err)
+	}
+	pw, _ := u.User.Password()
+	conf := pgtestdb.Config{
+		DriverName: "pgx",
+		User:       u.User.Username(),
+		Password:   pw,
+		Host:       u.Hostname(),
+		Port:       u.Port(),
+		Database:   filepath.Base(u.Path),
+		Options:    u.RawQuery,
+		// Our own code under test may hold connections at the end of a test (a collector
+		// writing); they must not stop the database from being dropped.
+		ForceTerminateConnections: true,
+	}
+	if conf.Host == "" {
+		conf.Host = "localhost" // the socket folder comes in Options as host=
+	}
+	if conf.Port == "" {
+		conf.Port = "5432"
+	}
+	return pgtestdb.Custom(tb, conf, migrator{}).URL()
+}
+
+// Pool returns a pool on a new, migrated database for this test only.
+func Pool(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := pgxpool.New(context.Background(), URL(tb))
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// migrator applies the embedded goose migrations to pgtestdb's template database.
+type migrator struct{}
+
+func (migrator) Hash() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(schema.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(schema.FS, path)
+		h.Write([]byte(path))
+		h.Write(b)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+func (migrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config) error {
+	p, err := goose.NewProvider(goose.DialectPostgres, db, schema.FS)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}

@@ -1,0 +1,52 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+)
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// healthz answers as long as the process serves HTTP.
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+// readyz answers 200 only when the database is reachable and this host has a recent sample,
+// so a load balancer sends no traffic to a replica that cannot show fresh data.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "sample": "ok"}
+	status := http.StatusOK
+	if err := s.pool.Ping(ctx); err != nil {
+		checks["database"] = "unreachable"
+		checks["sample"] = "unknown"
+		status = http.StatusServiceUnavailable
+	} else {
+		at, err := s.q.LatestSampleAt(ctx, s.host)
+		maxAge := 3 * s.cfg.CollectInterval
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			checks["sample"] = "none stored yet"
+			status = http.StatusServiceUnavailable
+		case err != nil:
+			checks["sample"] = "unknown"
+			status = http.StatusServiceUnavailable
+		case s.now().Sub(at) > maxAge:
+			checks["sample"] = fmt.Sprintf("stale: last stored %s ago", s.now().Sub(at).Round(time.Second))
+			status = http.StatusServiceUnavailable
+		}
+	}
+	word := "ready"
+	if status != http.StatusOK {
+		word = "not ready"
+	}
+	return c.JSON(status, map[string]any{"status": word, "checks": checks})
+}

@@ -1,0 +1,25 @@
+package handlers
+
+import (
+	"github.com/labstack/echo/v4"
+)
+
+// Routes declares every route of infradash, so the whole surface is visible in one place.
+func (s *Server) Routes(e *echo.Echo) {
+	e.HTTPErrorHandler = s.HTTPErrorHandler
+
+	// Operational endpoints: no login.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	// The JSON API. Everything in this group needs credentials.
+	api := e.Group("/api/v1", s.requireAuth)
+	_ = api
+}
+
+// requireAuth is the single authentication step for the API and the pages.
+func (s *Server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return errUnauthorized
+	}
+}

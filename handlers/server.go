@@ -1,0 +1,53 @@
+// Package handlers serves infradash over HTTP: the JSON API, the pages and the operational
+// endpoints. Every route is declared in routes.go.
+package handlers
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/queries"
+)
+
+// Server holds what the handlers need; main wires it.
+type Server struct {
+	cfg     config.Config
+	pool    *pgxpool.Pool
+	q       *queries.Queries
+	log     *slog.Logger
+	host    string
+	version string
+	now     func() time.Time
+}
+
+// Deps are the Server's collaborators.
+type Deps struct {
+	Config  config.Config
+	Pool    *pgxpool.Pool
+	Logger  *slog.Logger
+	Host    string // the host this process samples
+	Version string
+	Now     func() time.Time // defaults to time.Now
+}
+
+// New builds a Server.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:     d.Config,
+		pool:    d.Pool,
+		q:       queries.New(d.Pool),
+		log:     d.Logger,
+		host:    d.Host,
+		version: d.Version,
+		now:     d.Now,
+	}
+}
