@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/static"
 )
 
 // Server holds what the handlers need; main wires it.
@@ -21,6 +23,10 @@ type Server struct {
 	host    string
 	version string
 	now     func() time.Time
+	assets  *static.Assets
+
+	// authenticate finds the principal of a request or returns errUnauthorized.
+	authenticate func(c echo.Context) (*Principal, error)
 }
 
 // Deps are the Server's collaborators.
@@ -49,5 +55,9 @@ func New(d Deps) *Server {
 		host:    d.Host,
 		version: d.Version,
 		now:     d.Now,
+		assets:  static.NewAssets(),
+		authenticate: func(echo.Context) (*Principal, error) {
+			return nil, errUnauthorized
+		},
 	}
 }
