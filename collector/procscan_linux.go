@@ -71,7 +71,7 @@ func parseStat(b []byte) (procEntry, bool) {
 	if i < 0 || i+2 >= len(b) {
 		return procEntry{}, false
 	}
-	b = b[i+2:]
+	b = bytes.TrimRight(b[i+2:], "\n")
 	var e procEntry
 	var utime, stime uint64
 	for field := 0; field <= 21 && len(b) > 0; field++ {
