@@ -186,8 +186,7 @@ func (c *Collector) Collect(ctx context.Context) Snapshot {
 	s.System.CPU.LogicalCores = c.platform.LogicalCores
 	s.System.CPU.PhysicalCores = c.platform.PhysicalCores
 	s.System.Load = c.readLoad(ctx)
-	s.System.Memory = c.readMemory(ctx)
-	s.System.Swap = c.readSwap(ctx)
+	s.System.Memory, s.System.Swap = c.readMemory(ctx)
 	s.System.Filesystems = c.readFilesystems(ctx)
 	s.System.DiskIO = diskRates(c.prev.disk, cur.disk, secs)
 	s.System.Network = netRates(c.prev.net, cur.net, secs)

@@ -37,6 +37,14 @@ type procTracker struct {
 	at        time.Time
 	entries   []procEntry
 	users     *userCache
+	// named remembers names and users of processes that made a top list; the
+	// same few processes usually top it sample after sample.
+	named map[int32]procName
+}
+
+type procName struct {
+	start      uint64
+	name, user string
 }
 
 // scan reads the process table and returns the number of processes.
@@ -71,22 +79,26 @@ func (t *procTracker) top(ctx context.Context, c *Collector, memTotal uint64) To
 		return a.cpuPercent > b.cpuPercent || (a.cpuPercent == b.cpuPercent && a.rssBytes > b.rssBytes)
 	})
 	byMem := selectTop(t.entries, func(a, b *procEntry) bool { return a.rssBytes > b.rssBytes })
-	details := make(map[int32]ProcInfo, 2*topN)
+	if t.named == nil {
+		t.named = make(map[int32]procName)
+	}
 	info := func(e procEntry) ProcInfo {
-		if d, ok := details[e.pid]; ok {
-			return d
-		}
 		d := ProcInfo{PID: e.pid, CPUPercent: e.cpuPercent, RSSBytes: e.rssBytes}
 		if memTotal > 0 {
 			d.MemoryPercent = float64(e.rssBytes) / float64(memTotal) * 100
 		}
-		if p, err := process.NewProcessWithContext(ctx, e.pid); err == nil {
-			d.Name, _ = p.NameWithContext(ctx)
+		n, ok := t.named[e.pid]
+		if !ok || n.start != e.start {
+			n = procName{start: e.start}
+			// A bare Process skips NewProcess's existence check and create-time read.
+			p := &process.Process{Pid: e.pid}
+			n.name, _ = p.NameWithContext(ctx)
 			if uids, err := p.UidsWithContext(ctx); err == nil && len(uids) > 1 {
-				d.User = t.users.name(uids[1]) // effective uid, as ps shows it
+				n.user = t.users.name(uids[1]) // effective uid, as ps shows it
 			}
+			t.named[e.pid] = n
 		}
-		details[e.pid] = d
+		d.Name, d.User = n.name, n.user
 		return d
 	}
 	out := TopProcesses{ByCPU: make([]ProcInfo, 0, len(byCPU)), ByMemory: make([]ProcInfo, 0, len(byMem))}
@@ -95,6 +107,11 @@ func (t *procTracker) top(ctx context.Context, c *Collector, memTotal uint64) To
 	}
 	for _, e := range byMem {
 		out.ByMemory = append(out.ByMemory, info(e))
+	}
+	for pid := range t.named {
+		if _, alive := t.prev[pid]; !alive {
+			delete(t.named, pid)
+		}
 	}
 	return out
 }

@@ -118,13 +118,15 @@ func (c *Collector) readLoad(ctx context.Context) Load {
 	return l
 }
 
-func (c *Collector) readMemory(ctx context.Context) Memory {
+// readMemory also yields swap, from the same /proc/meminfo read: gopsutil's
+// SwapMemory would parse /proc/vmstat too, for paging counters we do not report.
+func (c *Collector) readMemory(ctx context.Context) (Memory, Swap) {
 	v, err := mem.VirtualMemoryWithContext(ctx)
 	if err != nil {
 		c.log.Debug("collector: memory", "err", err)
-		return Memory{}
+		return Memory{}, Swap{}
 	}
-	return Memory{
+	m := Memory{
 		TotalBytes:     v.Total,
 		UsedBytes:      v.Used,
 		AvailableBytes: v.Available,
@@ -133,15 +135,12 @@ func (c *Collector) readMemory(ctx context.Context) Memory {
 		BuffersBytes:   v.Buffers,
 		UsedPercent:    v.UsedPercent,
 	}
-}
-
-func (c *Collector) readSwap(ctx context.Context) Swap {
-	v, err := mem.SwapMemoryWithContext(ctx)
-	if err != nil {
-		c.log.Debug("collector: swap", "err", err)
-		return Swap{}
+	sw := Swap{TotalBytes: v.SwapTotal, FreeBytes: v.SwapFree}
+	if v.SwapTotal > v.SwapFree {
+		sw.UsedBytes = v.SwapTotal - v.SwapFree
+		sw.UsedPercent = float64(sw.UsedBytes) / float64(v.SwapTotal) * 100
 	}
-	return Swap{TotalBytes: v.Total, UsedBytes: v.Used, FreeBytes: v.Free, UsedPercent: v.UsedPercent}
+	return m, sw
 }
 
 // pseudoFilesystems hold no user data (or are the container's scratch layers);
