@@ -14,6 +14,7 @@ require (
 	github.com/pressly/goose/v3 v3.29.0
 	github.com/robfig/cron/v3 v3.0.1
 	golang.org/x/net v0.61.0
+	golang.org/x/term v0.47.0
 )
 
 require (
