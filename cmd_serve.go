@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/handlers"
 )
 
@@ -44,8 +45,14 @@ func serve(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 
+	users := auth.NewStore(pool, auth.Options{MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout})
+	if err := bootstrapAdmin(ctx, cfg, users, env.stdout, log); err != nil {
+		return err
+	}
+
 	host, _ := os.Hostname()
-	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver})
+	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver,
+		Sessions: handlers.NewSessionManager(cfg, pool)})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)

@@ -33,6 +33,8 @@ func init() {
 		"migrate":      migrateCommand,
 		"check-config": checkConfigCommand,
 		"version":      versionCommand,
+		"user":         userCommand,
+		"token":        tokenCommand,
 	}
 }
 

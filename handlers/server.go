@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/static"
@@ -25,6 +27,10 @@ type Server struct {
 	now     func() time.Time
 	assets  *static.Assets
 
+	users        *auth.Store
+	sessions     *scs.SessionManager
+	loginLimiter *rateLimiter
+
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
 }
@@ -37,7 +43,12 @@ type Deps struct {
 	Host    string // the host this process samples
 	Version string
 	Now     func() time.Time // defaults to time.Now
+	// Sessions defaults to NewSessionManager(Config, Pool).
+	Sessions *scs.SessionManager
 }
+
+// Login attempts allowed per client address and minute, on /login and /api/v1/auth/login.
+const loginAttemptsPerMinute = 10
 
 // New builds a Server.
 func New(d Deps) *Server {
@@ -47,7 +58,10 @@ func New(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	if d.Sessions == nil {
+		d.Sessions = NewSessionManager(d.Config, d.Pool)
+	}
+	s := &Server{
 		cfg:     d.Config,
 		pool:    d.Pool,
 		q:       queries.New(d.Pool),
@@ -56,8 +70,12 @@ func New(d Deps) *Server {
 		version: d.Version,
 		now:     d.Now,
 		assets:  static.NewAssets(),
-		authenticate: func(echo.Context) (*Principal, error) {
-			return nil, errUnauthorized
-		},
+		users: auth.NewStore(d.Pool, auth.Options{
+			MaxFailures: d.Config.LoginMaxFailures, Lockout: d.Config.LoginLockout, Now: d.Now,
+		}),
+		sessions:     d.Sessions,
+		loginLimiter: newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
 	}
+	s.authenticate = s.authenticateRequest
+	return s
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+)
+
+var tokenCommand = command{
+	summary: "Manage API tokens for scripts: create one (printed once, alone on stdout), revoke one by id, or list a user's tokens.",
+	usage:   "create --email EMAIL --name NAME [--ttl 720h] | revoke --id ID | list --email EMAIL",
+	run:     runToken,
+}
+
+func runToken(ctx context.Context, env *environment, args []string) error {
+	fs := flags(env, "token")
+	email := fs.String("email", "", "create, list: the user the token acts for")
+	name := fs.String("name", "", "create: what the token is for, e.g. ci-deploy")
+	ttl := fs.Duration("ttl", 30*24*time.Hour, "create: how long the token is valid")
+	id := fs.Int64("id", 0, "revoke: the token's id (see token list)")
+	action, err := subcommand(env, fs, args, "create", "revoke", "list")
+	if err != nil {
+		return err
+	}
+	switch {
+	case action != "revoke" && *email == "":
+		fmt.Fprintf(env.stderr, "infradash token %s: --email is required\n", action)
+		return errUsage
+	case action == "create" && *name == "":
+		fmt.Fprintln(env.stderr, "infradash token create: --name is required (say what the token is for)")
+		return errUsage
+	case action == "create" && *ttl <= 0:
+		fmt.Fprintf(env.stderr, "infradash token create: --ttl must be positive, not %s\n", *ttl)
+		return errUsage
+	case action == "revoke" && *id <= 0:
+		fmt.Fprintln(env.stderr, "infradash token revoke: --id is required")
+		return errUsage
+	}
+	store, stop, err := openAuthStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	switch action {
+	case "create":
+		u, err := store.UserByEmail(ctx, *email)
+		if err != nil {
+			return err
+		}
+		token, t, err := store.CreateToken(ctx, u.ID, *name, *ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "token %d for %s (%s), expires %s; it is shown only now:\n", t.ID, u.Email, u.Role, stamp(&t.ExpiresAt))
+		fmt.Fprintln(env.stdout, token)
+	case "revoke":
+		if err := store.RevokeToken(ctx, *id); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "token %d revoked\n", *id)
+	case "list":
+		u, err := store.UserByEmail(ctx, *email)
+		if err != nil {
+			return err
+		}
+		tokens, err := store.Tokens(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tNAME\tCREATED\tEXPIRES\tLAST USED\tREVOKED")
+		for _, t := range tokens {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, stamp(&t.CreatedAt), stamp(&t.ExpiresAt), stamp(t.LastUsedAt), stamp(t.RevokedAt))
+		}
+		return w.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/config"
+)
+
+var userCommand = command{
+	summary: "Manage accounts: add one, set a new password (passwd; also lifts a lock-out) or list them. " +
+		"The password is read from a prompt, or from the first line of stdin when it is not a terminal; never from an argument.",
+	usage: "add --email EMAIL [--role admin|viewer] | passwd --email EMAIL | list",
+	run:   runUser,
+}
+
+func runUser(ctx context.Context, env *environment, args []string) error {
+	fs := flags(env, "user")
+	email := fs.String("email", "", "the account's email")
+	role := fs.String("role", auth.RoleViewer, "add: admin (may change things) or viewer (reads only)")
+	action, err := subcommand(env, fs, args, "add", "passwd", "list")
+	if err != nil {
+		return err
+	}
+	if action != "list" && *email == "" {
+		fmt.Fprintf(env.stderr, "infradash user %s: --email is required\n", action)
+		return errUsage
+	}
+	if action == "add" {
+		// Check before asking for a password nobody can use.
+		if err := auth.ValidateNewUser(*email, strings.Repeat("x", auth.MinPasswordLength), *role); err != nil {
+			return err
+		}
+	}
+	store, stop, err := openAuthStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	switch action {
+	case "add":
+		password, err := readPassword(env, true)
+		if err != nil {
+			return err
+		}
+		u, err := store.CreateUser(ctx, *email, password, *role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "created %s %s (id %d)\n", u.Role, u.Email, u.ID)
+	case "passwd":
+		if _, err := store.UserByEmail(ctx, *email); err != nil {
+			return err
+		}
+		password, err := readPassword(env, true)
+		if err != nil {
+			return err
+		}
+		if err := store.SetPassword(ctx, *email, password); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "password of %s changed\n", auth.NormalizeEmail(*email))
+	case "list":
+		users, err := store.Users(ctx)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tEMAIL\tROLE\tCREATED\tLAST LOGIN\tLOCKED UNTIL")
+		for _, u := range users {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, stamp(&u.CreatedAt), stamp(u.LastLoginAt), stamp(u.LockedUntil))
+		}
+		return w.Flush()
+	}
+	return nil
+}
+
+// subcommand splits "ACTION [flags]", checks the action and parses the flags.
+func subcommand(env *environment, fs *flag.FlagSet, args []string, actions ...string) (string, error) {
+	action := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		action, args = args[0], args[1:]
+	}
+	if err := parse(env, fs, args); err != nil {
+		return "", err
+	}
+	if !slices.Contains(actions, action) || fs.NArg() != 0 {
+		if action != "" && !slices.Contains(actions, action) {
+			fmt.Fprintf(env.stderr, "%s: unknown action %q (want %s)\n", fs.Name(), action, strings.Join(actions, ", "))
+		}
+		fs.Usage()
+		return "", errUsage
+	}
+	return action, nil
+}
+
+func stamp(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04Z")
+}
+
+// openAuthStore opens the database (migrated, as serve would) for the account commands.
+func openAuthStore(ctx context.Context, env *environment) (*auth.Store, func(), error) {
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := newLogger(cfg, env.stderr)
+	pool, stop, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.MigrateOnStart {
+		if err := migrateUp(ctx, pool, log); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
+	return auth.NewStore(pool, auth.Options{MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout}), stop, nil
+}
+
+// readPassword asks on the terminal without echo (twice when confirm), or reads the first line
+// of stdin when it is a pipe, so scripts can set passwords without putting them in argv.
+func readPassword(env *environment, confirm bool) (string, error) {
+	if f, ok := env.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(env.stderr, prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(env.stderr)
+			return string(b), err
+		}
+		pw, err := ask("Password: ")
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if err := auth.ValidatePassword(pw); err != nil {
+			return "", err
+		}
+		if confirm {
+			again, err := ask("Repeat the password: ")
+			if err != nil {
+				return "", fmt.Errorf("read password: %w", err)
+			}
+			if again != pw {
+				return "", errors.New("the passwords differ")
+			}
+		}
+		return pw, nil
+	}
+	line, err := bufio.NewReader(env.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("no password: type it at the prompt or pipe it on stdin")
+	}
+	return pw, nil
+}
+
+// bootstrapAdmin makes sure someone can log in: the ADMIN_EMAIL account is created when missing
+// (never overwritten); in development without it, admin@example.com gets a random password,
+// printed once on stdout.
+func bootstrapAdmin(ctx context.Context, cfg config.Config, store *auth.Store, stdout io.Writer, log *slog.Logger) error {
+	email, password := cfg.AdminEmail, cfg.AdminPassword
+	if email == "" && cfg.Production() {
+		users, err := store.Users(ctx)
+		if err == nil && len(users) == 0 {
+			log.Warn("no accounts yet: set ADMIN_EMAIL and ADMIN_PASSWORD, or run: infradash user add --email EMAIL --role admin")
+		}
+		return err
+	}
+	if email == "" {
+		email = "admin@example.com"
+	}
+	generated := password == ""
+	if generated {
+		password = rand.Text()
+	}
+	created, err := store.EnsureUser(ctx, email, password, auth.RoleAdmin)
+	if err != nil {
+		return fmt.Errorf("admin account %s: %w", email, err)
+	}
+	switch {
+	case created && generated:
+		fmt.Fprintf(stdout, "Log in at %s/login as %s with password %s\n", cfg.BaseURL, auth.NormalizeEmail(email), password)
+	case created:
+		log.Info("admin account created", "email", auth.NormalizeEmail(email))
+	case generated:
+		fmt.Fprintf(stdout, "Log in at %s/login as %s with the password printed when it was created "+
+			"(to set a new one: infradash user passwd --email %s)\n", cfg.BaseURL, auth.NormalizeEmail(email), auth.NormalizeEmail(email))
+	}
+	return nil
+}
