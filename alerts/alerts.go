@@ -137,6 +137,16 @@ type Report struct {
 	Errors     []string
 }
 
+// String is one line about a run, for logs and the command line.
+func (r Report) String() string {
+	counts := map[Action]int{}
+	for _, c := range r.Changes {
+		counts[c.Action]++
+	}
+	return fmt.Sprintf("opened %d, escalated %d, reminders %d, resolved %d; notifications sent %d, failed %d, held by cooldown %d, dropped (no notifier) %d",
+		counts[Open], counts[Escalate], counts[Remind], counts[Resolve], r.Notified, r.Failed, r.Suppressed, r.Dropped)
+}
+
 // Evaluator runs the alert job.
 type Evaluator struct {
 	q         *queries.Queries

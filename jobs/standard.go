@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -54,7 +53,7 @@ func Standard(d Deps) []Job {
 		{Name: JobAlerts, Schedule: cfg.AlertsSchedule, Timeout: 5 * time.Minute,
 			Run: func(ctx context.Context) (string, error) {
 				rep, err := evaluator.Run(ctx, false)
-				return AlertsSummary(rep), err
+				return rep.String(), err
 			}},
 		{Name: JobAggregateHourly, Schedule: cfg.AggregateHourlySchedule, Timeout: 15 * time.Minute,
 			Run: func(ctx context.Context) (string, error) {
@@ -72,15 +71,4 @@ func Standard(d Deps) []Job {
 				return rep.String(), err
 			}},
 	}
-}
-
-// AlertsSummary is one line about an alerts run.
-func AlertsSummary(r alerts.Report) string {
-	counts := map[alerts.Action]int{}
-	for _, c := range r.Changes {
-		counts[c.Action]++
-	}
-	return fmt.Sprintf("opened %d, escalated %d, reminders %d, resolved %d; notifications sent %d, failed %d, held by cooldown %d, dropped (no notifier) %d",
-		counts[alerts.Open], counts[alerts.Escalate], counts[alerts.Remind], counts[alerts.Resolve],
-		r.Notified, r.Failed, r.Suppressed, r.Dropped)
 }
