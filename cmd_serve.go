@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infradash/infradash/handlers"
 )
@@ -42,6 +43,11 @@ func serve(ctx context.Context, env *environment, args []string) error {
 		if err := migrateUp(ctx, pool, log); err != nil {
 			return err
 		}
+	}
+
+	sched, err := startJobs(cfg, pool, log, prometheus.DefaultRegisterer)
+	if err != nil {
+		return err
 	}
 
 	host, _ := os.Hostname()
@@ -78,6 +84,7 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := httpServer.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("HTTP shutdown", "err", err)
 	}
+	stopJobs(sched, log)
 	log.Info("stopped")
 	return nil
 }

@@ -33,6 +33,9 @@ func init() {
 		"migrate":      migrateCommand,
 		"check-config": checkConfigCommand,
 		"version":      versionCommand,
+		"cleanup":      cleanupCommand,
+		"alerts":       alertsCommand,
+		"aggregate":    aggregateCommand,
 	}
 }
 

@@ -90,7 +90,9 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 				return q.DeleteOldSystemMetrics(ctx, queries.DeleteOldSystemMetricsParams{Before: raw, BatchSize: b})
 			}},
 		{"process_metrics_history",
-			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountOldProcessMetrics(ctx, raw) },
+			func(ctx context.Context, q *queries.Queries) (int64, error) {
+				return q.CountOldProcessMetrics(ctx, raw)
+			},
 			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
 				return q.DeleteOldProcessMetrics(ctx, queries.DeleteOldProcessMetricsParams{Before: raw, BatchSize: b})
 			}},
@@ -100,7 +102,9 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 				return q.DeleteOldHealth(ctx, queries.DeleteOldHealthParams{Before: raw, BatchSize: b})
 			}},
 		{"infrastructure_alerts",
-			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountOldResolvedAlerts(ctx, alerts) },
+			func(ctx context.Context, q *queries.Queries) (int64, error) {
+				return q.CountOldResolvedAlerts(ctx, alerts)
+			},
 			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
 				return q.DeleteOldResolvedAlerts(ctx, queries.DeleteOldResolvedAlertsParams{Before: alerts, BatchSize: b})
 			}},
