@@ -49,6 +49,9 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Deferred after the database and run before it closes: on the way out the jobs stop after
+	// the HTTP server and before the pool.
+	defer stopJobs(sched, log)
 
 	host, _ := os.Hostname()
 	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver})
@@ -84,7 +87,6 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := httpServer.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("HTTP shutdown", "err", err)
 	}
-	stopJobs(sched, log)
 	log.Info("stopped")
 	return nil
 }
