@@ -15,6 +15,7 @@ func (s *Server) Routes(e *echo.Echo) {
 
 	// The JSON API. Everything in this group needs credentials.
 	api := e.Group("/api/v1", s.requireAuth)
-	_ = api
-	_ = requireAdmin
+	api.GET("/observability/infrastructure/alerts", s.listAlerts)
+	api.POST("/observability/infrastructure/alerts/test", s.testAlert, requireAdmin)
+	api.POST("/observability/infrastructure/alerts/:id/acknowledge", s.acknowledgeAlert, requireAdmin)
 }

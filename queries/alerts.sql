@@ -89,7 +89,7 @@ RETURNING *;
 SELECT * FROM infrastructure_alerts WHERE id = @id;
 
 -- name: ListAlerts :many
-SELECT a.*, u.email AS acknowledged_by_email
+SELECT sqlc.embed(a), u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE (@status::text = 'all'
@@ -107,3 +107,9 @@ WHERE (@status::text = 'all'
        OR (@status::text = 'resolved' AND a.resolved_at IS NOT NULL))
   AND (@severity::text = '' OR a.severity::text = @severity::text)
   AND (@host::text = '' OR a.host = @host::text);
+
+-- name: GetAlertWithAcknowledger :one
+SELECT sqlc.embed(a), u.email AS acknowledged_by_email
+FROM infrastructure_alerts a
+LEFT JOIN users u ON u.id = a.acknowledged_by
+WHERE a.id = @id;

@@ -203,6 +203,47 @@ func (q *Queries) GetAlert(ctx context.Context, id int64) (InfrastructureAlert, 
 	return i, err
 }
 
+const getAlertWithAcknowledger = `-- name: GetAlertWithAcknowledger :one
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, u.email AS acknowledged_by_email
+FROM infrastructure_alerts a
+LEFT JOIN users u ON u.id = a.acknowledged_by
+WHERE a.id = $1
+`
+
+type GetAlertWithAcknowledgerRow struct {
+	InfrastructureAlert InfrastructureAlert
+	AcknowledgedByEmail pgtype.Text
+}
+
+func (q *Queries) GetAlertWithAcknowledger(ctx context.Context, id int64) (GetAlertWithAcknowledgerRow, error) {
+	row := q.db.QueryRow(ctx, getAlertWithAcknowledger, id)
+	var i GetAlertWithAcknowledgerRow
+	err := row.Scan(
+		&i.InfrastructureAlert.ID,
+		&i.InfrastructureAlert.Host,
+		&i.InfrastructureAlert.Metric,
+		&i.InfrastructureAlert.Subject,
+		&i.InfrastructureAlert.Severity,
+		&i.InfrastructureAlert.Value,
+		&i.InfrastructureAlert.Threshold,
+		&i.InfrastructureAlert.Message,
+		&i.InfrastructureAlert.StartedAt,
+		&i.InfrastructureAlert.UpdatedAt,
+		&i.InfrastructureAlert.EscalatedAt,
+		&i.InfrastructureAlert.ResolvedAt,
+		&i.InfrastructureAlert.AcknowledgedAt,
+		&i.InfrastructureAlert.AcknowledgedBy,
+		&i.InfrastructureAlert.PendingNotification,
+		&i.InfrastructureAlert.LastNotifiedAt,
+		&i.InfrastructureAlert.NotificationCount,
+		&i.InfrastructureAlert.DeliveryStatus,
+		&i.InfrastructureAlert.DeliveryError,
+		&i.InfrastructureAlert.DeliveryAttempts,
+		&i.AcknowledgedByEmail,
+	)
+	return i, err
+}
+
 const listAlerts = `-- name: ListAlerts :many
 SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
@@ -225,26 +266,7 @@ type ListAlertsParams struct {
 }
 
 type ListAlertsRow struct {
-	ID                  int64
-	Host                string
-	Metric              Metrictype
-	Subject             string
-	Severity            Healthstatus
-	Value               float64
-	Threshold           float64
-	Message             string
-	StartedAt           time.Time
-	UpdatedAt           time.Time
-	EscalatedAt         *time.Time
-	ResolvedAt          *time.Time
-	AcknowledgedAt      *time.Time
-	AcknowledgedBy      pgtype.Int8
-	PendingNotification pgtype.Text
-	LastNotifiedAt      *time.Time
-	NotificationCount   int32
-	DeliveryStatus      string
-	DeliveryError       string
-	DeliveryAttempts    int32
+	InfrastructureAlert InfrastructureAlert
 	AcknowledgedByEmail pgtype.Text
 }
 
@@ -264,26 +286,26 @@ func (q *Queries) ListAlerts(ctx context.Context, arg ListAlertsParams) ([]ListA
 	for rows.Next() {
 		var i ListAlertsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.Host,
-			&i.Metric,
-			&i.Subject,
-			&i.Severity,
-			&i.Value,
-			&i.Threshold,
-			&i.Message,
-			&i.StartedAt,
-			&i.UpdatedAt,
-			&i.EscalatedAt,
-			&i.ResolvedAt,
-			&i.AcknowledgedAt,
-			&i.AcknowledgedBy,
-			&i.PendingNotification,
-			&i.LastNotifiedAt,
-			&i.NotificationCount,
-			&i.DeliveryStatus,
-			&i.DeliveryError,
-			&i.DeliveryAttempts,
+			&i.InfrastructureAlert.ID,
+			&i.InfrastructureAlert.Host,
+			&i.InfrastructureAlert.Metric,
+			&i.InfrastructureAlert.Subject,
+			&i.InfrastructureAlert.Severity,
+			&i.InfrastructureAlert.Value,
+			&i.InfrastructureAlert.Threshold,
+			&i.InfrastructureAlert.Message,
+			&i.InfrastructureAlert.StartedAt,
+			&i.InfrastructureAlert.UpdatedAt,
+			&i.InfrastructureAlert.EscalatedAt,
+			&i.InfrastructureAlert.ResolvedAt,
+			&i.InfrastructureAlert.AcknowledgedAt,
+			&i.InfrastructureAlert.AcknowledgedBy,
+			&i.InfrastructureAlert.PendingNotification,
+			&i.InfrastructureAlert.LastNotifiedAt,
+			&i.InfrastructureAlert.NotificationCount,
+			&i.InfrastructureAlert.DeliveryStatus,
+			&i.InfrastructureAlert.DeliveryError,
+			&i.InfrastructureAlert.DeliveryAttempts,
 			&i.AcknowledgedByEmail,
 		); err != nil {
 			return nil, err
