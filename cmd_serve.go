@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/handlers"
@@ -49,6 +50,13 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := bootstrapAdmin(ctx, cfg, users, env.stdout, log); err != nil {
 		return err
 	}
+	sched, err := startJobs(cfg, pool, log, prometheus.DefaultRegisterer)
+	if err != nil {
+		return err
+	}
+	// Deferred after the database and run before it closes: on the way out the jobs stop after
+	// the HTTP server and before the pool.
+	defer stopJobs(sched, log)
 
 	host, _ := os.Hostname()
 	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver,

@@ -35,6 +35,9 @@ func init() {
 		"version":      versionCommand,
 		"user":         userCommand,
 		"token":        tokenCommand,
+		"cleanup":      cleanupCommand,
+		"alerts":       alertsCommand,
+		"aggregate":    aggregateCommand,
 	}
 }
 

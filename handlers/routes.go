@@ -35,4 +35,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	api.POST("/auth/logout", s.apiLogout)
 	api.GET("/auth/me", s.showMe)
 	api.GET("/users", s.listUsers, requireAdmin)
+	api.GET("/observability/infrastructure/alerts", s.listAlerts)
+	api.POST("/observability/infrastructure/alerts/test", s.testAlert, requireAdmin)
+	api.POST("/observability/infrastructure/alerts/:id/acknowledge", s.acknowledgeAlert, requireAdmin)
 }

@@ -1,0 +1,371 @@
+package alerts_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/alerts"
+	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/notify"
+	"github.com/infradash/infradash/queries"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// hook stands in for Slack's incoming webhook: it answers with the given statuses in turn, then
+// 200, and keeps the messages it accepted.
+type hook struct {
+	mu       sync.Mutex
+	statuses []int
+	requests int
+	accepted []string
+	srv      *httptest.Server
+}
+
+func newHook(t *testing.T, statuses ...int) *hook {
+	h := &hook{statuses: statuses}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		status := http.StatusOK
+		if h.requests < len(h.statuses) {
+			status = h.statuses[h.requests]
+		}
+		h.requests++
+		if status == http.StatusOK {
+			h.accepted = append(h.accepted, string(body))
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// down makes every following request fail (503) until up is called.
+func (h *hook) down() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.statuses = make([]int, h.requests+1000)
+	for i := range h.statuses {
+		h.statuses[i] = http.StatusServiceUnavailable
+	}
+}
+
+func (h *hook) up() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.statuses = nil
+}
+
+func (h *hook) messages() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.accepted...)
+}
+
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	t     *testing.T
+	pool  *pgxpool.Pool
+	now   time.Time
+	eval  *alerts.Evaluator
+	rules alerts.Rules
+}
+
+func rules() alerts.Rules {
+	return alerts.Rules{
+		CPU: config.Thresholds{Warning: 80, Critical: 95}, Memory: config.Thresholds{Warning: 85, Critical: 95},
+		Disk: config.Thresholds{Warning: 85, Critical: 95}, Window: time.Minute, Cooldown: 15 * time.Minute,
+		RepeatInterval: 4 * time.Hour, Hysteresis: 5,
+	}
+}
+
+func newFixture(t *testing.T, notifiers ...*notify.Notifier) *fixture {
+	f := &fixture{t: t, pool: dbtest.Pool(t), now: t0, rules: rules()}
+	f.eval = alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Notifiers: notifiers, BaseURL: "https://dash.example.com",
+		Now: func() time.Time { return f.now }})
+	return f
+}
+
+func slack(h *hook) *notify.Notifier {
+	return notify.NewSlack(h.srv.URL, notify.Options{Backoff: time.Millisecond})
+}
+
+// sample stores one system sample at the fixture's current time.
+func (f *fixture) sample(host string, cpu, mem float64, filesystems string) {
+	f.t.Helper()
+	if filesystems == "" {
+		filesystems = "[]"
+	}
+	_, err := f.pool.Exec(context.Background(),
+		`INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, filesystems) VALUES ($1, $2, $3, $4, $5)`,
+		host, f.now, cpu, mem, filesystems)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// at moves the clock to t0+d, stores a sample of cpu on web-1 and runs the job.
+func (f *fixture) runWithCPU(d time.Duration, cpu float64) alerts.Report {
+	f.t.Helper()
+	f.now = t0.Add(d)
+	f.sample("web-1", cpu, 20, "")
+	return f.run()
+}
+
+func (f *fixture) run() alerts.Report {
+	f.t.Helper()
+	rep, err := f.eval.Run(context.Background(), false)
+	if err != nil {
+		f.t.Fatalf("alerts run failed: %v", err)
+	}
+	return rep
+}
+
+func (f *fixture) alerts() []queries.InfrastructureAlert {
+	f.t.Helper()
+	rows, err := f.pool.Query(context.Background(), `SELECT id FROM infrastructure_alerts ORDER BY id`)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []queries.InfrastructureAlert
+	q := queries.New(f.pool)
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			f.t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		a, err := q.GetAlert(context.Background(), id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func TestAlertLifecycleNotifiesOncePerChange(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+
+	f.runWithCPU(0, 90)
+	as := f.alerts()
+	if len(as) != 1 || as[0].Severity != "warning" || as[0].ResolvedAt != nil {
+		t.Fatalf("a CPU mean of 90 should open one warning alert, got %+v", as)
+	}
+	msgs := h.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("opening should send one notification, got %d", len(msgs))
+	}
+	for _, want := range []string{"web-1", "cpu", "90.0%", "80%", "warning", "2026-03-02 10:00 UTC", "https://dash.example.com/observability?tab=alerts"} {
+		if !strings.Contains(msgs[0], want) {
+			t.Errorf("the Slack message should mention %q: %s", want, msgs[0])
+		}
+	}
+
+	f.runWithCPU(time.Minute, 91)
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("a second run inside the cooldown should send nothing, got %d messages", n)
+	}
+
+	f.runWithCPU(2*time.Minute, 99)
+	msgs = h.messages()
+	if len(msgs) != 2 || !strings.Contains(msgs[1], "Escalated to CRITICAL") {
+		t.Fatalf("warning to critical should notify at once, got %q", msgs)
+	}
+	if as := f.alerts(); len(as) != 1 || as[0].Severity != "critical" || as[0].EscalatedAt == nil {
+		t.Fatalf("the escalation should update the one alert, got %+v", as)
+	}
+
+	// 76 is below the warning (80) but inside the hysteresis band (75): still open, quiet.
+	f.runWithCPU(3*time.Minute, 76)
+	if as := f.alerts(); as[0].ResolvedAt != nil || len(h.messages()) != 2 {
+		t.Fatalf("inside the hysteresis band the alert stays open and quiet")
+	}
+
+	f.runWithCPU(4*time.Minute, 10)
+	f.runWithCPU(5*time.Minute, 10)
+	msgs = h.messages()
+	if len(msgs) != 3 || !strings.Contains(msgs[2], "Resolved") {
+		t.Fatalf("resolving should send exactly one notice, got %q", msgs)
+	}
+	as = f.alerts()
+	if as[0].ResolvedAt == nil || as[0].NotificationCount != 3 || as[0].DeliveryStatus != "delivered" {
+		t.Fatalf("the alert should be resolved after 3 delivered notices, got %+v", as[0])
+	}
+
+	// It fires again six minutes after the resolution notice: a new alert, but the cooldown
+	// holds its notice until fifteen minutes have passed.
+	f.runWithCPU(10*time.Minute, 90)
+	if n := len(h.messages()); n != 3 {
+		t.Fatalf("a reopened alert inside the cooldown should wait, got %d messages", n)
+	}
+	f.runWithCPU(20*time.Minute, 90)
+	msgs = h.messages()
+	if len(msgs) != 4 || !strings.Contains(msgs[3], "WARNING") {
+		t.Fatalf("after the cooldown the new alert should be announced once, got %q", msgs)
+	}
+	if as := f.alerts(); len(as) != 2 || as[1].ResolvedAt != nil {
+		t.Fatalf("want the old resolved alert and one open one, got %d", len(as))
+	}
+}
+
+func TestAcknowledgedAlertsSendNoReminders(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+	f.sample("web-1", 90, 20, "")
+	f.sample("web-2", 90, 20, "")
+	f.run()
+	if n := len(h.messages()); n != 2 {
+		t.Fatalf("two hosts over the threshold should send two notices, got %d", n)
+	}
+	var admin int64
+	if err := f.pool.QueryRow(context.Background(),
+		`INSERT INTO users (email, password_hash, role) VALUES ('ops@example.com', 'x', 'admin') RETURNING id`).Scan(&admin); err != nil {
+		t.Fatal(err)
+	}
+	web1 := f.alerts()[0]
+	acked, err := alerts.Acknowledge(context.Background(), f.pool, web1.ID, admin, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acked.AcknowledgedAt == nil || !acked.AcknowledgedAt.Equal(t0.Add(time.Minute)) || acked.AcknowledgedBy.Int64 != admin {
+		t.Fatalf("who and when should be kept, got %+v", acked)
+	}
+
+	// Still firing past the repeat interval: only the unacknowledged one reminds.
+	f.now = t0.Add(4*time.Hour + time.Minute)
+	f.sample("web-1", 90, 20, "")
+	f.sample("web-2", 90, 20, "")
+	f.run()
+	msgs := h.messages()
+	if len(msgs) != 3 || !strings.Contains(msgs[2], "web-2") || !strings.Contains(msgs[2], "Still WARNING") {
+		t.Fatalf("want one reminder, for web-2, got %q", msgs)
+	}
+}
+
+func TestAcknowledgeRefusesUnknownAndResolvedAlerts(t *testing.T) {
+	f := newFixture(t)
+	if _, err := alerts.Acknowledge(context.Background(), f.pool, 4242, 1, t0); err != alerts.ErrNotFound {
+		t.Fatalf("unknown alert: want ErrNotFound, got %v", err)
+	}
+	f.runWithCPU(0, 99)
+	f.runWithCPU(time.Minute, 1)
+	if _, err := alerts.Acknowledge(context.Background(), f.pool, f.alerts()[0].ID, 1, t0); err != alerts.ErrResolved {
+		t.Fatalf("resolved alert: want ErrResolved, got %v", err)
+	}
+}
+
+func TestDiskAlertsArePerFilesystem(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+	f.sample("db-1", 10, 10, `[{"mountpoint":"/","device":"sda1","fstype":"ext4","total_bytes":100,"used_bytes":10,"used_percent":10},
+	                           {"mountpoint":"/data","device":"sdb1","fstype":"xfs","total_bytes":100,"used_bytes":97,"used_percent":97}]`)
+	f.run()
+	as := f.alerts()
+	if len(as) != 1 || as[0].Metric != "disk" || as[0].Subject != "/data" || as[0].Severity != "critical" {
+		t.Fatalf("want one critical disk alert on /data, got %+v", as)
+	}
+	if msgs := h.messages(); len(msgs) != 1 || !strings.Contains(msgs[0], "/data") {
+		t.Fatalf("the notice should name the filesystem: %q", msgs)
+	}
+}
+
+func TestDeliveryRetriesAServerError(t *testing.T) {
+	h := newHook(t, http.StatusInternalServerError, http.StatusInternalServerError)
+	f := newFixture(t, slack(h))
+	f.runWithCPU(0, 90)
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("500, 500, 200 should deliver the message once, got %d", n)
+	}
+	a := f.alerts()[0]
+	if a.DeliveryStatus != "delivered" || a.DeliveryAttempts != 3 || a.NotificationCount != 1 || a.PendingNotification.Valid {
+		t.Fatalf("want delivered after 3 attempts, got %+v", a)
+	}
+}
+
+func TestWebhookDownNeverFailsTheJobAndKeepsTheAlert(t *testing.T) {
+	h := newHook(t)
+	h.down()
+	f := newFixture(t, slack(h))
+	rep := f.runWithCPU(0, 90)
+	if rep.Failed != 1 {
+		t.Fatalf("the report should count the failed delivery: %+v", rep)
+	}
+	a := f.alerts()[0]
+	if a.DeliveryStatus != "failed" || a.PendingNotification.String != "opened" || !strings.Contains(a.DeliveryError, "503") {
+		t.Fatalf("the alert should keep its pending notice and the error, got %+v", a)
+	}
+
+	h.up()
+	f.runWithCPU(time.Minute, 90)
+	msgs := h.messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "WARNING") {
+		t.Fatalf("the next run should deliver the kept notice once, got %q", msgs)
+	}
+
+	// Nothing listening at all: still no job failure.
+	h.srv.Close()
+	f.runWithCPU(2*time.Minute, 99)
+	if a := f.alerts()[0]; a.DeliveryStatus != "failed" || a.PendingNotification.String != "escalated" {
+		t.Fatalf("an unreachable webhook should leave the escalation pending, got %+v", a)
+	}
+}
+
+func TestGenericWebhookGetsJSON(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, notify.NewWebhook(h.srv.URL, notify.Options{}))
+	f.runWithCPU(0, 90)
+	msgs := h.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("want one webhook call, got %d", len(msgs))
+	}
+	var body struct {
+		Event string `json:"event"`
+		Alert struct {
+			Host     string  `json:"host"`
+			Metric   string  `json:"metric"`
+			Severity string  `json:"severity"`
+			Value    float64 `json:"value"`
+		} `json:"alert"`
+	}
+	if err := json.Unmarshal([]byte(msgs[0]), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Event != "opened" || body.Alert.Host != "web-1" || body.Alert.Metric != "cpu" || body.Alert.Severity != "warning" || body.Alert.Value != 90 {
+		t.Fatalf("unexpected webhook body: %s", msgs[0])
+	}
+}
+
+func TestDryRunDecidesButWritesNothing(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+	f.sample("web-1", 99, 20, "")
+	rep, err := f.eval.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Changes) != 1 || rep.Changes[0].Action != alerts.Open || rep.Changes[0].Severity != "critical" {
+		t.Fatalf("the dry run should report opening one critical alert, got %+v", rep.Changes)
+	}
+	if len(f.alerts()) != 0 || len(h.messages()) != 0 {
+		t.Fatal("a dry run must not store or send anything")
+	}
+}

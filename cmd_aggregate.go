@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/infradash/infradash/jobs"
+)
+
+var aggregateCommand = command{
+	summary: "Roll the last hours of samples up into hourly or daily min, max, mean, p95 and count (the scheduled aggregation jobs); re-running changes nothing.",
+	usage:   "[--hours N] [--period hourly|daily]",
+	run:     aggregate,
+}
+
+func aggregate(ctx context.Context, env *environment, args []string) error {
+	fs := flags(env, "aggregate")
+	hours := fs.Int("hours", 0, fmt.Sprintf("roll up this many hours back (default %d hourly, %d daily)", jobs.HourlyLookbackHours, jobs.DailyLookbackHours))
+	period := fs.String("period", jobs.Hourly, "hourly or daily")
+	if err := parse(env, fs, args); err != nil {
+		return err
+	}
+	switch *period {
+	case jobs.Hourly, jobs.Daily:
+	default:
+		return exitError{code: 2, err: fmt.Errorf("--period must be hourly or daily, not %q", *period)}
+	}
+	if *hours == 0 {
+		*hours = jobs.HourlyLookbackHours
+		if *period == jobs.Daily {
+			*hours = jobs.DailyLookbackHours
+		}
+	}
+	if *hours < 1 || *hours > 24*366 {
+		return exitError{code: 2, err: fmt.Errorf("--hours must be between 1 and %d, not %d", 24*366, *hours)}
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.stderr)
+	pool, stopDB, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+
+	rep, err := jobs.Aggregate(ctx, pool, *period, *hours, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "aggregate: %s\n", rep)
+	return nil
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/infradash/infradash/jobs"
+)
+
+var cleanupCommand = command{
+	summary: "Delete samples, health rows, resolved alerts, rollups, sessions and API tokens past retention, in batches (the scheduled cleanup job).",
+	usage:   "[--dry-run] [--vacuum] [--days N]",
+	run:     cleanup,
+}
+
+func cleanup(ctx context.Context, env *environment, args []string) error {
+	fs := flags(env, "cleanup")
+	dryRun := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
+	vacuum := fs.Bool("vacuum", false, "VACUUM (ANALYZE) the tables rows were deleted from")
+	days := fs.Int("days", 0, "keep this many days of raw samples and health rows (default RETENTION_DAYS)")
+	if err := parse(env, fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	retention := jobs.RetentionFrom(cfg)
+	if *days < 0 || *days > 36500 {
+		return exitError{code: 2, err: fmt.Errorf("--days must be between 1 and 36500, not %d", *days)}
+	} else if *days > 0 {
+		retention.RawDays = *days
+	}
+	log := newLogger(cfg, env.stderr)
+	pool, stopDB, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+
+	rep, err := jobs.Cleanup(ctx, pool, jobs.CleanupOptions{Retention: retention, DryRun: *dryRun, Vacuum: *vacuum, Now: time.Now()})
+	verb := "deleted"
+	if *dryRun {
+		verb = "would delete"
+	}
+	for _, t := range rep.Tables {
+		fmt.Fprintf(env.stdout, "%-24s %s %d rows\n", t.Table, verb, t.Rows)
+	}
+	if err != nil {
+		return err
+	}
+	for _, t := range rep.Vacuumed {
+		fmt.Fprintf(env.stdout, "%-24s vacuumed\n", t)
+	}
+	fmt.Fprintf(env.stdout, "cleanup: %s %d rows in all (raw samples kept %d days, resolved alerts %d, rollups %d)\n",
+		verb, rep.Total(), retention.RawDays, retention.AlertDays, retention.AggregateDays)
+	return nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/dbtest"
+)
+
+
+func runCommand(t *testing.T, dbURL string, args ...string) (int, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	vars := map[string]string{"DATABASE_URL": dbURL, "LOG_LEVEL": "error"}
+	env := &environment{stdout: &out, stderr: &errOut, lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	code := run(context.Background(), env, args)
+	return code, out.String() + errOut.String()
+}
+
+func TestCleanupCommandDryRunPrintsCountsAndDeletesNothing(t *testing.T) {
+	url := dbtest.URL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(context.Background(), `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent)
+		SELECT 'web-1', now() - d * interval '1 day' + interval '1 hour', 1, 1 FROM generate_series(0, 39) d`); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCommand(t, url, "cleanup", "--dry-run")
+	if code != 0 || !strings.Contains(out, "system_metrics_history   would delete 9 rows") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	var n int
+	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM system_metrics_history`).Scan(&n)
+	if n != 40 {
+		t.Fatalf("a dry run deleted rows: %d left of 40", n)
+	}
+	code, out = runCommand(t, url, "cleanup", "--days", "10")
+	if code != 0 || !strings.Contains(out, "system_metrics_history   deleted 29 rows") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestAggregateCommandRefusesABadPeriod(t *testing.T) {
+	code, out := runCommand(t, "", "aggregate", "--period", "weekly")
+	if code != 2 || !strings.Contains(out, "--period must be hourly or daily") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestAlertsTestWithoutNotifierSaysWhatToSet(t *testing.T) {
+	code, out := runCommand(t, "", "alerts", "--test")
+	if code != 1 || !strings.Contains(out, "SLACK_WEBHOOK_URL") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+}

@@ -1,0 +1,166 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/alerts"
+	"github.com/infradash/infradash/notify"
+	"github.com/infradash/infradash/queries"
+)
+
+// alertJSON is an alert as the API shows it.
+type alertJSON struct {
+	ID             int64        `json:"id"`
+	Status         string       `json:"status"` // open or resolved
+	Host           string       `json:"host"`
+	Metric         string       `json:"metric"`
+	Subject        string       `json:"subject"`
+	Severity       string       `json:"severity"`
+	Value          float64      `json:"value"`
+	Threshold      float64      `json:"threshold"`
+	Message        string       `json:"message"`
+	StartedAt      time.Time    `json:"started_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
+	EscalatedAt    *time.Time   `json:"escalated_at"`
+	ResolvedAt     *time.Time   `json:"resolved_at"`
+	AcknowledgedAt *time.Time   `json:"acknowledged_at"`
+	AcknowledgedBy *string      `json:"acknowledged_by"` // the admin's email
+	Notification   notification `json:"notification"`
+}
+
+type notification struct {
+	Pending        *string    `json:"pending"` // opened, escalated, reminder, resolved; null when nothing waits
+	Count          int32      `json:"count"`
+	LastNotifiedAt *time.Time `json:"last_notified_at"`
+	DeliveryStatus string     `json:"delivery_status"` // none, delivered, failed
+	DeliveryError  string     `json:"delivery_error"`
+	Attempts       int32      `json:"attempts"`
+}
+
+func toAlertJSON(a queries.InfrastructureAlert, ackEmail *string) alertJSON {
+	status := "open"
+	if a.ResolvedAt != nil {
+		status = "resolved"
+	}
+	return alertJSON{
+		ID: a.ID, Status: status, Host: a.Host, Metric: string(a.Metric), Subject: a.Subject, Severity: string(a.Severity),
+		Value: a.Value, Threshold: a.Threshold, Message: a.Message, StartedAt: a.StartedAt, UpdatedAt: a.UpdatedAt,
+		EscalatedAt: a.EscalatedAt, ResolvedAt: a.ResolvedAt, AcknowledgedAt: a.AcknowledgedAt, AcknowledgedBy: ackEmail,
+		Notification: notification{Pending: textPtr(a.PendingNotification), Count: a.NotificationCount, LastNotifiedAt: a.LastNotifiedAt,
+			DeliveryStatus: a.DeliveryStatus, DeliveryError: a.DeliveryError, Attempts: a.DeliveryAttempts},
+	}
+}
+
+// listAlerts answers GET /observability/infrastructure/alerts?status=&severity=&host=&limit=&offset=.
+func (s *Server) listAlerts(c echo.Context) error {
+	f := queries.CountAlertsParams{Status: c.QueryParam("status"), Severity: c.QueryParam("severity"), Host: c.QueryParam("host")}
+	switch f.Status {
+	case "":
+		f.Status = "all"
+	case "all", "open", "resolved":
+	default:
+		return errBadParam("status", "must be open, resolved or all, not %q", f.Status)
+	}
+	switch f.Severity {
+	case "", "warning", "critical":
+	default:
+		return errBadParam("severity", "must be warning or critical, not %q", f.Severity)
+	}
+	limit, err := intParam(c, "limit", 50, 1, 500)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(c, "offset", 0, 0, 1_000_000)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	total, err := s.q.CountAlerts(ctx, f)
+	if err != nil {
+		return err
+	}
+	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: f.Status, Severity: f.Severity, Host: f.Host,
+		RowLimit: int32(limit), RowOffset: int32(offset)})
+	if err != nil {
+		return err
+	}
+	list := make([]alertJSON, 0, len(rows))
+	for _, r := range rows {
+		list = append(list, toAlertJSON(r.InfrastructureAlert, textPtr(r.AcknowledgedByEmail)))
+	}
+	return s.ok(c, map[string]any{"alerts": list, "total": total, "limit": limit, "offset": offset})
+}
+
+// acknowledgeAlert answers POST /observability/infrastructure/alerts/{id}/acknowledge (admins).
+func (s *Server) acknowledgeAlert(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return errBadParam("id", "must be a positive alert number, not %q", c.Param("id"))
+	}
+	p := principal(c)
+	a, err := alerts.Acknowledge(c.Request().Context(), s.pool, id, p.UserID, s.now())
+	switch {
+	case errors.Is(err, alerts.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, alerts.ErrResolved):
+		return &Error{Status: http.StatusConflict, Code: "alert_resolved", Message: "alert " + c.Param("id") + " is already resolved; there is nothing to acknowledge"}
+	case err != nil:
+		return err
+	}
+	// Acknowledging again keeps the first admin, who may not be this one.
+	row, err := s.q.GetAlertWithAcknowledger(c.Request().Context(), a.ID)
+	if err != nil {
+		return err
+	}
+	return s.ok(c, toAlertJSON(row.InfrastructureAlert, textPtr(row.AcknowledgedByEmail)))
+}
+
+// testAlert answers POST /observability/infrastructure/alerts/test (admins): one test message
+// through every configured notifier, with each outcome.
+func (s *Server) testAlert(c echo.Context) error {
+	ns := notify.FromURLs(s.cfg.SlackWebhookURL, s.cfg.AlertWebhookURL, notify.Options{})
+	if len(ns) == 0 {
+		return &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL"}
+	}
+	type result struct {
+		Notifier  string `json:"notifier"`
+		Delivered bool   `json:"delivered"`
+		Attempts  int    `json:"attempts"`
+		Error     string `json:"error,omitempty"`
+	}
+	var out []result
+	for _, r := range notify.SendAll(c.Request().Context(), ns, alerts.TestMessage(s.cfg.BaseURL, s.now())) {
+		res := result{Notifier: r.Notifier, Delivered: r.Err == nil, Attempts: r.Attempts}
+		if r.Err != nil {
+			res.Error = r.Err.Error()
+		}
+		out = append(out, res)
+	}
+	return s.ok(c, map[string]any{"results": out})
+}
+
+// intParam reads an optional integer query parameter within [lo, hi].
+func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, errBadParam(name, "must be a whole number from %d to %d, not %q", lo, hi, v)
+	}
+	return n, nil
+}
+
+func textPtr(t pgtype.Text) *string {
+	if !t.Valid {
+		return nil
+	}
+	return &t.String
+}

@@ -1,0 +1,59 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/infradash/infradash/queries"
+)
+
+// Rollup periods.
+const (
+	Hourly = "hourly"
+	Daily  = "daily"
+)
+
+// AggregateReport says what one rollup covered and wrote.
+type AggregateReport struct {
+	Period      string
+	From, Until time.Time
+	Rows        int64 // buckets inserted or changed; 0 when a re-run found nothing new
+}
+
+func (r AggregateReport) String() string {
+	return fmt.Sprintf("%s rollups from %s to %s: %d rows written", r.Period,
+		r.From.Format(time.RFC3339), r.Until.Format(time.RFC3339), r.Rows)
+}
+
+// Aggregate rolls the raw samples of the last `hours` hours up into period buckets (min, max,
+// mean, p95, count per host and series). The first bucket is taken whole and the current one is
+// partial; the next run completes it. Running it twice writes nothing the second time.
+func Aggregate(ctx context.Context, db queries.DBTX, period string, hours int, now time.Time) (AggregateReport, error) {
+	size := time.Hour
+	switch period {
+	case Hourly:
+	case Daily:
+		size = 24 * time.Hour
+	default:
+		return AggregateReport{}, fmt.Errorf("aggregate: period must be %s or %s, not %q", Hourly, Daily, period)
+	}
+	if hours < 1 {
+		return AggregateReport{}, fmt.Errorf("aggregate: hours must be at least 1, not %d", hours)
+	}
+	now = now.UTC()
+	// time.Truncate counts from the zero time, which is UTC midnight: buckets match date_bin's.
+	rep := AggregateReport{Period: period, From: now.Add(-time.Duration(hours) * time.Hour).Truncate(size), Until: now}
+	q := queries.New(db)
+	n, err := q.AggregateSystemMetrics(ctx, queries.AggregateSystemMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
+	if err != nil {
+		return rep, fmt.Errorf("aggregate %s system metrics: %w", period, err)
+	}
+	rep.Rows += n
+	n, err = q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
+	if err != nil {
+		return rep, fmt.Errorf("aggregate %s process metrics: %w", period, err)
+	}
+	rep.Rows += n
+	return rep, nil
+}

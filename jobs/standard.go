@@ -1,0 +1,74 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/alerts"
+	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/notify"
+)
+
+// Job names; also the job label of the metrics.
+const (
+	JobAlerts          = "alerts"
+	JobAggregateHourly = "aggregate-hourly"
+	JobAggregateDaily  = "aggregate-daily"
+	JobCleanup         = "cleanup"
+)
+
+// How far back each scheduled rollup looks: the origin's cron lines (--hours 2, --period daily
+// --hours 48), so a missed run is made good by the next.
+const (
+	HourlyLookbackHours = 2
+	DailyLookbackHours  = 48
+)
+
+// Deps are what the standard jobs work with.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	Config    config.Config
+	Notifiers []*notify.Notifier
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// RetentionFrom takes the retention periods out of the configuration.
+func RetentionFrom(cfg config.Config) Retention {
+	return Retention{RawDays: cfg.RetentionDays, AlertDays: cfg.AlertRetentionDays, AggregateDays: cfg.AggregateRetentionDays}
+}
+
+// Standard returns infradash's four maintenance jobs on the configured schedules.
+func Standard(d Deps) []Job {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	cfg := d.Config
+	evaluator := alerts.New(alerts.Deps{DB: d.Pool, Rules: alerts.RulesFrom(cfg), Notifiers: d.Notifiers,
+		BaseURL: cfg.BaseURL, Now: d.Now, Logger: d.Logger})
+	return []Job{
+		{Name: JobAlerts, Schedule: cfg.AlertsSchedule, Timeout: 5 * time.Minute,
+			Run: func(ctx context.Context) (string, error) {
+				rep, err := evaluator.Run(ctx, false)
+				return rep.String(), err
+			}},
+		{Name: JobAggregateHourly, Schedule: cfg.AggregateHourlySchedule, Timeout: 15 * time.Minute,
+			Run: func(ctx context.Context) (string, error) {
+				rep, err := Aggregate(ctx, d.Pool, Hourly, HourlyLookbackHours, d.Now())
+				return rep.String(), err
+			}},
+		{Name: JobAggregateDaily, Schedule: cfg.AggregateDailySchedule, Timeout: 30 * time.Minute,
+			Run: func(ctx context.Context) (string, error) {
+				rep, err := Aggregate(ctx, d.Pool, Daily, DailyLookbackHours, d.Now())
+				return rep.String(), err
+			}},
+		{Name: JobCleanup, Schedule: cfg.CleanupSchedule, Timeout: time.Hour,
+			Run: func(ctx context.Context) (string, error) {
+				rep, err := Cleanup(ctx, d.Pool, CleanupOptions{Retention: RetentionFrom(cfg), Vacuum: true, Now: d.Now()})
+				return rep.String(), err
+			}},
+	}
+}

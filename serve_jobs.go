@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/jobs"
+	"github.com/infradash/infradash/notify"
+)
+
+// startJobs starts the scheduled jobs unless JOBS_ENABLED=false (then nil, and cron runs the
+// commands instead). Their series are registered with reg, the registry /metrics serves.
+func startJobs(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) (*jobs.Scheduler, error) {
+	if !cfg.JobsEnabled {
+		log.Info("scheduled jobs are off (JOBS_ENABLED=false); run cleanup, alerts and aggregate from cron")
+		return nil, nil
+	}
+	metrics := jobs.NewMetrics()
+	if err := metrics.Register(reg); err != nil {
+		return nil, err
+	}
+	log = log.With("component", "jobs")
+	sched, err := jobs.NewScheduler(
+		jobs.Standard(jobs.Deps{Pool: pool, Config: cfg, Logger: log,
+			Notifiers: notify.FromURLs(cfg.SlackWebhookURL, cfg.AlertWebhookURL, notify.Options{})}),
+		jobs.Options{Logger: log, Metrics: metrics, Elector: jobs.NewElector(pool, log)},
+	)
+	if err != nil {
+		return nil, err
+	}
+	sched.Start()
+	log.Info("scheduled jobs started", "alerts", cfg.AlertsSchedule, "aggregate_hourly", cfg.AggregateHourlySchedule,
+		"aggregate_daily", cfg.AggregateDailySchedule, "cleanup", cfg.CleanupSchedule)
+	return sched, nil
+}
+
+// stopJobs lets a running job finish (within a bound) and gives up the leadership.
+func stopJobs(sched *jobs.Scheduler, log *slog.Logger) {
+	if sched == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sched.Shutdown(ctx); err != nil {
+		log.Error("stop the scheduled jobs", "err", err)
+	}
+}
