@@ -9,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/static"
 )
@@ -25,6 +27,11 @@ type Server struct {
 	now     func() time.Time
 	assets  *static.Assets
 
+	samples    Samples
+	thresholds health.Thresholds
+	live       liveCache
+	openapi    []byte // the OpenAPI document as JSON
+
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
 }
@@ -37,6 +44,18 @@ type Deps struct {
 	Host    string // the host this process samples
 	Version string
 	Now     func() time.Time // defaults to time.Now
+
+	// Samples is the running collector; the live endpoints answer from it.
+	Samples Samples
+	// Thresholds score health (HEALTH_* configuration).
+	Thresholds health.Thresholds
+}
+
+// Samples is what the handlers read of the collector: they never sample on request.
+type Samples interface {
+	Latest() (collector.Snapshot, bool)
+	Recent(since time.Time) []collector.Snapshot
+	Platform() collector.Platform
 }
 
 // New builds a Server.
@@ -56,6 +75,10 @@ func New(d Deps) *Server {
 		version: d.Version,
 		now:     d.Now,
 		assets:  static.NewAssets(),
+
+		samples:    d.Samples,
+		thresholds: d.Thresholds,
+		openapi:    mustOpenAPIJSON(),
 		authenticate: func(echo.Context) (*Principal, error) {
 			return nil, errUnauthorized
 		},
