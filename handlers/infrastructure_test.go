@@ -34,7 +34,17 @@ type apiServer struct {
 
 func newAPIServer(t *testing.T, samples Samples, now func() time.Time) *apiServer {
 	t.Helper()
-	pool := dbtest.Pool(t)
+	return newAPIServerWith(t, dbtest.Pool(t), samples, now)
+}
+
+// newAPIServerOn is newAPIServer on an existing database.
+func newAPIServerOn(t *testing.T, pool *pgxpool.Pool, samples Samples) *apiServer {
+	t.Helper()
+	return newAPIServerWith(t, pool, samples, nil)
+}
+
+func newAPIServerWith(t *testing.T, pool *pgxpool.Pool, samples Samples, now func() time.Time) *apiServer {
+	t.Helper()
 	host := ""
 	if samples != nil {
 		host = samples.Platform().Hostname
