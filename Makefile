@@ -39,6 +39,7 @@ check-generated: ## fail when generated code is stale
 bench: build ## Go benchmarks and a load test against the real server; see docs/benchmarks.md
 	scripts/ensure-deps.sh postgres
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	scripts/bench.sh
 
 clean: ## remove the binary (keeps .data, the private database)
 	rm -rf bin

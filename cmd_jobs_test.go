@@ -11,7 +11,6 @@ import (
 	"github.com/infradash/infradash/dbtest"
 )
 
-
 func runCommand(t *testing.T, dbURL string, args ...string) (int, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer

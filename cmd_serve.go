@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/handlers"
+	"github.com/infradash/infradash/recorder"
 )
 
 var serveCommand = command{
@@ -58,9 +59,31 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	// the HTTP server and before the pool.
 	defer stopJobs(sched, log)
 
-	host, _ := os.Hostname()
-	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver,
-		Sessions: handlers.NewSessionManager(cfg, pool)})
+	thresholds := healthThresholds(cfg)
+	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: ver, Logger: log})
+	// Two hours of samples wait in memory while the database is unreachable.
+	rec := recorder.New(pool, recorder.Options{
+		Thresholds: thresholds,
+		Capacity:   recorder.CapacityFor(2*time.Hour, cfg.CollectInterval),
+		Logger:     log,
+	})
+	collectCtx, stopCollecting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCollecting()
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		col.Run(collectCtx, rec.Record)
+	}()
+	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecording()
+	flushCtx, cancelFlush := context.WithCancel(context.Background())
+	defer cancelFlush()
+	go rec.Run(recordCtx, flushCtx)
+
+	srv := handlers.New(handlers.Deps{
+		Config: cfg, Pool: pool, Logger: log, Host: col.Platform().Hostname, Version: ver,
+		Samples: col, Thresholds: thresholds, Sessions: handlers.NewSessionManager(cfg, pool),
+	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)
@@ -93,6 +116,12 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := httpServer.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("HTTP shutdown", "err", err)
 	}
+	// Then the collector, and the recorder stores what is still queued, for a bounded time.
+	stopCollecting()
+	<-collected
+	stopRecording()
+	time.AfterFunc(10*time.Second, cancelFlush)
+	<-rec.Done()
 	log.Info("stopped")
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/infradash/infradash/dbtest"
 )
 
-
 var alertsNow = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
 // alertsServer serves the routes as the given role (user 1, an admin, or user 2, a viewer).

@@ -24,6 +24,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/login", s.showLoginPage)
 	e.POST("/login", s.submitLogin)
 	e.POST("/api/v1/auth/login", s.apiLogin)
+	e.GET("/api/v1/openapi.json", s.showOpenAPI)
 
 	// Pages: without a login they redirect to /login.
 	e.GET("/", s.showHome, s.requirePageAuth)
@@ -35,7 +36,15 @@ func (s *Server) Routes(e *echo.Echo) {
 	api.POST("/auth/logout", s.apiLogout)
 	api.GET("/auth/me", s.showMe)
 	api.GET("/users", s.listUsers, requireAdmin)
-	api.GET("/observability/infrastructure/alerts", s.listAlerts)
-	api.POST("/observability/infrastructure/alerts/test", s.testAlert, requireAdmin)
-	api.POST("/observability/infrastructure/alerts/:id/acknowledge", s.acknowledgeAlert, requireAdmin)
+	infra := api.Group("/observability/infrastructure")
+	infra.GET("/system", s.showSystem)
+	infra.GET("/process", s.showProcess)
+	infra.GET("/platform", s.showPlatform)
+	infra.GET("/summary", s.showSummary)
+	infra.GET("/health", s.showHealth)
+	infra.GET("/report", s.showReport)
+	infra.GET("/history", s.showHistory)
+	infra.GET("/alerts", s.listAlerts)
+	infra.POST("/alerts/test", s.testAlert, requireAdmin)
+	infra.POST("/alerts/:id/acknowledge", s.acknowledgeAlert, requireAdmin)
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/static"
 )
@@ -30,6 +32,10 @@ type Server struct {
 	users        *auth.Store
 	sessions     *scs.SessionManager
 	loginLimiter *rateLimiter
+	samples      Samples
+	thresholds   health.Thresholds
+	live         liveCache
+	openapi      []byte // the OpenAPI document as JSON
 
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
@@ -45,6 +51,18 @@ type Deps struct {
 	Now     func() time.Time // defaults to time.Now
 	// Sessions defaults to NewSessionManager(Config, Pool).
 	Sessions *scs.SessionManager
+
+	// Samples is the running collector; the live endpoints answer from it.
+	Samples Samples
+	// Thresholds score health (HEALTH_* configuration).
+	Thresholds health.Thresholds
+}
+
+// Samples is what the handlers read of the collector: they never sample on request.
+type Samples interface {
+	Latest() (collector.Snapshot, bool)
+	Recent(since time.Time) []collector.Snapshot
+	Platform() collector.Platform
 }
 
 // Login attempts allowed per client address and minute, on /login and /api/v1/auth/login.
@@ -75,6 +93,10 @@ func New(d Deps) *Server {
 		}),
 		sessions:     d.Sessions,
 		loginLimiter: newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
+
+		samples:    d.Samples,
+		thresholds: d.Thresholds,
+		openapi:    mustOpenAPIJSON(),
 	}
 	s.authenticate = s.authenticateRequest
 	return s

@@ -1,0 +1,178 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/recorder"
+)
+
+func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
+	pool := newAPIServer(t, noSamples{}, nil).pool // a fresh database
+	rec := recorder.New(pool, recorder.Options{Thresholds: health.DefaultThresholds()})
+	recCtx, stopRecording := context.WithCancel(context.Background())
+	go rec.Run(recCtx, context.Background())
+
+	col := runningCollector(t, rec.Record)
+	for len(col.Recent(time.Time{})) < 4 { // a few 1-second intervals
+		time.Sleep(100 * time.Millisecond)
+	}
+	a := newAPIServerOn(t, pool, col)
+	recent := col.Recent(time.Time{})
+	// Stop only the recorder, and let it store what it was given: the collector keeps going.
+	for rec.Written() < uint64(len(recent)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopRecording()
+	<-rec.Done()
+
+	host := col.Platform().Hostname
+	var stored []time.Time
+	rows, err := pool.Query(context.Background(), "SELECT collected_at FROM system_metrics_history WHERE host = $1 ORDER BY collected_at", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var at time.Time
+		if err := rows.Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, at)
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	// Every sample the collector took was stored once, nothing else.
+	if len(stored) < len(recent) {
+		t.Fatalf("%d rows stored for %d samples taken", len(stored), len(recent))
+	}
+	for i, s := range recent {
+		if !stored[i].Equal(s.CollectedAt.Truncate(time.Microsecond)) {
+			t.Fatalf("row %d at %v, sample at %v", i, stored[i], s.CollectedAt)
+		}
+	}
+	for i := 1; i < len(stored); i++ {
+		if !stored[i].After(stored[i-1]) {
+			t.Errorf("duplicate or out-of-order rows at %v", stored[i])
+		}
+	}
+	for _, table := range []string{"process_metrics_history", "infrastructure_health"} {
+		var n int
+		if err := pool.QueryRow(context.Background(), "SELECT count(DISTINCT collected_at) FROM "+table+" WHERE host = $1", host).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(stored) {
+			t.Errorf("%s: %d rows, system_metrics_history: %d", table, n, len(stored))
+		}
+	}
+
+	// range=1h: the default step buckets them; every stored sample is counted once.
+	code, env := a.get(t, infraPath+"history?metric=cpu_percent&range=1h")
+	if code != http.StatusOK || env.Status != "success" {
+		t.Fatalf("history: %d %+v", code, env.Error)
+	}
+	var h historyData
+	env.decode(t, &h)
+	total := 0
+	for _, p := range h.Points {
+		total += int(p.Samples)
+		if p.At.Location() != time.UTC || p.Min > p.Mean || p.Mean > p.Max {
+			t.Errorf("point %+v", p)
+		}
+	}
+	if total != len(stored) || h.Source != "raw" || h.Unit != "percent" || h.StepSeconds != 5 {
+		t.Errorf("range=1h: %d samples in %d points from %s, step %vs; want %d from raw at 5s", total, len(h.Points), h.Source, h.StepSeconds, len(stored))
+	}
+
+	// One-second buckets over exactly the stored span: one point per row.
+	from, to := stored[0].Truncate(time.Second), stored[len(stored)-1].Add(time.Second)
+	q := url.Values{"metric": {"cpu_percent"}, "from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}, "step": {"1s"}}
+	_, env = a.get(t, infraPath+"history?"+q.Encode())
+	env.decode(t, &h)
+	if len(h.Points) != len(stored) {
+		t.Errorf("step=1s: %d points for %d rows", len(h.Points), len(stored))
+	}
+	for i, p := range h.Points {
+		if i < len(recent) && (p.Samples != 1 || p.Mean != recent[i].System.CPU.TotalPercent) {
+			t.Errorf("point %d: %+v, sample's cpu %v", i, p, recent[i].System.CPU.TotalPercent)
+		}
+	}
+
+	for _, m := range []string{"memory_percent", "disk_percent", "load1", "process_rss_bytes", "health_score", "net_recv_bytes_per_second"} {
+		code, env := a.get(t, infraPath+"history?range=1h&metric="+m)
+		env.decode(t, &h)
+		if code != http.StatusOK || len(h.Points) == 0 {
+			t.Errorf("history of %s: %d, %d points", m, code, len(h.Points))
+		}
+	}
+}
+
+func TestHistoryReadsRollupsForLongRangesAndFillsInFromRawSamples(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	ctx := context.Background()
+	// Without rollups a week is bucketed from raw samples.
+	for _, at := range []time.Time{now.Add(-3 * 24 * time.Hour), now.Add(-20 * time.Minute), now.Add(-10 * time.Minute)} {
+		if _, err := a.pool.Exec(ctx, `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('fresh', $1, 50, 40)`, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var h historyData
+	_, env := a.get(t, infraPath+"history?metric=cpu_percent&range=7d")
+	env.decode(t, &h)
+	if h.Source != "raw" || len(h.Points) != 3 || h.StepSeconds != 900 { // 15-minute buckets: 9 March 12:30, 12:00, 12:15
+		t.Errorf("7d without rollups: source %s, %d points, step %v", h.Source, len(h.Points), h.StepSeconds)
+	}
+
+	// Hourly rollups up to 11:00 (covering until 12:00); the raw samples after it fill in.
+	for hour := 48; hour >= 2; hour-- {
+		if _, err := a.pool.Exec(ctx, `INSERT INTO metric_aggregations
+			(host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
+			VALUES ('fresh', 'cpu_percent', 'cpu', 'hourly', $1, 10, 30, 20, 28, 720)`, now.Truncate(time.Hour).Add(-time.Duration(hour-1)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, env = a.get(t, infraPath+"history?metric=cpu_percent&range=7d")
+	env.decode(t, &h)
+	if h.Source != "hourly+raw" || h.StepSeconds != 3600 {
+		t.Fatalf("7d with rollups: source %s, step %v", h.Source, h.StepSeconds)
+	}
+	last := h.Points[len(h.Points)-1]
+	if !last.At.Equal(now.Truncate(time.Hour)) || last.Samples != 2 || last.Mean != 50 {
+		t.Errorf("newest point from raw samples: %+v", last)
+	}
+	if first := h.Points[0]; first.Samples != 720 || first.Mean != 20 || first.Min != 10 || first.Max != 30 {
+		t.Errorf("oldest point from rollups: %+v", first)
+	}
+	if len(h.Points) != 48 {
+		t.Errorf("%d points, want 47 hours of rollups and 1 of raw samples", len(h.Points))
+	}
+}
+
+func TestHistoryRejectsBadParametersNamingThem(t *testing.T) {
+	a := newAPIServer(t, noSamples{}, nil)
+	for query, param := range map[string]string{
+		"range=1h":                          "metric",
+		"metric=banana":                     "metric",
+		"metric=cpu_percent&range=banana":   "range",
+		"metric=cpu_percent&step=0":         "step",
+		"metric=cpu_percent&step=soon":      "step",
+		"metric=cpu_percent&step=1s":        "step", // 3,600 points in the default hour
+		"metric=cpu_percent&subject=/":      "subject",
+		"metric=cpu_percent&from=yesterday": "from",
+		"metric=cpu_percent&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z": "from",
+		"metric=cpu_percent&to=2026-01-01T00:00:00Z":                           "from",
+		"metric=cpu_percent&range=1h&from=2026-01-01T00:00:00Z":                "range",
+	} {
+		code, env := a.get(t, infraPath+"history?"+query)
+		if code != http.StatusBadRequest || env.Error == nil || env.Error.Code != "invalid_parameter" ||
+			!strings.HasPrefix(env.Error.Message, param+":") {
+			t.Errorf("%s: %d %+v; want 400 naming %s", query, code, env.Error, param)
+		}
+	}
+}
