@@ -12,6 +12,7 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/static"
+	"github.com/infradash/infradash/telemetry"
 )
 
 // Server holds what the handlers need; main wires it.
@@ -24,6 +25,9 @@ type Server struct {
 	version string
 	now     func() time.Time
 	assets  *static.Assets
+	metrics *telemetry.Metrics
+	// reporter is nil unless SENTRY_DSN is set; its methods accept that.
+	reporter *telemetry.Reporter
 
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
@@ -37,6 +41,10 @@ type Deps struct {
 	Host    string // the host this process samples
 	Version string
 	Now     func() time.Time // defaults to time.Now
+	// Metrics is the registry behind /metrics; a fresh one when nil.
+	Metrics *telemetry.Metrics
+	// Reporter sends unexpected errors and panics to Sentry; nil reports nothing.
+	Reporter *telemetry.Reporter
 }
 
 // New builds a Server.
@@ -44,18 +52,23 @@ func New(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Metrics == nil {
+		d.Metrics = telemetry.New()
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		cfg:     d.Config,
-		pool:    d.Pool,
-		q:       queries.New(d.Pool),
-		log:     d.Logger,
-		host:    d.Host,
-		version: d.Version,
-		now:     d.Now,
-		assets:  static.NewAssets(),
+		cfg:      d.Config,
+		pool:     d.Pool,
+		q:        queries.New(d.Pool),
+		log:      d.Logger,
+		host:     d.Host,
+		version:  d.Version,
+		now:      d.Now,
+		assets:   static.NewAssets(),
+		metrics:  d.Metrics,
+		reporter: d.Reporter,
 		authenticate: func(echo.Context) (*Principal, error) {
 			return nil, errUnauthorized
 		},
