@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/handlers"
+	"github.com/infradash/infradash/telemetry"
 )
 
 var serveCommand = command{
@@ -44,8 +45,15 @@ func serve(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 
+	reporter, err := telemetry.NewReporter(telemetry.ReporterOptions{DSN: cfg.SentryDSN, Environment: cfg.Environment, Release: ver})
+	if err != nil {
+		return err
+	}
+	defer reporter.Flush(5 * time.Second)
+	metrics := telemetry.New()
+
 	host, _ := os.Hostname()
-	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver})
+	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver, Metrics: metrics, Reporter: reporter})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)

@@ -33,6 +33,7 @@ func init() {
 		"migrate":      migrateCommand,
 		"check-config": checkConfigCommand,
 		"version":      versionCommand,
+		"healthcheck":  healthcheckCommand,
 	}
 }
 
