@@ -49,7 +49,10 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer reporter.Flush(5 * time.Second)
+	if reporter != nil {
+		log.Info("reporting errors and panics to Sentry")
+		defer reporter.Flush(5 * time.Second)
+	}
 	metrics := telemetry.New()
 
 	host, _ := os.Hostname()
