@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/handlers"
 	"github.com/infradash/infradash/recorder"
+	"github.com/infradash/infradash/telemetry"
 )
 
 var serveCommand = command{
@@ -51,7 +51,17 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := bootstrapAdmin(ctx, cfg, users, env.stdout, log); err != nil {
 		return err
 	}
-	sched, err := startJobs(cfg, pool, log, prometheus.DefaultRegisterer)
+	reporter, err := telemetry.NewReporter(telemetry.ReporterOptions{DSN: cfg.SentryDSN, Environment: cfg.Environment, Release: ver})
+	if err != nil {
+		return err
+	}
+	if reporter != nil {
+		log.Info("reporting errors and panics to Sentry")
+		defer reporter.Flush(5 * time.Second)
+	}
+	metrics := telemetry.New()
+
+	sched, err := startJobs(cfg, pool, log, metrics.Registry())
 	if err != nil {
 		return err
 	}
@@ -67,6 +77,9 @@ func serve(ctx context.Context, env *environment, args []string) error {
 		Capacity:   recorder.CapacityFor(2*time.Hour, cfg.CollectInterval),
 		Logger:     log,
 	})
+	if err := registerGauges(metrics, col, rec, pool, thresholds); err != nil {
+		return err
+	}
 	collectCtx, stopCollecting := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCollecting()
 	collected := make(chan struct{})
@@ -83,6 +96,7 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Pool: pool, Logger: log, Host: col.Platform().Hostname, Version: ver,
 		Samples: col, Thresholds: thresholds, Sessions: handlers.NewSessionManager(cfg, pool),
+		Metrics: metrics, Reporter: reporter,
 	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

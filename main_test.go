@@ -1,9 +1,189 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/infradash/infradash/dbtest"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const strongSecret = "9c1f4e7a2b8d5f3a6e0c9b2d7f4a1e8c5b3d6f9a2c7e0b4d8f1a5c3e6b9d2f7a"
+
+// buildBinary compiles infradash once per test into a temporary folder, as `make build` does.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "infradash")
+	out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=9.9.9-test", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// binary runs the built program with exactly the given environment (nothing inherited from the
+// developer's shell) in an empty folder, so no stray .env is read.
+func binary(t *testing.T, bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + cmd.Dir}, env...)
+	return cmd
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if err == nil {
+		return 0
+	}
+	if !errors.As(err, &ee) {
+		t.Fatalf("did not run: %v", err)
+	}
+	return ee.ExitCode()
+}
+
+func TestProductionRefusesWeakConfiguration(t *testing.T) {
+	bin := buildBinary(t)
+	weak := []string{"ENVIRONMENT=production", "SECRET_KEY=changeme", "DEBUG=true", "CORS_ORIGINS=*"}
+	for _, cmd := range []string{"serve", "check-config"} {
+		out, err := binary(t, bin, weak, cmd).CombinedOutput()
+		if code := exitCode(t, err); code != 2 {
+			t.Errorf("%s with weak production settings: exit %d, want 2\n%s", cmd, code, out)
+		}
+		for _, name := range []string{"SECRET_KEY:", "DATABASE_URL:", "DEBUG:", "CORS_ORIGINS:"} {
+			if !strings.Contains(string(out), name) {
+				t.Errorf("%s: the refusal does not name %s:\n%s", cmd, name, out)
+			}
+		}
+		if strings.Contains(string(out), "infradash serving") {
+			t.Errorf("%s started serving despite the refusal", cmd)
+		}
+	}
+}
+
+func TestCheckConfigExitCodes(t *testing.T) {
+	bin := buildBinary(t)
+	good := []string{"ENVIRONMENT=production", "SECRET_KEY=" + strongSecret, "DATABASE_URL=postgres://infradash@db/infradash"}
+	out, err := binary(t, bin, good, "check-config").CombinedOutput()
+	if code := exitCode(t, err); code != 0 || !strings.Contains(string(out), "configuration is valid: environment=production") {
+		t.Errorf("good production configuration: exit %d\n%s", code, out)
+	}
+	out, err = binary(t, bin, []string{"COLLECT_INTERVAL=1ms"}, "check-config").CombinedOutput()
+	if code := exitCode(t, err); code != 2 || !strings.Contains(string(out), "COLLECT_INTERVAL:") {
+		t.Errorf("bad interval: exit %d\n%s", code, out)
+	}
+	out, err = binary(t, bin, nil, "check-config", "--no-such-flag").CombinedOutput()
+	if code := exitCode(t, err); code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2\n%s", code, out)
+	}
+}
+
+func TestProductionServeStartsAndStopsCleanly(t *testing.T) {
+	bin := buildBinary(t)
+	env := []string{
+		"ENVIRONMENT=production",
+		"SECRET_KEY=" + strongSecret,
+		"DATABASE_URL=" + dbtest.URL(t),
+		"HTTP_ADDR=127.0.0.1:0",
+		"JOBS_ENABLED=false",
+	}
+	cmd := binary(t, bin, env, "serve")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	base, logs := waitServing(t, stderr)
+
+	for path, want := range map[string]int{"/healthz": 200, "/api/docs": 404} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("production %s: %d, want %d", path, res.StatusCode, want)
+		}
+	}
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatalf("/metrics is not Prometheus text: %v", err)
+	}
+	if fams["infradash_http_requests_total"] == nil || fams["go_goroutines"] == nil {
+		t.Errorf("/metrics lacks the HTTP counter or Go metrics; has %d families", len(fams))
+	}
+
+	// The container's HEALTHCHECK runs it with no flag: the URL comes from HTTP_ADDR alone.
+	hc := binary(t, bin, []string{"HTTP_ADDR=" + strings.TrimPrefix(base, "http://"), "ENVIRONMENT=production"}, "healthcheck")
+	if out, err := hc.CombinedOutput(); exitCode(t, err) != 0 {
+		t.Errorf("healthcheck against a running server failed: %s", out)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if code := exitCode(t, err); code != 0 {
+		t.Errorf("exit after SIGTERM: %d, want 0", code)
+	}
+	if l := <-logs; !strings.Contains(l, `"msg":"stopped"`) {
+		t.Errorf("no clean stop in the log:\n%s", l)
+	}
+	if hc := binary(t, bin, nil, "healthcheck", "--url", base+"/healthz"); exitCode(t, hc.Run()) != 1 {
+		t.Error("healthcheck against a stopped server must exit 1")
+	}
+}
+
+// waitServing reads the JSON log until serve announces its URL, and keeps reading the rest into
+// the returned channel (delivered when the log closes).
+func waitServing(t *testing.T, r io.Reader) (string, <-chan string) {
+	t.Helper()
+	found := make(chan string, 1)
+	rest := make(chan string, 1)
+	go func() {
+		var all strings.Builder
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			all.WriteString(sc.Text() + "\n")
+			var line struct{ Msg, URL string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "infradash serving" {
+				found <- line.URL
+			}
+		}
+		close(found)
+		rest <- all.String()
+	}()
+	select {
+	case u, ok := <-found:
+		if !ok {
+			t.Fatalf("serve exited before serving:\n%s", <-rest)
+		}
+		return u, rest
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not announce its URL within a minute")
+		return "", nil
+	}
+}

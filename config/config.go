@@ -155,7 +155,7 @@ func Load(lookup LookupFunc) (Config, error) {
 		r.fail("HTTP_ADDR", "must be host:port, like 127.0.0.1:8080 (%v)", err)
 	}
 	if c.BaseURL == "" {
-		c.BaseURL = baseURLFromAddr(c.HTTPAddr)
+		c.BaseURL = URLFromAddr(c.HTTPAddr)
 	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("BASE_URL", "must be an absolute http(s) URL, like https://infradash.example.com")
 	}
@@ -213,7 +213,9 @@ func Load(lookup LookupFunc) (Config, error) {
 	return c, nil
 }
 
-func baseURLFromAddr(addr string) string {
+// URLFromAddr is the http:// URL that reaches a listen address from the same machine: a
+// wildcard host (0.0.0.0, ::, empty) becomes 127.0.0.1.
+func URLFromAddr(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "http://127.0.0.1:8080"

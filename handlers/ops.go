@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,4 +51,17 @@ func (s *Server) readyz(c echo.Context) error {
 		word = "not ready"
 	}
 	return c.JSON(status, map[string]any{"status": word, "checks": checks})
+}
+
+// serveMetrics answers /metrics in the Prometheus text format, behind METRICS_TOKEN when it is set.
+func (s *Server) serveMetrics(c echo.Context) error {
+	if want := s.cfg.MetricsToken; want != "" {
+		got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
+			return errUnauthorized
+		}
+	}
+	s.metrics.Handler().ServeHTTP(c.Response(), c.Request())
+	return nil
 }

@@ -40,6 +40,7 @@ var (
 	errForbidden    = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "your role may not do this"}
 	errNotFound     = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource"}
 	errUnavailable  = &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database cannot be reached; try again shortly"}
+	errInternal     = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error"}
 )
 
 func (s *Server) ok(c echo.Context, data any) error {
@@ -57,9 +58,14 @@ func (s *Server) HTTPErrorHandler(err error, c echo.Context) {
 	case errors.As(err, &e):
 	case errors.As(err, &he):
 		e = fromEcho(he)
+		if e.Status >= 500 {
+			s.reporter.Error(c.Request(), err)
+		}
 	default:
+		// Only errors nobody anticipated are reported: an *Error is an answer chosen on purpose.
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
-		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error"}
+		s.reporter.Error(c.Request(), err)
+		e = errInternal
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(e.Status)

@@ -10,6 +10,10 @@ func (s *Server) Routes(e *echo.Echo) {
 	// The client address (login rate limit, logs) comes from X-Forwarded-For only when the
 	// direct peer is a proxy on a loopback or private network; nobody else can forge it.
 	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	// Every request gets an ID first, so every later line about it carries the ID. The access
+	// log sits outside the panic recovery so a panic is logged and counted as the 500 it became.
+	e.Use(requestID, s.observe, s.recoverPanics)
+
 	e.Use(s.securityHeaders, limitBody, s.crossOriginProtection())
 	if len(s.cfg.CORSOrigins) > 0 {
 		e.Use(s.cors())
@@ -18,7 +22,11 @@ func (s *Server) Routes(e *echo.Echo) {
 	// Operational endpoints: no login.
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.serveMetrics)
 	e.GET("/static/*", echo.WrapHandler(s.assets))
+	if !s.cfg.Production() {
+		e.GET("/api/docs", s.showAPIDocsPage)
+	}
 
 	// Logging in: no credentials yet.
 	e.GET("/login", s.showLoginPage)

@@ -16,6 +16,7 @@ import (
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/static"
+	"github.com/infradash/infradash/telemetry"
 )
 
 // Server holds what the handlers need; main wires it.
@@ -28,6 +29,9 @@ type Server struct {
 	version string
 	now     func() time.Time
 	assets  *static.Assets
+	metrics *telemetry.Metrics
+	// reporter is nil unless SENTRY_DSN is set; its methods accept that.
+	reporter *telemetry.Reporter
 
 	users        *auth.Store
 	sessions     *scs.SessionManager
@@ -56,6 +60,10 @@ type Deps struct {
 	Samples Samples
 	// Thresholds score health (HEALTH_* configuration).
 	Thresholds health.Thresholds
+	// Metrics is the registry behind /metrics; a fresh one when nil.
+	Metrics *telemetry.Metrics
+	// Reporter sends unexpected errors and panics to Sentry; nil reports nothing.
+	Reporter *telemetry.Reporter
 }
 
 // Samples is what the handlers read of the collector: they never sample on request.
@@ -72,6 +80,9 @@ const loginAttemptsPerMinute = 10
 func New(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Metrics == nil {
+		d.Metrics = telemetry.New()
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -97,6 +108,8 @@ func New(d Deps) *Server {
 		samples:    d.Samples,
 		thresholds: d.Thresholds,
 		openapi:    mustOpenAPIJSON(),
+		metrics:    d.Metrics,
+		reporter:   d.Reporter,
 	}
 	s.authenticate = s.authenticateRequest
 	return s

@@ -113,3 +113,10 @@ SELECT sqlc.embed(a), u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE a.id = @id;
+
+-- name: CountOpenAlertsBySeverity :many
+-- For /metrics: open alerts across every host, by severity.
+SELECT severity, count(*) AS open
+FROM infrastructure_alerts
+WHERE resolved_at IS NULL
+GROUP BY severity;

@@ -135,6 +135,39 @@ func (q *Queries) CountAlerts(ctx context.Context, arg CountAlertsParams) (int64
 	return count, err
 }
 
+const countOpenAlertsBySeverity = `-- name: CountOpenAlertsBySeverity :many
+SELECT severity, count(*) AS open
+FROM infrastructure_alerts
+WHERE resolved_at IS NULL
+GROUP BY severity
+`
+
+type CountOpenAlertsBySeverityRow struct {
+	Severity Healthstatus
+	Open     int64
+}
+
+// For /metrics: open alerts across every host, by severity.
+func (q *Queries) CountOpenAlertsBySeverity(ctx context.Context) ([]CountOpenAlertsBySeverityRow, error) {
+	rows, err := q.db.Query(ctx, countOpenAlertsBySeverity)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CountOpenAlertsBySeverityRow{}
+	for rows.Next() {
+		var i CountOpenAlertsBySeverityRow
+		if err := rows.Scan(&i.Severity, &i.Open); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const dropPendingNotification = `-- name: DropPendingNotification :exec
 UPDATE infrastructure_alerts SET pending_notification = NULL WHERE id = $1
 `

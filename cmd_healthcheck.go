@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/infradash/infradash/config"
+)
+
+var healthcheckCommand = command{
+	summary: "Exit 0 when the server answers its health endpoint with 200, 1 otherwise; for container HEALTHCHECKs, which have no curl.",
+	run: func(ctx context.Context, env *environment, args []string) error {
+		fs := flags(env, "healthcheck")
+		// Only HTTP_ADDR is read, not the whole configuration: a probe must not fail because,
+		// say, a webhook URL in the environment is wrong while the server runs fine.
+		addr, ok := env.lookup("HTTP_ADDR")
+		if !ok || addr == "" {
+			addr = "127.0.0.1:8080"
+		}
+		url := fs.String("url", config.URLFromAddr(addr)+"/healthz", "URL to probe")
+		if err := parse(env, fs, args); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+		if err != nil {
+			return exitError{code: 1, err: err}
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return exitError{code: 1, err: err}
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return exitError{code: 1, err: fmt.Errorf("%s answered %s", *url, res.Status)}
+		}
+		fmt.Fprintf(env.stdout, "%s: %s\n", *url, res.Status)
+		return nil
+	},
+}
