@@ -1,0 +1,309 @@
+// Package alerts judges the recent samples against the thresholds, keeps one alert per host,
+// metric and subject in the database, and sends what has to be said about them through the
+// notifiers without repeating itself (PRODUCT.md section 10).
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/notify"
+	"github.com/infradash/infradash/queries"
+)
+
+// Rules are the thresholds and timings of alerting.
+type Rules struct {
+	CPU, Memory, Disk config.Thresholds
+	Window            time.Duration // the mean is taken over this much recent history
+	Cooldown          time.Duration // least time between two notices about one series
+	RepeatInterval    time.Duration // reminders while firing and unacknowledged
+	Hysteresis        float64       // points below warning before an alert resolves
+}
+
+// RulesFrom takes the rules out of the configuration.
+func RulesFrom(cfg config.Config) Rules {
+	return Rules{CPU: cfg.CPU, Memory: cfg.Memory, Disk: cfg.Disk, Window: cfg.AlertWindow,
+		Cooldown: cfg.AlertCooldown, RepeatInterval: cfg.AlertRepeatInterval, Hysteresis: cfg.AlertHysteresis}
+}
+
+func (r Rules) thresholds(metric string) (config.Thresholds, bool) {
+	switch metric {
+	case "cpu":
+		return r.CPU, true
+	case "memory":
+		return r.Memory, true
+	case "disk":
+		return r.Disk, true
+	}
+	return config.Thresholds{}, false
+}
+
+// Action is what an evaluation does to one series.
+type Action string
+
+// Actions.
+const (
+	Open     Action = "open"
+	Escalate Action = "escalate"
+	Remind   Action = "remind"
+	Update   Action = "update"
+	Resolve  Action = "resolve"
+)
+
+// Change is one decision of an evaluation.
+type Change struct {
+	Action    Action
+	AlertID   int64 // 0 for Open
+	Host      string
+	Metric    string
+	Subject   string
+	Severity  string // of the alert after the change
+	Value     float64
+	Threshold float64
+	Since     time.Time
+}
+
+// Mean is a series' mean over the alert window.
+type Mean = queries.AlertWindowMeansRow
+
+type seriesKey struct{ host, metric, subject string }
+
+// Decide compares each series' mean with the thresholds and the open alerts. It is pure: the
+// caller stores the changes. An open alert keeps its highest severity until it resolves, so a
+// value wavering around the critical line escalates once, not on every crossing.
+func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.Time) []Change {
+	byKey := make(map[seriesKey]queries.InfrastructureAlert, len(open))
+	for _, a := range open {
+		byKey[seriesKey{a.Host, string(a.Metric), a.Subject}] = a
+	}
+	var changes []Change
+	for _, m := range means {
+		th, ok := r.thresholds(m.Metric)
+		if !ok {
+			continue
+		}
+		level, threshold := "", 0.0
+		switch {
+		case m.MeanValue >= th.Critical:
+			level, threshold = "critical", th.Critical
+		case m.MeanValue >= th.Warning:
+			level, threshold = "warning", th.Warning
+		}
+		c := Change{Host: m.Host, Metric: m.Metric, Subject: m.Subject, Value: m.MeanValue, Severity: level, Threshold: threshold, Since: now}
+		a, isOpen := byKey[seriesKey{m.Host, m.Metric, m.Subject}]
+		if !isOpen {
+			if level != "" {
+				c.Action = Open
+				changes = append(changes, c)
+			}
+			continue
+		}
+		c.AlertID, c.Since, c.Severity, c.Threshold = a.ID, a.StartedAt, string(a.Severity), a.Threshold
+		switch {
+		case level == "critical" && a.Severity == queries.HealthstatusWarning:
+			c.Action, c.Severity, c.Threshold = Escalate, level, threshold
+		case level != "":
+			c.Action = Update
+			last := a.StartedAt
+			if a.LastNotifiedAt != nil {
+				last = *a.LastNotifiedAt
+			}
+			if a.AcknowledgedAt == nil && !now.Before(last.Add(r.RepeatInterval)) {
+				c.Action = Remind
+			}
+		case m.MeanValue < th.Warning-r.Hysteresis:
+			c.Action = Resolve
+		default:
+			c.Action = Update // below warning but inside the hysteresis band: still open, quiet
+		}
+		changes = append(changes, c)
+	}
+	return changes
+}
+
+// Report is what one Run did.
+type Report struct {
+	Changes    []Change
+	Notified   int // notifications delivered
+	Failed     int // notifications that could not be delivered; retried next run
+	Suppressed int // notifications held back by the cooldown
+	Dropped    int // notifications dropped because no notifier is configured
+	Errors     []string
+}
+
+// Evaluator runs the alert job.
+type Evaluator struct {
+	q         *queries.Queries
+	rules     Rules
+	notifiers []*notify.Notifier
+	baseURL   string
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// Deps are an Evaluator's collaborators.
+type Deps struct {
+	DB        queries.DBTX
+	Rules     Rules
+	Notifiers []*notify.Notifier
+	BaseURL   string // links in notifications point to BaseURL + "/observability?tab=alerts"
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// New builds an Evaluator.
+func New(d Deps) *Evaluator {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Evaluator{q: queries.New(d.DB), rules: d.Rules, notifiers: d.Notifiers, baseURL: d.BaseURL, now: d.Now, log: d.Logger}
+}
+
+// AlertsURL is the page where the alerts are listed.
+func AlertsURL(baseURL string) string { return baseURL + "/observability?tab=alerts" }
+
+// Run evaluates the window ending now, stores the changes and delivers pending notifications.
+// A dry run decides and reports but writes and sends nothing. Delivery failures are recorded
+// on the alerts and in the report; only a database failure is an error.
+func (e *Evaluator) Run(ctx context.Context, dryRun bool) (Report, error) {
+	now := e.now().UTC()
+	means, err := e.q.AlertWindowMeans(ctx, queries.AlertWindowMeansParams{Since: now.Add(-e.rules.Window), Until: now})
+	if err != nil {
+		return Report{}, fmt.Errorf("alerts: window means: %w", err)
+	}
+	open, err := e.q.OpenAlerts(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("alerts: open alerts: %w", err)
+	}
+	rep := Report{Changes: Decide(means, open, e.rules, now)}
+	if dryRun {
+		return rep, nil
+	}
+	for _, c := range rep.Changes {
+		if err := e.apply(ctx, c, now); err != nil {
+			return rep, fmt.Errorf("alerts: %s %s %s on %s: %w", c.Action, c.Metric, c.Subject, c.Host, err)
+		}
+	}
+	return rep, e.deliver(ctx, now, &rep)
+}
+
+func (e *Evaluator) apply(ctx context.Context, c Change, now time.Time) error {
+	msg := message(c, e.baseURL, now).Title()
+	switch c.Action {
+	case Open:
+		_, err := e.q.OpenAlert(ctx, queries.OpenAlertParams{Host: c.Host, Metric: queries.Metrictype(c.Metric), Subject: c.Subject,
+			Severity: queries.Healthstatus(c.Severity), Value: c.Value, Threshold: c.Threshold, Message: msg, Now: now})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // another run opened it first
+		}
+		return err
+	case Escalate:
+		return e.q.EscalateAlert(ctx, queries.EscalateAlertParams{ID: c.AlertID, Value: c.Value, Threshold: c.Threshold, Message: msg, Now: now})
+	case Update, Remind:
+		return e.q.UpdateAlertValue(ctx, queries.UpdateAlertValueParams{ID: c.AlertID, Value: c.Value, Message: msg, Now: now, Remind: c.Action == Remind})
+	case Resolve:
+		return e.q.ResolveAlert(ctx, queries.ResolveAlertParams{ID: c.AlertID, Value: c.Value, Message: msg, Now: now})
+	}
+	return fmt.Errorf("unknown action %q", c.Action)
+}
+
+func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) error {
+	pending, err := e.q.PendingNotifications(ctx, now.Add(-e.rules.Cooldown))
+	if err != nil {
+		return fmt.Errorf("alerts: pending notifications: %w", err)
+	}
+	for _, p := range pending {
+		kind := p.PendingNotification.String
+		if len(e.notifiers) == 0 {
+			rep.Dropped++
+			if err := e.q.DropPendingNotification(ctx, p.ID); err != nil {
+				return fmt.Errorf("alerts: drop notification of alert %d: %w", p.ID, err)
+			}
+			continue
+		}
+		// Escalations and the resolution notice go out at once; the rest wait out the cooldown.
+		if p.InCooldown && (kind == notify.Opened || kind == notify.Reminder) {
+			rep.Suppressed++
+			continue
+		}
+		m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
+			Severity: string(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: AlertsURL(e.baseURL)}
+		results := notify.SendAll(ctx, e.notifiers, m)
+		attempts, delivered, errText := 0, false, ""
+		for _, r := range results {
+			attempts += r.Attempts
+			if r.Err == nil {
+				delivered = true
+				continue
+			}
+			errText = joinErr(errText, r.Err.Error())
+			e.log.Warn("alert notification failed", "alert", p.ID, "notifier", r.Notifier, "attempts", r.Attempts, "err", r.Err)
+		}
+		// Delivered through at least one notifier counts as delivered: retrying would repeat the
+		// notice on the notifiers that did get it. A failure on another stays in delivery_error.
+		if delivered {
+			rep.Notified++
+			err = e.q.MarkDelivered(ctx, queries.MarkDeliveredParams{ID: p.ID, Now: now, Error: errText, Attempts: int32(attempts)})
+		} else {
+			rep.Failed++
+			rep.Errors = append(rep.Errors, fmt.Sprintf("alert %d: %s", p.ID, errText))
+			err = e.q.MarkDeliveryFailed(ctx, queries.MarkDeliveryFailedParams{ID: p.ID, Error: errText, Attempts: int32(attempts)})
+		}
+		if err != nil {
+			return fmt.Errorf("alerts: record delivery of alert %d: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func message(c Change, baseURL string, now time.Time) notify.Message {
+	kind := map[Action]string{Open: notify.Opened, Escalate: notify.Escalated, Remind: notify.Reminder, Update: notify.Reminder, Resolve: notify.Resolved}[c.Action]
+	return notify.Message{Kind: kind, AlertID: c.AlertID, Host: c.Host, Metric: c.Metric, Subject: c.Subject, Severity: c.Severity,
+		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: AlertsURL(baseURL)}
+}
+
+// ErrNotFound and ErrResolved are the reasons an acknowledgement is refused.
+var (
+	ErrNotFound = errors.New("no such alert")
+	ErrResolved = errors.New("the alert is already resolved")
+)
+
+// Acknowledge records that userID has seen alert id: it sends no more reminders. Acknowledging
+// twice keeps the first who and when.
+func Acknowledge(ctx context.Context, db queries.DBTX, id, userID int64, now time.Time) (queries.InfrastructureAlert, error) {
+	q := queries.New(db)
+	a, err := q.AcknowledgeAlert(ctx, queries.AcknowledgeAlertParams{ID: id, UserID: userID, Now: now.UTC()})
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := q.GetAlert(ctx, id); errors.Is(err, pgx.ErrNoRows) {
+			return a, ErrNotFound
+		} else if err != nil {
+			return a, fmt.Errorf("acknowledge alert %d: %w", id, err)
+		}
+		return a, ErrResolved
+	}
+	if err != nil {
+		return a, fmt.Errorf("acknowledge alert %d: %w", id, err)
+	}
+	return a, nil
+}
+
+// TestMessage is the notification `alerts --test` and the admin's test button send.
+func TestMessage(baseURL string, now time.Time) notify.Message {
+	return notify.Message{Kind: notify.Test, At: now.UTC(), URL: AlertsURL(baseURL)}
+}

@@ -1,0 +1,81 @@
+package notify
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Title is a one-line summary of m, in the operator's words.
+func (m Message) Title() string {
+	what := m.Metric
+	if m.Subject != "" {
+		what += " " + m.Subject
+	}
+	switch m.Kind {
+	case Test:
+		return "Test notification from infradash"
+	case Resolved:
+		return fmt.Sprintf("Resolved: %s on %s is back to %.1f%%", what, m.Host, m.Value)
+	case Escalated:
+		return fmt.Sprintf("Escalated to CRITICAL: %s on %s at %.1f%% (threshold %.0f%%)", what, m.Host, m.Value, m.Threshold)
+	case Reminder:
+		return fmt.Sprintf("Still %s: %s on %s at %.1f%% (threshold %.0f%%)", strings.ToUpper(m.Severity), what, m.Host, m.Value, m.Threshold)
+	default:
+		return fmt.Sprintf("%s: %s on %s at %.1f%% (threshold %.0f%%)", strings.ToUpper(m.Severity), what, m.Host, m.Value, m.Threshold)
+	}
+}
+
+func slackPayload(m Message) any {
+	icon := map[string]string{"critical": ":red_circle:", "warning": ":large_yellow_circle:"}[m.Severity]
+	if m.Kind == Resolved {
+		icon = ":large_green_circle:"
+	}
+	if m.Kind == Test {
+		icon = ":wave:"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s *%s*", icon, m.Title())
+	if m.Kind != Test {
+		fmt.Fprintf(&b, "\n*Host:* %s   *Metric:* %s", m.Host, m.Metric)
+		if m.Subject != "" {
+			fmt.Fprintf(&b, "   *Filesystem:* %s", m.Subject)
+		}
+		fmt.Fprintf(&b, "\n*Value:* %.1f%%   *Threshold:* %.0f%%   *Severity:* %s", m.Value, m.Threshold, m.Severity)
+		fmt.Fprintf(&b, "\n*Since:* %s", m.Since.UTC().Format("2006-01-02 15:04 MST"))
+	} else {
+		b.WriteString("\nNotifications from infradash reach this channel.")
+	}
+	if m.URL != "" {
+		fmt.Fprintf(&b, "\n<%s|Open the alerts>", m.URL)
+	}
+	return map[string]string{"text": b.String()}
+}
+
+type webhookAlert struct {
+	ID        int64     `json:"id,omitempty"`
+	Host      string    `json:"host"`
+	Metric    string    `json:"metric"`
+	Subject   string    `json:"subject"`
+	Severity  string    `json:"severity"`
+	Value     float64   `json:"value"`
+	Threshold float64   `json:"threshold"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+type webhookBody struct {
+	Event string        `json:"event"`
+	Title string        `json:"title"`
+	Alert *webhookAlert `json:"alert,omitempty"`
+	At    time.Time     `json:"at"`
+	URL   string        `json:"url,omitempty"`
+}
+
+func webhookPayload(m Message) any {
+	b := webhookBody{Event: m.Kind, Title: m.Title(), At: m.At.UTC(), URL: m.URL}
+	if m.Kind != Test {
+		b.Alert = &webhookAlert{ID: m.AlertID, Host: m.Host, Metric: m.Metric, Subject: m.Subject, Severity: m.Severity,
+			Value: m.Value, Threshold: m.Threshold, StartedAt: m.Since.UTC()}
+	}
+	return b
+}

@@ -1,0 +1,109 @@
+-- name: AlertWindowMeans :many
+-- The mean of each alerting series per host over (since, until]: CPU, memory and every
+-- filesystem (subject = mountpoint), unpivoted in one pass over the window.
+SELECT s.host,
+       v.metric::text AS metric,
+       v.subject::text AS subject,
+       avg(v.value)::float8 AS mean_value,
+       count(*)::bigint AS samples
+FROM system_metrics_history s
+CROSS JOIN LATERAL (
+    VALUES ('cpu', '', s.cpu_percent), ('memory', '', s.memory_percent)
+    UNION ALL
+    SELECT 'disk', fs ->> 'mountpoint', (fs ->> 'used_percent')::float8
+    FROM jsonb_array_elements(s.filesystems) AS fs
+) AS v (metric, subject, value)
+WHERE s.collected_at > @since::timestamptz AND s.collected_at <= @until::timestamptz
+GROUP BY s.host, v.metric, v.subject
+ORDER BY s.host, v.metric, v.subject;
+
+-- name: OpenAlerts :many
+SELECT * FROM infrastructure_alerts
+WHERE resolved_at IS NULL
+ORDER BY id;
+
+-- name: OpenAlert :one
+-- Opens an alert; a concurrent run that opened the same one first wins (idx_alerts_open).
+INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message,
+                                   started_at, updated_at, pending_notification)
+VALUES (@host, @metric, @subject, @severity, @value, @threshold, @message, @now::timestamptz, @now::timestamptz, 'opened')
+ON CONFLICT (host, metric, subject) WHERE resolved_at IS NULL DO NOTHING
+RETURNING id;
+
+-- name: EscalateAlert :exec
+UPDATE infrastructure_alerts
+SET severity = 'critical', value = @value, threshold = @threshold, message = @message,
+    escalated_at = @now::timestamptz, updated_at = @now::timestamptz, pending_notification = 'escalated'
+WHERE id = @id AND resolved_at IS NULL;
+
+-- name: UpdateAlertValue :exec
+-- A firing alert's latest mean; a reminder is queued unless one is already pending.
+UPDATE infrastructure_alerts
+SET value = @value, message = @message, updated_at = @now,
+    pending_notification = CASE WHEN @remind::boolean AND pending_notification IS NULL
+                                THEN 'reminder' ELSE pending_notification END
+WHERE id = @id AND resolved_at IS NULL;
+
+-- name: ResolveAlert :exec
+-- An alert nobody was ever told about resolves silently.
+UPDATE infrastructure_alerts
+SET value = @value, message = @message, resolved_at = @now::timestamptz, updated_at = @now::timestamptz,
+    pending_notification = CASE WHEN notification_count > 0 THEN 'resolved' END
+WHERE id = @id AND resolved_at IS NULL;
+
+-- name: PendingNotifications :many
+-- Alerts with something to send, and whether anything about the same series was sent after
+-- quiet_since (an alert that resolved and reopened shares its predecessor's cooldown).
+SELECT a.*,
+       EXISTS (SELECT 1 FROM infrastructure_alerts o
+               WHERE o.host = a.host AND o.metric = a.metric AND o.subject = a.subject
+                 AND o.last_notified_at > @quiet_since::timestamptz) AS in_cooldown
+FROM infrastructure_alerts a
+WHERE a.pending_notification IS NOT NULL
+ORDER BY a.id;
+
+-- name: MarkDelivered :exec
+UPDATE infrastructure_alerts
+SET pending_notification = NULL, last_notified_at = @now::timestamptz, notification_count = notification_count + 1,
+    delivery_status = 'delivered', delivery_error = @error, delivery_attempts = delivery_attempts + @attempts::integer
+WHERE id = @id;
+
+-- name: MarkDeliveryFailed :exec
+-- The notification stays pending, so the next run tries again.
+UPDATE infrastructure_alerts
+SET delivery_status = 'failed', delivery_error = @error, delivery_attempts = delivery_attempts + @attempts::integer
+WHERE id = @id;
+
+-- name: DropPendingNotification :exec
+-- No notifier is configured: nothing can be sent, and nothing should pile up for later.
+UPDATE infrastructure_alerts SET pending_notification = NULL WHERE id = @id;
+
+-- name: AcknowledgeAlert :one
+UPDATE infrastructure_alerts
+SET acknowledged_at = COALESCE(acknowledged_at, @now::timestamptz), acknowledged_by = COALESCE(acknowledged_by, @user_id::bigint),
+    pending_notification = CASE WHEN pending_notification = 'reminder' THEN NULL ELSE pending_notification END
+WHERE id = @id AND resolved_at IS NULL
+RETURNING *;
+
+-- name: GetAlert :one
+SELECT * FROM infrastructure_alerts WHERE id = @id;
+
+-- name: ListAlerts :many
+SELECT a.*, u.email AS acknowledged_by_email
+FROM infrastructure_alerts a
+LEFT JOIN users u ON u.id = a.acknowledged_by
+WHERE (@status::text = 'all'
+       OR (@status::text = 'open' AND a.resolved_at IS NULL)
+       OR (@status::text = 'resolved' AND a.resolved_at IS NOT NULL))
+  AND (@severity::text = '' OR a.severity::text = @severity::text)
+  AND (@host::text = '' OR a.host = @host::text)
+ORDER BY a.started_at DESC, a.id DESC
+LIMIT @row_limit OFFSET @row_offset;
+
+-- name: CountAlerts :one
+SELECT count(*) FROM infrastructure_alerts a
+WHERE (@status::text = 'all'
+       OR (@status::text = 'open' AND a.resolved_at IS NULL)
+       OR (@status::text = 'resolved' AND a.resolved_at IS NOT NULL))
+  AND (@severity::text = '' OR a.severity::text = @severity::text)
+  AND (@host::text = '' OR a.host = @host::text);
