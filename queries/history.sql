@@ -1,0 +1,121 @@
+-- The metrics history: one row per sample in each of the three history tables, written by the
+-- recorder, and the time series the history endpoint reads back.
+
+-- name: InsertSystemSample :batchexec
+-- A retried write of a sample already stored does nothing (unique host, collected_at).
+INSERT INTO system_metrics_history (
+    host, collected_at, cpu_percent, cpu_user_percent, cpu_system_percent, cpu_iowait_percent,
+    cpu_steal_percent, cpu_per_core_percent, load1, load5, load15,
+    memory_total_bytes, memory_used_bytes, memory_available_bytes, memory_percent,
+    swap_total_bytes, swap_used_bytes, swap_percent,
+    disk_read_bytes_per_second, disk_write_bytes_per_second,
+    net_recv_bytes_per_second, net_sent_bytes_per_second,
+    process_count, uptime_seconds, filesystems, interfaces, temperatures
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+    $21, $22, $23, $24, $25, $26, $27
+)
+ON CONFLICT (host, collected_at) DO NOTHING;
+
+-- name: InsertProcessSample :batchexec
+INSERT INTO process_metrics_history (
+    host, collected_at, pid, cpu_percent, rss_bytes, vms_bytes, threads, open_files,
+    connections, goroutines, heap_alloc_bytes, gc_pause_total_seconds
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (host, collected_at) DO NOTHING;
+
+-- name: InsertHealthSample :batchexec
+INSERT INTO infrastructure_health (host, collected_at, score, status, components)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (host, collected_at) DO NOTHING;
+
+-- name: SystemSeries :many
+-- One host-wide series (or disk_percent of one mountpoint) from raw samples, in buckets of
+-- step_seconds aligned to the Unix epoch, so consecutive calls give the same buckets.
+SELECT date_bin(make_interval(secs => @step_seconds::float8), collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
+       avg(v)::float8 AS mean_value, min(v)::float8 AS min_value, max(v)::float8 AS max_value,
+       count(*)::integer AS sample_count
+FROM (
+    SELECT collected_at,
+           CASE @metric::text
+               WHEN 'cpu_percent' THEN cpu_percent
+               WHEN 'memory_percent' THEN memory_percent
+               WHEN 'swap_percent' THEN swap_percent
+               WHEN 'load1' THEN load1
+               WHEN 'load5' THEN load5
+               WHEN 'load15' THEN load15
+               WHEN 'net_recv_bytes_per_second' THEN net_recv_bytes_per_second
+               WHEN 'net_sent_bytes_per_second' THEN net_sent_bytes_per_second
+               WHEN 'disk_read_bytes_per_second' THEN disk_read_bytes_per_second
+               WHEN 'disk_write_bytes_per_second' THEN disk_write_bytes_per_second
+               WHEN 'disk_percent' THEN (
+                   SELECT (f ->> 'used_percent')::float8
+                   FROM jsonb_array_elements(filesystems) AS f
+                   WHERE f ->> 'mountpoint' = @subject::text
+                   LIMIT 1)
+           END AS v
+    FROM system_metrics_history
+    WHERE host = @host AND collected_at >= @from_at AND collected_at < @to_at
+) AS samples
+WHERE v IS NOT NULL
+GROUP BY bucket
+ORDER BY bucket;
+
+-- name: ProcessSeries :many
+SELECT date_bin(make_interval(secs => @step_seconds::float8), collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
+       avg(v)::float8 AS mean_value, min(v)::float8 AS min_value, max(v)::float8 AS max_value,
+       count(*)::integer AS sample_count
+FROM (
+    SELECT collected_at,
+           CASE @metric::text
+               WHEN 'process_cpu_percent' THEN cpu_percent
+               WHEN 'process_rss_bytes' THEN rss_bytes::float8
+           END AS v
+    FROM process_metrics_history
+    WHERE host = @host AND collected_at >= @from_at AND collected_at < @to_at
+) AS samples
+WHERE v IS NOT NULL
+GROUP BY bucket
+ORDER BY bucket;
+
+-- name: HealthSeries :many
+SELECT date_bin(make_interval(secs => @step_seconds::float8), collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
+       avg(score)::float8 AS mean_value, min(score)::float8 AS min_value, max(score)::float8 AS max_value,
+       count(*)::integer AS sample_count
+FROM infrastructure_health
+WHERE host = @host AND collected_at >= @from_at AND collected_at < @to_at
+GROUP BY bucket
+ORDER BY bucket;
+
+-- name: LatestRollupBucket :one
+-- The start of the newest rollup bucket of a series in a range (pgx.ErrNoRows: none), so the
+-- history endpoint knows from where raw samples must fill in what the rollups do not cover yet.
+SELECT bucket_start
+FROM metric_aggregations
+WHERE host = @host AND metric = @metric AND subject = @subject AND period = @period
+  AND bucket_start >= @from_at AND bucket_start < @to_at
+ORDER BY bucket_start DESC
+LIMIT 1;
+
+-- name: RollupSeries :many
+-- A series from rollups, merged into buckets of step_seconds: the mean weighted by samples.
+SELECT date_bin(make_interval(secs => @step_seconds::float8), bucket_start, 'epoch'::timestamptz)::timestamptz AS bucket,
+       (sum(mean_value * sample_count) / nullif(sum(sample_count), 0))::float8 AS mean_value,
+       min(min_value)::float8 AS min_value, max(max_value)::float8 AS max_value,
+       sum(sample_count)::integer AS sample_count
+FROM metric_aggregations
+WHERE host = @host AND metric = @metric AND subject = @subject AND period = @period
+  AND bucket_start >= @from_at AND bucket_start < @to_at
+GROUP BY bucket
+ORDER BY bucket;
+
+-- name: OpenAlertsForHost :many
+-- The alerts still firing on a host, newest first, for the report.
+SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at,
+       resolved_at, acknowledged_at, acknowledged_by
+FROM infrastructure_alerts
+WHERE host = $1 AND resolved_at IS NULL
+ORDER BY started_at DESC;
+
+-- name: CountOpenAlertsForHost :one
+SELECT count(*)::integer FROM infrastructure_alerts WHERE host = $1 AND resolved_at IS NULL;
