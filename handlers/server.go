@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/static"
@@ -24,6 +25,8 @@ type Server struct {
 	version string
 	now     func() time.Time
 	assets  *static.Assets
+	// collector answers the live pages from its latest snapshot; it never samples on request.
+	collector *collector.Collector
 
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
@@ -37,6 +40,8 @@ type Deps struct {
 	Host    string // the host this process samples
 	Version string
 	Now     func() time.Time // defaults to time.Now
+	// Collector is the running sampler whose latest snapshot the live pages show.
+	Collector *collector.Collector
 }
 
 // New builds a Server.
@@ -48,14 +53,15 @@ func New(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		cfg:     d.Config,
-		pool:    d.Pool,
-		q:       queries.New(d.Pool),
-		log:     d.Logger,
-		host:    d.Host,
-		version: d.Version,
-		now:     d.Now,
-		assets:  static.NewAssets(),
+		cfg:       d.Config,
+		pool:      d.Pool,
+		q:         queries.New(d.Pool),
+		log:       d.Logger,
+		host:      d.Host,
+		version:   d.Version,
+		now:       d.Now,
+		assets:    static.NewAssets(),
+		collector: d.Collector,
 		authenticate: func(echo.Context) (*Principal, error) {
 			return nil, errUnauthorized
 		},

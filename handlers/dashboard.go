@@ -1,0 +1,270 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/views"
+)
+
+// alertListLimit bounds each list of the Alerts tab; older alerts stay reachable by the API.
+const alertListLimit = 50
+
+// chartRanges maps the range selector's choices to their span and bucket step. The step keeps
+// every chart near 360 points whatever the span.
+var chartRanges = map[string]struct{ span, step time.Duration }{
+	"1h":  {time.Hour, 10 * time.Second},
+	"6h":  {6 * time.Hour, time.Minute},
+	"24h": {24 * time.Hour, 4 * time.Minute},
+	"7d":  {7 * 24 * time.Hour, 30 * time.Minute},
+	"30d": {30 * 24 * time.Hour, 2 * time.Hour},
+}
+
+// rollupFrom is the span beyond which charts read the hourly rollups instead of raw samples.
+const rollupFrom = 48 * time.Hour
+
+// render writes a component through a pooled buffer, so a failed render is still a clean 500.
+func render(c echo.Context, status int, comp templ.Component) error {
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	if err := comp.Render(c.Request().Context(), buf); err != nil {
+		return fmt.Errorf("render %s: %w", c.Path(), err)
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	// The fragment and the page share a URL space; caches must keep them apart.
+	h.Add("Vary", "HX-Request")
+	return c.HTMLBlob(status, buf.B)
+}
+
+func (s *Server) page(c echo.Context, title, tab string) views.Page {
+	p := views.Page{Title: title, Asset: s.assets.URL, Tab: tab}
+	if pr := principal(c); pr != nil {
+		p.User = &views.User{Email: pr.Email, Role: pr.Role}
+	}
+	return p
+}
+
+// showObservabilityPage is /observability?tab=infrastructure|alerts[&range=6h]. Asked by htmx
+// (HX-Request), it answers with the live fragment alone, so one URL serves page and poll.
+func (s *Server) showObservabilityPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	tab := c.QueryParam("tab")
+	switch tab {
+	case "", views.TabInfrastructure:
+		tab = views.TabInfrastructure
+	case views.TabAlerts:
+	default:
+		return errBadParam("tab", "must be %s or %s", views.TabInfrastructure, views.TabAlerts)
+	}
+	if c.Request().Header.Get("HX-Request") == "true" && tab == views.TabInfrastructure {
+		return s.showLiveFragment(c)
+	}
+	d := views.Dashboard{Page: s.page(c, "Infrastructure", tab)}
+	if tab == views.TabAlerts {
+		d.Title = "Alerts"
+		list, err := s.alertList(ctx, principal(c).IsAdmin())
+		if err != nil {
+			return err
+		}
+		d.Alerts = &list
+		return render(c, http.StatusOK, views.Observability(d))
+	}
+	live, err := s.live(ctx)
+	if err != nil {
+		return err
+	}
+	charts, err := s.charts(ctx, c.QueryParam("range"), live.Snapshot)
+	if err != nil {
+		return err
+	}
+	d.Infrastructure = &views.Infrastructure{Live: live, Platform: s.collector.Platform(), Charts: charts}
+	return render(c, http.StatusOK, views.Observability(d))
+}
+
+// showLiveFragment is the 5-second poll: the latest snapshot, its health and the open alerts.
+func (s *Server) showLiveFragment(c echo.Context) error {
+	live, err := s.live(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.LiveFragment(live))
+}
+
+// showChartFragment is the chart section for another range, swapped in by the range selector.
+func (s *Server) showChartFragment(c echo.Context) error {
+	ctx := c.Request().Context()
+	snap, _ := s.collector.Latest()
+	charts, err := s.charts(ctx, c.QueryParam("range"), snap)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ChartSection(charts))
+}
+
+// acknowledgeAlertFromPage is the Alerts tab's button: htmx gets the updated row; a plain form
+// post (no JavaScript) goes back to the tab.
+func (s *Server) acknowledgeAlertFromPage(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return errBadParam("id", "must be a positive alert number")
+	}
+	p := principal(c)
+	row, err := s.q.AcknowledgeAlert(c.Request().Context(), queries.AcknowledgeAlertParams{Now: s.now().UTC(), UserID: p.UserID, ID: id})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no open alert with that id"}
+	}
+	if err != nil {
+		return fmt.Errorf("acknowledge alert %d: %w", id, err)
+	}
+	if c.Request().Header.Get("HX-Request") != "true" {
+		return c.Redirect(http.StatusSeeOther, views.PathObservability+"?tab="+views.TabAlerts)
+	}
+	a := alertView(row.ID, string(row.Metric), row.Subject, string(row.Severity), row.Value, row.Threshold, row.Message,
+		row.StartedAt, row.ResolvedAt, row.AcknowledgedAt, "")
+	if row.AcknowledgedBy.Valid && row.AcknowledgedBy.Int64 == p.UserID {
+		a.AcknowledgedBy = p.Email
+	}
+	return render(c, http.StatusOK, views.AlertRow(a, true))
+}
+
+// live reads what the polled fragment shows. It never samples: the collector's latest snapshot
+// is at most one interval old.
+func (s *Server) live(ctx context.Context) (views.Live, error) {
+	snap, _ := s.collector.Latest()
+	l := views.Live{
+		Snapshot: snap,
+		Health:   health.Evaluate(snap, s.thresholds()),
+		Interval: s.cfg.CollectInterval,
+		Now:      s.now(),
+	}
+	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "open", Host: s.host, RowLimit: alertListLimit})
+	if err != nil {
+		return l, fmt.Errorf("open alerts: %w", err)
+	}
+	l.OpenAlerts = alertViews(rows)
+	return l, nil
+}
+
+func (s *Server) alertList(ctx context.Context, admin bool) (views.AlertList, error) {
+	open, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "open", RowLimit: alertListLimit})
+	if err != nil {
+		return views.AlertList{}, fmt.Errorf("open alerts: %w", err)
+	}
+	recent, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "resolved", RowLimit: alertListLimit})
+	if err != nil {
+		return views.AlertList{}, fmt.Errorf("resolved alerts: %w", err)
+	}
+	return views.AlertList{Open: alertViews(open), Recent: alertViews(recent), CanAcknowledge: admin}, nil
+}
+
+func alertViews(rows []queries.ListAlertsRow) []views.Alert {
+	out := make([]views.Alert, len(rows))
+	for i, r := range rows {
+		out[i] = alertView(r.ID, string(r.Metric), r.Subject, string(r.Severity), r.Value, r.Threshold, r.Message,
+			r.StartedAt, r.ResolvedAt, r.AcknowledgedAt, r.AcknowledgedByEmail.String)
+	}
+	return out
+}
+
+func alertView(id int64, metric, subject, severity string, value, threshold float64, message string,
+	started time.Time, resolved, acked *time.Time, ackedBy string) views.Alert {
+	return views.Alert{
+		ID: id, Metric: metric, Subject: subject, Severity: severity, Value: value, Threshold: threshold,
+		Message: message, StartedAt: started, ResolvedAt: resolved, AcknowledgedAt: acked, AcknowledgedBy: ackedBy,
+	}
+}
+
+func (s *Server) thresholds() health.Thresholds {
+	return health.Thresholds{
+		CPUWarning: s.cfg.CPU.Warning, CPUCritical: s.cfg.CPU.Critical,
+		MemoryWarning: s.cfg.Memory.Warning, MemoryCritical: s.cfg.Memory.Critical,
+		DiskWarning: s.cfg.Disk.Warning, DiskCritical: s.cfg.Disk.Critical,
+	}
+}
+
+// charts reads the five history charts for a range ("" is 1h). Disks get one line per
+// filesystem the latest snapshot knows.
+func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot) (views.Charts, error) {
+	if rng == "" {
+		rng = views.ChartRanges[0]
+	}
+	r, ok := chartRanges[rng]
+	if !ok {
+		return views.Charts{}, errBadParam("range", "must be one of %v", views.ChartRanges)
+	}
+	to := s.now().UTC()
+	from := to.Add(-r.span)
+	type line struct{ name, metric, subject string }
+	specs := []struct {
+		id, title string
+		unit      views.Unit
+		th        struct{ w, c float64 }
+		lines     []line
+	}{
+		{"cpu", "CPU", views.UnitPercent, struct{ w, c float64 }{s.cfg.CPU.Warning, s.cfg.CPU.Critical}, []line{{"cpu", "cpu_percent", ""}}},
+		{"memory", "Memory", views.UnitPercent, struct{ w, c float64 }{s.cfg.Memory.Warning, s.cfg.Memory.Critical}, []line{{"memory", "memory_percent", ""}}},
+		{"disk", "Disk", views.UnitPercent, struct{ w, c float64 }{s.cfg.Disk.Warning, s.cfg.Disk.Critical}, nil},
+		{"network", "Network", views.UnitBytesPerSec, struct{ w, c float64 }{}, []line{{"received", "net_recv_bytes_per_second", ""}, {"sent", "net_sent_bytes_per_second", ""}}},
+		{"load", "Load", views.UnitLoad, struct{ w, c float64 }{}, []line{{"load1", "load1", ""}}},
+	}
+	for _, fs := range snap.System.Filesystems {
+		specs[2].lines = append(specs[2].lines, line{fs.Mountpoint, "disk_percent", fs.Mountpoint})
+	}
+	out := views.Charts{Range: rng}
+	for _, sp := range specs {
+		ch := views.Chart{ID: sp.id, Title: sp.title, Unit: sp.unit, Warning: sp.th.w, Critical: sp.th.c, From: from, To: to}
+		for _, l := range sp.lines {
+			pts, err := s.series(ctx, l.metric, l.subject, from, to, r.step)
+			if err != nil {
+				return out, err
+			}
+			ch.Series = append(ch.Series, views.Series{Name: l.name, Points: pts})
+		}
+		out.Charts = append(out.Charts, ch)
+	}
+	return out, nil
+}
+
+// series reads one history series in buckets of step: raw samples for short spans, hourly
+// rollups for long ones, with raw samples filling in after the newest rollup.
+func (s *Server) series(ctx context.Context, metric, subject string, from, to time.Time, step time.Duration) ([]views.Point, error) {
+	var pts []views.Point
+	rawFrom := from
+	if to.Sub(from) > rollupFrom {
+		rows, err := s.q.RollupSeries(ctx, queries.RollupSeriesParams{
+			StepSeconds: step.Seconds(), Host: s.host, Metric: metric, Subject: subject, Period: "hourly", FromAt: from, ToAt: to,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s rollups: %w", metric, err)
+		}
+		for _, r := range rows {
+			pts = append(pts, views.Point{At: r.Bucket, Value: r.MeanValue})
+		}
+		if len(rows) > 0 {
+			rawFrom = rows[len(rows)-1].Bucket.Add(step)
+		}
+	}
+	rows, err := s.q.SystemSeries(ctx, queries.SystemSeriesParams{
+		StepSeconds: step.Seconds(), Metric: metric, Subject: subject, Host: s.host, FromAt: rawFrom, ToAt: to,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s samples: %w", metric, err)
+	}
+	for _, r := range rows {
+		pts = append(pts, views.Point{At: r.Bucket, Value: r.MeanValue})
+	}
+	return pts, nil
+}
