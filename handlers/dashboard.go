@@ -8,10 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
-	"github.com/valyala/bytebufferpool"
 
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/health"
@@ -35,31 +33,18 @@ var chartRanges = map[string]struct{ span, step time.Duration }{
 // rollupFrom is the span beyond which charts read the hourly rollups instead of raw samples.
 const rollupFrom = 48 * time.Hour
 
-// render writes a component through a pooled buffer, so a failed render is still a clean 500.
-func render(c echo.Context, status int, comp templ.Component) error {
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
-	if err := comp.Render(c.Request().Context(), buf); err != nil {
-		return fmt.Errorf("render %s: %w", c.Path(), err)
-	}
+// live sets the headers of every dashboard answer: live data is never cached, and the page and
+// its fragment share a URL, so caches must tell them apart.
+func noStore(c echo.Context) {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
-	// The fragment and the page share a URL space; caches must keep them apart.
 	h.Add("Vary", "HX-Request")
-	return c.HTMLBlob(status, buf.B)
-}
-
-func (s *Server) page(c echo.Context, title, tab string) views.Page {
-	p := views.Page{Title: title, Asset: s.assets.URL, Tab: tab}
-	if pr := principal(c); pr != nil {
-		p.User = &views.User{Email: pr.Email, Role: pr.Role}
-	}
-	return p
 }
 
 // showObservabilityPage is /observability?tab=infrastructure|alerts[&range=6h]. Asked by htmx
 // (HX-Request), it answers with the live fragment alone, so one URL serves page and poll.
 func (s *Server) showObservabilityPage(c echo.Context) error {
+	noStore(c)
 	ctx := c.Request().Context()
 	tab := c.QueryParam("tab")
 	switch tab {
@@ -72,7 +57,8 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 	if c.Request().Header.Get("HX-Request") == "true" && tab == views.TabInfrastructure {
 		return s.showLiveFragment(c)
 	}
-	d := views.Dashboard{Page: s.page(c, "Infrastructure", tab)}
+	d := views.Dashboard{Page: s.page(c, "Infrastructure")}
+	d.Tab = tab
 	if tab == views.TabAlerts {
 		d.Title = "Alerts"
 		list, err := s.alertList(ctx, principal(c).IsAdmin())
@@ -80,7 +66,7 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 			return err
 		}
 		d.Alerts = &list
-		return render(c, http.StatusOK, views.Observability(d))
+		return s.render(c, http.StatusOK, views.Observability(d))
 	}
 	live, err := s.live(ctx)
 	if err != nil {
@@ -91,27 +77,29 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 		return err
 	}
 	d.Infrastructure = &views.Infrastructure{Live: live, Platform: s.collector.Platform(), Charts: charts}
-	return render(c, http.StatusOK, views.Observability(d))
+	return s.render(c, http.StatusOK, views.Observability(d))
 }
 
 // showLiveFragment is the 5-second poll: the latest snapshot, its health and the open alerts.
 func (s *Server) showLiveFragment(c echo.Context) error {
+	noStore(c)
 	live, err := s.live(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.LiveFragment(live))
+	return s.render(c, http.StatusOK, views.LiveFragment(live))
 }
 
 // showChartFragment is the chart section for another range, swapped in by the range selector.
 func (s *Server) showChartFragment(c echo.Context) error {
+	noStore(c)
 	ctx := c.Request().Context()
 	snap, _ := s.collector.Latest()
 	charts, err := s.charts(ctx, c.QueryParam("range"), snap)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.ChartSection(charts))
+	return s.render(c, http.StatusOK, views.ChartSection(charts))
 }
 
 // acknowledgeAlertFromPage is the Alerts tab's button: htmx gets the updated row; a plain form
@@ -137,7 +125,7 @@ func (s *Server) acknowledgeAlertFromPage(c echo.Context) error {
 	if row.AcknowledgedBy.Valid && row.AcknowledgedBy.Int64 == p.UserID {
 		a.AcknowledgedBy = p.Email
 	}
-	return render(c, http.StatusOK, views.AlertRow(a, true))
+	return s.render(c, http.StatusOK, views.AlertRow(a, true))
 }
 
 // live reads what the polled fragment shows. It never samples: the collector's latest snapshot
