@@ -1,0 +1,301 @@
+// Package auth holds accounts and credentials without HTTP: password hashing, login with
+// lock-out, and API tokens. The HTTP handlers and the user/token commands share it.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/infradash/infradash/queries"
+)
+
+// Roles.
+const (
+	RoleAdmin  = "admin"
+	RoleViewer = "viewer"
+)
+
+// MinPasswordLength matches the rule for ADMIN_PASSWORD.
+const MinPasswordLength = 12
+
+// TokenPrefix starts every API token, so a leaked one is recognisable (secret scanners, logs).
+const TokenPrefix = "idt_"
+
+var (
+	// ErrInvalidCredentials is the one answer to a failed login: unknown email, wrong password
+	// and locked account look the same from outside.
+	ErrInvalidCredentials = errors.New("invalid email or password")
+	// ErrEmailTaken: another account has this email (in any case).
+	ErrEmailTaken = errors.New("an account with this email already exists")
+	// ErrNotFound: no such user or token.
+	ErrNotFound = errors.New("not found")
+)
+
+// passwordParams are OWASP's argon2id settings (19 MiB, 2 passes, 1 lane): a login costs tens of
+// milliseconds and little memory, so a burst of logins cannot exhaust the server.
+func passwordParams() *argon2id.Params {
+	return &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+}
+
+// HashPassword returns the argon2id hash of password.
+func HashPassword(password string) (string, error) {
+	return argon2id.CreateHash(password, passwordParams())
+}
+
+// User is an account as the rest of the program sees it (no password hash).
+type User struct {
+	ID             int64      `json:"id"`
+	Email          string     `json:"email"`
+	Role           string     `json:"role"`
+	CreatedAt      time.Time  `json:"created_at"`
+	LastLoginAt    *time.Time `json:"last_login_at"`
+	FailedAttempts int32      `json:"failed_attempts"`
+	LockedUntil    *time.Time `json:"locked_until"`
+}
+
+func userFrom(u queries.User) User {
+	return User{ID: u.ID, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt,
+		FailedAttempts: u.FailedAttempts, LockedUntil: u.LockedUntil}
+}
+
+// IsAdmin reports whether the user may change things.
+func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Store keeps accounts and tokens in PostgreSQL.
+type Store struct {
+	q   *queries.Queries
+	now func() time.Time
+	// maxFailures wrong passwords in a row lock an account for lockout.
+	maxFailures int
+	lockout     time.Duration
+	// dummyHash is checked against for unknown emails, so they cost the same time as a wrong
+	// password and timing does not tell which emails have accounts.
+	dummyHash string
+}
+
+// Options configure a Store.
+type Options struct {
+	MaxFailures int              // LOGIN_MAX_FAILURES; default 5
+	Lockout     time.Duration    // LOGIN_LOCKOUT; default 15m
+	Now         func() time.Time // default time.Now
+}
+
+// NewStore returns a Store over db (a pool or a transaction).
+func NewStore(db queries.DBTX, o Options) (*Store, error) {
+	if o.MaxFailures <= 0 {
+		o.MaxFailures = 5
+	}
+	if o.Lockout <= 0 {
+		o.Lockout = 15 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	dummy, err := HashPassword(rand.Text())
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return &Store{q: queries.New(db), now: o.Now, maxFailures: o.MaxFailures, lockout: o.Lockout, dummyHash: dummy}, nil
+}
+
+// NormalizeEmail trims and lower-cases an email, so one address is one account however typed.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ValidateNewUser names what is wrong with the email, password or role of a new account.
+func ValidateNewUser(email, password, role string) error {
+	if err := validateEmail(email); err != nil {
+		return err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	if role != RoleAdmin && role != RoleViewer {
+		return fmt.Errorf("role must be %s or %s, not %q", RoleAdmin, RoleViewer, role)
+	}
+	return nil
+}
+
+func validateEmail(email string) error {
+	email = NormalizeEmail(email)
+	at := strings.IndexByte(email, '@')
+	if at <= 0 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n") {
+		return fmt.Errorf("email %q is not an email address", email)
+	}
+	return nil
+}
+
+// ValidatePassword names what is wrong with a new password.
+func ValidatePassword(password string) error {
+	if n := len([]rune(password)); n < MinPasswordLength {
+		return fmt.Errorf("password must be at least %d characters, has %d", MinPasswordLength, n)
+	}
+	if len(password) > 1024 {
+		return errors.New("password must be at most 1024 bytes")
+	}
+	return nil
+}
+
+// CreateUser adds an account.
+func (s *Store) CreateUser(ctx context.Context, email, password, role string) (User, error) {
+	if err := ValidateNewUser(email, password, role); err != nil {
+		return User{}, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u, err := s.q.CreateUser(ctx, queries.CreateUserParams{
+		Email: NormalizeEmail(email), PasswordHash: hash, Role: role, CreatedAt: s.now().UTC(),
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return User{}, ErrEmailTaken
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	return userFrom(u), nil
+}
+
+// EnsureUser creates the account when no account has this email; an existing one is left as it
+// is (its password is never overwritten). It reports whether it created the account.
+func (s *Store) EnsureUser(ctx context.Context, email, password, role string) (bool, error) {
+	if _, err := s.UserByEmail(ctx, email); err == nil {
+		return false, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	_, err := s.CreateUser(ctx, email, password, role)
+	if errors.Is(err, ErrEmailTaken) { // another replica created it meanwhile
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// SetPassword replaces a user's password and lifts a lock-out.
+func (s *Store) SetPassword(ctx context.Context, email, password string) error {
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	n, err := s.q.SetUserPassword(ctx, queries.SetUserPasswordParams{Email: NormalizeEmail(email), PasswordHash: hash})
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
+	}
+	return nil
+}
+
+// UserByEmail finds an account by email, in any case.
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	u, err := s.q.UserByEmail(ctx, NormalizeEmail(email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user: %w", err)
+	}
+	return userFrom(u), nil
+}
+
+// UserByID finds an account by id.
+func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
+	u, err := s.q.UserByID(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("no account with id %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user: %w", err)
+	}
+	return userFrom(u), nil
+}
+
+// Users lists every account, oldest first.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.q.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]User, len(rows))
+	for i, u := range rows {
+		out[i] = userFrom(u)
+	}
+	return out, nil
+}
+
+// LoginFailure says why a login failed, for the log only: the client always sees
+// ErrInvalidCredentials.
+type LoginFailure struct {
+	Reason string // "unknown email", "wrong password", "locked"
+	// LockedUntil is set when the account is (now) locked.
+	LockedUntil *time.Time
+}
+
+func (f *LoginFailure) Error() string { return ErrInvalidCredentials.Error() }
+
+// Unwrap lets errors.Is(err, ErrInvalidCredentials) hold.
+func (f *LoginFailure) Unwrap() error { return ErrInvalidCredentials }
+
+// Login checks an email and password. Every failure is a *LoginFailure wrapping
+// ErrInvalidCredentials, and each path verifies one argon2id hash, so unknown email, wrong
+// password and locked account take about the same time. A locked account is refused even with
+// the right password; the failure that reaches the limit locks it.
+func (s *Store) Login(ctx context.Context, email, password string) (User, error) {
+	row, err := s.q.UserByEmail(ctx, NormalizeEmail(email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
+		return User{}, &LoginFailure{Reason: "unknown email"}
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("login: %w", err)
+	}
+	match, err := argon2id.ComparePasswordAndHash(password, row.PasswordHash)
+	if err != nil {
+		return User{}, fmt.Errorf("login: stored hash of user %d: %w", row.ID, err)
+	}
+	now := s.now().UTC()
+	if row.LockedUntil != nil && now.Before(*row.LockedUntil) {
+		// Attempts during a lock do not extend it: otherwise anyone could keep a user out forever
+		// with one guess per lock period.
+		return User{}, &LoginFailure{Reason: "locked", LockedUntil: row.LockedUntil}
+	}
+	if !match {
+		until, err := s.q.RecordLoginFailure(ctx, queries.RecordLoginFailureParams{
+			ID: row.ID, MaxFailures: int32(s.maxFailures), LockUntil: now.Add(s.lockout),
+		})
+		if err != nil {
+			return User{}, fmt.Errorf("login: record failure: %w", err)
+		}
+		f := &LoginFailure{Reason: "wrong password"}
+		if until != nil && now.Before(*until) {
+			f.LockedUntil = until
+		}
+		return User{}, f
+	}
+	if err := s.q.RecordLoginSuccess(ctx, queries.RecordLoginSuccessParams{ID: row.ID, At: now}); err != nil {
+		return User{}, fmt.Errorf("login: %w", err)
+	}
+	u := userFrom(row)
+	u.LastLoginAt, u.FailedAttempts, u.LockedUntil = &now, 0, nil
+	return u, nil
+}
+
+// FailureMessage is the message a client sees after a failed login: the same for every reason, and
+// it says what the lock-out rule is, so a locked-out user knows to wait.
+func (s *Store) FailureMessage() string {
+	return fmt.Sprintf("invalid email or password (after %d failed attempts an account is locked for %s)",
+		s.maxFailures, s.lockout)
+}

@@ -1,0 +1,188 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// clock is a settable time for lock-out and token tests.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newStore(t *testing.T, c *clock) *auth.Store {
+	t.Helper()
+	s, err := auth.NewStore(dbtest.Pool(t), auth.Options{MaxFailures: 5, Lockout: 15 * time.Minute, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const pw = "correct horse battery"
+
+func TestEmailIsOneAccountWhateverItsCase(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, &clock{time.Now()})
+	if _, err := s.CreateUser(ctx, " Ops@Example.COM ", pw, auth.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleAdmin); !errors.Is(err, auth.ErrEmailTaken) {
+		t.Fatalf("second account with the same email: err = %v, want ErrEmailTaken", err)
+	}
+	u, err := s.Login(ctx, "OPS@example.com", pw)
+	if err != nil || u.Email != "ops@example.com" || u.Role != auth.RoleViewer {
+		t.Fatalf("login in another case: %+v, %v", u, err)
+	}
+}
+
+func TestNewUserRules(t *testing.T) {
+	for _, tc := range []struct{ email, password, role, want string }{
+		{"nobody", pw, auth.RoleViewer, "not an email address"},
+		{"a@b.c", "short", auth.RoleViewer, "at least 12 characters"},
+		{"a@b.c", pw, "root", "role must be admin or viewer"},
+	} {
+		if err := auth.ValidateNewUser(tc.email, tc.password, tc.role); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ValidateNewUser(%q, %q, %q) = %v, want %q", tc.email, tc.password, tc.role, err, tc.want)
+		}
+	}
+}
+
+func TestWrongPasswordsLockTheAccountUntilTheLockEnds(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s := newStore(t, c)
+	if _, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 6; i++ {
+		_, err := s.Login(ctx, "ops@example.com", "wrong password!")
+		if !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("attempt %d: err = %v", i, err)
+		}
+	}
+	_, err := s.Login(ctx, "ops@example.com", pw)
+	var f *auth.LoginFailure
+	if !errors.As(err, &f) || f.Reason != "locked" {
+		t.Fatalf("right password during the lock: err = %v, want refused as locked", err)
+	}
+	c.t = c.t.Add(15*time.Minute + time.Second)
+	if _, err := s.Login(ctx, "ops@example.com", pw); err != nil {
+		t.Fatalf("right password after the lock: %v", err)
+	}
+	u, _ := s.UserByEmail(ctx, "ops@example.com")
+	if u.FailedAttempts != 0 || u.LockedUntil != nil || u.LastLoginAt == nil {
+		t.Fatalf("after a good login: %+v, want the count reset and last login set", u)
+	}
+}
+
+func TestSetPasswordLiftsTheLock(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, &clock{time.Now()})
+	if _, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		_, _ = s.Login(ctx, "ops@example.com", "wrong password!")
+	}
+	if err := s.SetPassword(ctx, "ops@example.com", "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(ctx, "ops@example.com", "a brand new password"); err != nil {
+		t.Fatalf("login after a reset: %v", err)
+	}
+	if err := s.SetPassword(ctx, "ghost@example.com", "a brand new password"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("reset of an unknown account: %v", err)
+	}
+}
+
+func TestUnknownEmailFailsLikeAWrongPassword(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, &clock{time.Now()})
+	_, err := s.Login(ctx, "ghost@example.com", pw)
+	if !errors.Is(err, auth.ErrInvalidCredentials) || err.Error() != auth.ErrInvalidCredentials.Error() {
+		t.Fatalf("unknown email: %v", err)
+	}
+}
+
+func TestEnsureUserNeverOverwrites(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, &clock{time.Now()})
+	created, err := s.EnsureUser(ctx, "admin@example.com", pw, auth.RoleAdmin)
+	if err != nil || !created {
+		t.Fatalf("first EnsureUser: %v %v", created, err)
+	}
+	created, err = s.EnsureUser(ctx, "Admin@example.com", "another password!", auth.RoleAdmin)
+	if err != nil || created {
+		t.Fatalf("second EnsureUser: %v %v", created, err)
+	}
+	if _, err := s.Login(ctx, "admin@example.com", pw); err != nil {
+		t.Fatalf("the first password must still work: %v", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s := newStore(t, c)
+	u, err := s.CreateUser(ctx, "ci@example.com", pw, auth.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, tok, err := s.CreateToken(ctx, u.ID, "ci", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(plain, auth.TokenPrefix) || len(plain) != len(auth.TokenPrefix)+43 {
+		t.Fatalf("token %q: want idt_ and 43 base64url characters", plain)
+	}
+	owner, id, err := s.TokenOwner(ctx, plain)
+	if err != nil || owner.ID != u.ID || id != tok.ID {
+		t.Fatalf("TokenOwner: %+v %d %v", owner, id, err)
+	}
+	lastUsed := func() time.Time {
+		ts, err := s.Tokens(ctx, u.ID)
+		if err != nil || len(ts) != 1 || ts[0].LastUsedAt == nil {
+			t.Fatalf("tokens: %+v %v", ts, err)
+		}
+		return *ts[0].LastUsedAt
+	}
+	first := lastUsed()
+	c.t = c.t.Add(30 * time.Second)
+	_, _, _ = s.TokenOwner(ctx, plain)
+	if !lastUsed().Equal(first) {
+		t.Fatal("last_used_at written again within a minute")
+	}
+	c.t = c.t.Add(31 * time.Second)
+	_, _, _ = s.TokenOwner(ctx, plain)
+	if !lastUsed().After(first) {
+		t.Fatal("last_used_at not updated after a minute")
+	}
+
+	if _, _, err := s.TokenOwner(ctx, plain+"x"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("a wrong token: %v", err)
+	}
+	c.t = c.t.Add(time.Hour)
+	if _, _, err := s.TokenOwner(ctx, plain); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("an expired token: %v", err)
+	}
+
+	plain2, tok2, _ := s.CreateToken(ctx, u.ID, "second", time.Hour)
+	if err := s.RevokeToken(ctx, tok2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.TokenOwner(ctx, plain2); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("a revoked token: %v", err)
+	}
+	if err := s.RevokeToken(ctx, tok2.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("revoking twice: %v", err)
+	}
+}
