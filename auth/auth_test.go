@@ -20,11 +20,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newStore(t *testing.T, c *clock) *auth.Store {
 	t.Helper()
-	s, err := auth.NewStore(dbtest.Pool(t), auth.Options{MaxFailures: 5, Lockout: 15 * time.Minute, Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return auth.NewStore(dbtest.Pool(t), auth.Options{MaxFailures: 5, Lockout: 15 * time.Minute, Now: c.now})
 }
 
 const pw = "correct horse battery"

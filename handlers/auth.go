@@ -1,13 +1,21 @@
 package handlers
 
 import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
 	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/views"
 )
 
 // Roles.
 const (
-	RoleAdmin  = "admin"
-	RoleViewer = "viewer"
+	RoleAdmin  = auth.RoleAdmin
+	RoleViewer = auth.RoleViewer
 )
 
 // Principal is who a request acts for.
@@ -17,6 +25,8 @@ type Principal struct {
 	Role   string `json:"role"`
 	// Via is "session" for the browser's cookie or "token" for a bearer token.
 	Via string `json:"-"`
+	// TokenID is the bearer token's id (Via "token"), so logout can revoke it.
+	TokenID int64 `json:"-"`
 }
 
 // IsAdmin reports whether the principal may change things.
@@ -30,16 +40,86 @@ func principal(c echo.Context) *Principal {
 	return p
 }
 
-// requireAuth is the single authentication step for the API and the pages.
+// currentUser is the logged-in user as views show it; nil before login.
+func currentUser(c echo.Context) *views.User {
+	p := principal(c)
+	if p == nil {
+		return nil
+	}
+	return &views.User{Email: p.Email, Role: p.Role}
+}
+
+// setPrincipal records who the request acts for. Answers that depend on who asks must not be
+// kept by a shared cache.
+func setPrincipal(c echo.Context, p *Principal) {
+	c.Set(principalKey, p)
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+}
+
+// requireAuth is the single authentication step for the API: a 401 without valid credentials.
 func (s *Server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p, err := s.authenticate(c)
 		if err != nil {
 			return err
 		}
-		c.Set(principalKey, p)
+		setPrincipal(c, p)
 		return next(c)
 	}
+}
+
+// requirePageAuth is requireAuth for pages: without a login it sends the browser to /login,
+// which brings it back here afterwards.
+func (s *Server) requirePageAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := s.authenticate(c)
+		if errors.Is(err, errUnauthorized) {
+			return redirectToLogin(c)
+		}
+		if err != nil {
+			return err
+		}
+		setPrincipal(c, p)
+		return next(c)
+	}
+}
+
+func redirectToLogin(c echo.Context) error {
+	r := c.Request()
+	next := ""
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		next = r.URL.RequestURI()
+	}
+	// htmx would swap the login page into a fragment; it follows HX-Redirect with a full page
+	// load instead, back to the page the user was on.
+	if r.Header.Get("HX-Request") == "true" {
+		if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil {
+			next = u.RequestURI()
+		}
+		c.Response().Header().Set("HX-Redirect", loginURL(next))
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	return c.Redirect(http.StatusSeeOther, loginURL(next))
+}
+
+func loginURL(next string) string {
+	if next = localPath(next); next == "" || next == "/" {
+		return "/login"
+	}
+	return "/login?next=" + url.QueryEscape(next)
+}
+
+// localPath returns next when it is a path on this site, else "": after login the browser goes
+// there, so it must never lead to another site (//evil.example, https://…, /\evil.example).
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	return next
 }
 
 // requireAdmin lets only admins through; use it after requireAuth.
@@ -50,4 +130,63 @@ func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
+}
+
+// authenticateRequest finds the principal from a bearer token or, without an Authorization
+// header, from the session cookie. A request with neither costs no database query.
+func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
+	ctx := c.Request().Context()
+	if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
+		token, ok := bearerToken(c.Request())
+		if !ok {
+			return nil, errUnauthorized
+		}
+		u, tokenID, err := s.users.TokenOwner(ctx, token)
+		if errors.Is(err, auth.ErrNotFound) {
+			return nil, errUnauthorized
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "token", TokenID: tokenID}, nil
+	}
+	if _, err := c.Cookie(s.sessions.Cookie.Name); err != nil {
+		return nil, errUnauthorized
+	}
+	if err := s.startSession(c); err != nil {
+		return nil, err
+	}
+	ctx = c.Request().Context()
+	id := s.sessions.GetInt64(ctx, sessionUserKey)
+	if id == 0 {
+		return nil, errUnauthorized
+	}
+	u, err := s.users.UserByID(ctx, id)
+	if errors.Is(err, auth.ErrNotFound) {
+		return nil, errUnauthorized
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"}, nil
+}
+
+// endLogin revokes the bearer token or ends the session the principal came with.
+func (s *Server) endLogin(c echo.Context, p *Principal) error {
+	if p.Via == "token" {
+		if err := s.users.RevokeToken(c.Request().Context(), p.TokenID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	// Destroy deletes the session row and expires the cookie: the old token is dead, which is
+	// what renewing it at logout is for.
+	return s.sessions.Destroy(c.Request().Context())
 }

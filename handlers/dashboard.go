@@ -76,7 +76,7 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d.Infrastructure = &views.Infrastructure{Live: live, Platform: s.collector.Platform(), Charts: charts}
+	d.Infrastructure = &views.Infrastructure{Live: live, Platform: s.platform(), Charts: charts}
 	return s.render(c, http.StatusOK, views.Observability(d))
 }
 
@@ -94,7 +94,7 @@ func (s *Server) showLiveFragment(c echo.Context) error {
 func (s *Server) showChartFragment(c echo.Context) error {
 	noStore(c)
 	ctx := c.Request().Context()
-	snap, _ := s.collector.Latest()
+	snap := s.latestSnapshot()
 	charts, err := s.charts(ctx, c.QueryParam("range"), snap)
 	if err != nil {
 		return err
@@ -131,7 +131,7 @@ func (s *Server) acknowledgeAlertFromPage(c echo.Context) error {
 // live reads what the polled fragment shows. It never samples: the collector's latest snapshot
 // is at most one interval old.
 func (s *Server) live(ctx context.Context) (views.Live, error) {
-	snap, _ := s.collector.Latest()
+	snap := s.latestSnapshot()
 	l := views.Live{
 		Snapshot: snap,
 		Health:   health.Evaluate(snap, s.thresholds()),
@@ -255,4 +255,21 @@ func (s *Server) series(ctx context.Context, metric, subject string, from, to ti
 		pts = append(pts, views.Point{At: r.Bucket, Value: r.MeanValue})
 	}
 	return pts, nil
+}
+
+// latestSnapshot is the collector's newest sample; zero (shown as "no data yet") before the
+// first one or in a server wired without a collector.
+func (s *Server) latestSnapshot() collector.Snapshot {
+	if s.collector == nil {
+		return collector.Snapshot{}
+	}
+	snap, _ := s.collector.Latest()
+	return snap
+}
+
+func (s *Server) platform() collector.Platform {
+	if s.collector == nil {
+		return collector.Platform{}
+	}
+	return s.collector.Platform()
 }

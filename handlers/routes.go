@@ -9,14 +9,28 @@ import (
 // Routes declares every route of infradash, so the whole surface is visible in one place.
 func (s *Server) Routes(e *echo.Echo) {
 	e.HTTPErrorHandler = s.HTTPErrorHandler
+	// The client address (login rate limit, logs) comes from X-Forwarded-For only when the
+	// direct peer is a proxy on a loopback or private network; nobody else can forge it.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	e.Use(s.securityHeaders, limitBody, s.crossOriginProtection())
+	if len(s.cfg.CORSOrigins) > 0 {
+		e.Use(s.cors())
+	}
 
 	// Operational endpoints: no login.
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*", echo.WrapHandler(s.assets))
 
-	// The dashboard pages.
-	pages := e.Group(views.PathObservability, s.requireAuth)
+	// Logging in: no credentials yet.
+	e.GET("/login", s.showLoginPage)
+	e.POST("/login", s.submitLogin)
+	e.POST("/api/v1/auth/login", s.apiLogin)
+
+	// Pages: without a login they redirect to /login.
+	e.GET("/", s.showHome, s.requirePageAuth)
+	e.POST("/logout", s.logout, s.requirePageAuth)
+	pages := e.Group(views.PathObservability, s.requirePageAuth)
 	pages.GET("", s.showObservabilityPage)
 	pages.GET("/fragments/live", s.showLiveFragment)
 	pages.GET("/fragments/charts", s.showChartFragment)
@@ -24,6 +38,7 @@ func (s *Server) Routes(e *echo.Echo) {
 
 	// The JSON API. Everything in this group needs credentials.
 	api := e.Group("/api/v1", s.requireAuth)
-	_ = api
-	_ = requireAdmin
+	api.POST("/auth/logout", s.apiLogout)
+	api.GET("/auth/me", s.showMe)
+	api.GET("/users", s.listUsers, requireAdmin)
 }

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/queries"
@@ -28,6 +30,10 @@ type Server struct {
 	// collector answers the live pages from its latest snapshot; it never samples on request.
 	collector *collector.Collector
 
+	users        *auth.Store
+	sessions     *scs.SessionManager
+	loginLimiter *rateLimiter
+
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
 }
@@ -42,7 +48,12 @@ type Deps struct {
 	Now     func() time.Time // defaults to time.Now
 	// Collector is the running sampler whose latest snapshot the live pages show.
 	Collector *collector.Collector
+	// Sessions defaults to NewSessionManager(Config, Pool).
+	Sessions *scs.SessionManager
 }
+
+// Login attempts allowed per client address and minute, on /login and /api/v1/auth/login.
+const loginAttemptsPerMinute = 10
 
 // New builds a Server.
 func New(d Deps) *Server {
@@ -52,7 +63,10 @@ func New(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	if d.Sessions == nil {
+		d.Sessions = NewSessionManager(d.Config, d.Pool)
+	}
+	s := &Server{
 		cfg:       d.Config,
 		pool:      d.Pool,
 		q:         queries.New(d.Pool),
@@ -62,8 +76,12 @@ func New(d Deps) *Server {
 		now:       d.Now,
 		assets:    static.NewAssets(),
 		collector: d.Collector,
-		authenticate: func(echo.Context) (*Principal, error) {
-			return nil, errUnauthorized
-		},
+		users: auth.NewStore(d.Pool, auth.Options{
+			MaxFailures: d.Config.LoginMaxFailures, Lockout: d.Config.LoginLockout, Now: d.Now,
+		}),
+		sessions:     d.Sessions,
+		loginLimiter: newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
 	}
+	s.authenticate = s.authenticateRequest
+	return s
 }
