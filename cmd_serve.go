@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/handlers"
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/recorder"
 )
 
 var serveCommand = command{
@@ -44,8 +46,35 @@ func serve(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 
-	host, _ := os.Hostname()
-	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Logger: log, Host: host, Version: ver})
+	thresholds := health.Thresholds{
+		CPUWarning: cfg.CPU.Warning, CPUCritical: cfg.CPU.Critical,
+		MemoryWarning: cfg.Memory.Warning, MemoryCritical: cfg.Memory.Critical,
+		DiskWarning: cfg.Disk.Warning, DiskCritical: cfg.Disk.Critical,
+	}
+	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: ver, Logger: log})
+	// Two hours of samples wait in memory while the database is unreachable.
+	rec := recorder.New(pool, recorder.Options{
+		Thresholds: thresholds,
+		Capacity:   recorder.CapacityFor(2*time.Hour, cfg.CollectInterval),
+		Logger:     log,
+	})
+	collectCtx, stopCollecting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCollecting()
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		col.Run(collectCtx, rec.Record)
+	}()
+	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecording()
+	flushCtx, cancelFlush := context.WithCancel(context.Background())
+	defer cancelFlush()
+	go rec.Run(recordCtx, flushCtx)
+
+	srv := handlers.New(handlers.Deps{
+		Config: cfg, Pool: pool, Logger: log, Host: col.Platform().Hostname, Version: ver,
+		Samples: col, Thresholds: thresholds,
+	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)
@@ -78,6 +107,12 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := httpServer.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("HTTP shutdown", "err", err)
 	}
+	// Then the collector, and the recorder stores what is still queued, for a bounded time.
+	stopCollecting()
+	<-collected
+	stopRecording()
+	time.AfterFunc(10*time.Second, cancelFlush)
+	<-rec.Done()
 	log.Info("stopped")
 	return nil
 }

@@ -20,18 +20,11 @@ import (
 // alertListLimit bounds each list of the Alerts tab; older alerts stay reachable by the API.
 const alertListLimit = 50
 
-// chartRanges maps the range selector's choices to their span and bucket step. The step keeps
-// every chart near 360 points whatever the span.
-var chartRanges = map[string]struct{ span, step time.Duration }{
-	"1h":  {time.Hour, 10 * time.Second},
-	"6h":  {6 * time.Hour, time.Minute},
-	"24h": {24 * time.Hour, 4 * time.Minute},
-	"7d":  {7 * 24 * time.Hour, 30 * time.Minute},
-	"30d": {30 * 24 * time.Hour, 2 * time.Hour},
+// chartSteps are the bucket widths of the range selector's choices (spans in historyRanges):
+// every chart gets about 360 points whatever its span.
+var chartSteps = map[string]time.Duration{
+	"1h": 10 * time.Second, "6h": time.Minute, "24h": 4 * time.Minute, "7d": 30 * time.Minute, "30d": 2 * time.Hour,
 }
-
-// rollupFrom is the span beyond which charts read the hourly rollups instead of raw samples.
-const rollupFrom = 48 * time.Hour
 
 // live sets the headers of every dashboard answer: live data is never cached, and the page and
 // its fragment share a URL, so caches must tell them apart.
@@ -68,7 +61,7 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 		d.Alerts = &list
 		return s.render(c, http.StatusOK, views.Observability(d))
 	}
-	live, err := s.live(ctx)
+	live, err := s.liveView(ctx)
 	if err != nil {
 		return err
 	}
@@ -83,7 +76,7 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 // showLiveFragment is the 5-second poll: the latest snapshot, its health and the open alerts.
 func (s *Server) showLiveFragment(c echo.Context) error {
 	noStore(c)
-	live, err := s.live(c.Request().Context())
+	live, err := s.liveView(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -128,13 +121,13 @@ func (s *Server) acknowledgeAlertFromPage(c echo.Context) error {
 	return s.render(c, http.StatusOK, views.AlertRow(a, true))
 }
 
-// live reads what the polled fragment shows. It never samples: the collector's latest snapshot
+// liveView reads what the polled fragment shows. It never samples: the collector's latest snapshot
 // is at most one interval old.
-func (s *Server) live(ctx context.Context) (views.Live, error) {
+func (s *Server) liveView(ctx context.Context) (views.Live, error) {
 	snap := s.latestSnapshot()
 	l := views.Live{
 		Snapshot: snap,
-		Health:   health.Evaluate(snap, s.thresholds()),
+		Health:   health.Evaluate(snap, s.thresholds),
 		Interval: s.cfg.CollectInterval,
 		Now:      s.now(),
 	}
@@ -175,26 +168,18 @@ func alertView(id int64, metric, subject, severity string, value, threshold floa
 	}
 }
 
-func (s *Server) thresholds() health.Thresholds {
-	return health.Thresholds{
-		CPUWarning: s.cfg.CPU.Warning, CPUCritical: s.cfg.CPU.Critical,
-		MemoryWarning: s.cfg.Memory.Warning, MemoryCritical: s.cfg.Memory.Critical,
-		DiskWarning: s.cfg.Disk.Warning, DiskCritical: s.cfg.Disk.Critical,
-	}
-}
-
 // charts reads the five history charts for a range ("" is 1h). Disks get one line per
 // filesystem the latest snapshot knows.
 func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot) (views.Charts, error) {
 	if rng == "" {
 		rng = views.ChartRanges[0]
 	}
-	r, ok := chartRanges[rng]
+	step, ok := chartSteps[rng]
 	if !ok {
 		return views.Charts{}, errBadParam("range", "must be one of %v", views.ChartRanges)
 	}
 	to := s.now().UTC()
-	from := to.Add(-r.span)
+	from := to.Add(-historyRanges[rng])
 	type line struct{ name, metric, subject string }
 	specs := []struct {
 		id, title string
@@ -215,7 +200,7 @@ func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot
 	for _, sp := range specs {
 		ch := views.Chart{ID: sp.id, Title: sp.title, Unit: sp.unit, Warning: sp.th.w, Critical: sp.th.c, From: from, To: to}
 		for _, l := range sp.lines {
-			pts, err := s.series(ctx, l.metric, l.subject, from, to, r.step)
+			pts, err := s.series(ctx, l.metric, l.subject, from, to, step)
 			if err != nil {
 				return out, err
 			}
@@ -226,33 +211,16 @@ func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot
 	return out, nil
 }
 
-// series reads one history series in buckets of step: raw samples for short spans, hourly
-// rollups for long ones, with raw samples filling in after the newest rollup.
+// series reads one history series through the same code as the history API.
 func (s *Server) series(ctx context.Context, metric, subject string, from, to time.Time, step time.Duration) ([]views.Point, error) {
-	var pts []views.Point
-	rawFrom := from
-	if to.Sub(from) > rollupFrom {
-		rows, err := s.q.RollupSeries(ctx, queries.RollupSeriesParams{
-			StepSeconds: step.Seconds(), Host: s.host, Metric: metric, Subject: subject, Period: "hourly", FromAt: from, ToAt: to,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s rollups: %w", metric, err)
-		}
-		for _, r := range rows {
-			pts = append(pts, views.Point{At: r.Bucket, Value: r.MeanValue})
-		}
-		if len(rows) > 0 {
-			rawFrom = rows[len(rows)-1].Bucket.Add(step)
-		}
-	}
-	rows, err := s.q.SystemSeries(ctx, queries.SystemSeriesParams{
-		StepSeconds: step.Seconds(), Metric: metric, Subject: subject, Host: s.host, FromAt: rawFrom, ToAt: to,
-	})
+	q := historyQuery{host: s.host, metric: metric, subject: subject, def: historyMetrics[metric], from: from, to: to, step: step}
+	rows, _, _, err := s.readSeries(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("%s samples: %w", metric, err)
+		return nil, fmt.Errorf("history of %s: %w", metric, err)
 	}
-	for _, r := range rows {
-		pts = append(pts, views.Point{At: r.Bucket, Value: r.MeanValue})
+	pts := make([]views.Point, len(rows))
+	for i, r := range rows {
+		pts[i] = views.Point{At: r.Bucket, Value: r.MeanValue}
 	}
 	return pts, nil
 }
@@ -260,16 +228,16 @@ func (s *Server) series(ctx context.Context, metric, subject string, from, to ti
 // latestSnapshot is the collector's newest sample; zero (shown as "no data yet") before the
 // first one or in a server wired without a collector.
 func (s *Server) latestSnapshot() collector.Snapshot {
-	if s.collector == nil {
+	if s.samples == nil {
 		return collector.Snapshot{}
 	}
-	snap, _ := s.collector.Latest()
+	snap, _ := s.samples.Latest()
 	return snap
 }
 
 func (s *Server) platform() collector.Platform {
-	if s.collector == nil {
+	if s.samples == nil {
 		return collector.Platform{}
 	}
-	return s.collector.Platform()
+	return s.samples.Platform()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/recorder"
 )
@@ -47,7 +48,7 @@ func newDashboard(t *testing.T, who *Principal, now func(collector.Snapshot) tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Config: cfg, Pool: pool, Host: snap.Host, Collector: col}
+	d := Deps{Config: cfg, Pool: pool, Host: snap.Host, Samples: col, Thresholds: health.DefaultThresholds()}
 	if now != nil {
 		d.Now = func() time.Time { return now(snap) }
 	}
@@ -180,7 +181,7 @@ func TestChartRanges(t *testing.T) {
 	d := newDashboard(t, viewer, nil)
 	// Three samples a minute apart, so the 1h chart has a line to draw.
 	pool := d.srv.pool
-	rec := recorder.New(pool, recorder.Options{Thresholds: d.srv.thresholds()})
+	rec := recorder.New(pool, recorder.Options{Thresholds: d.srv.thresholds})
 	ctx, cancel := context.WithCancel(context.Background())
 	go rec.Run(ctx, context.Background())
 	for i := 3; i >= 1; i-- {

@@ -22,6 +22,8 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*", echo.WrapHandler(s.assets))
 
+	e.GET("/api/v1/openapi.json", s.showOpenAPI)
+
 	// Logging in: no credentials yet.
 	e.GET("/login", s.showLoginPage)
 	e.POST("/login", s.submitLogin)
@@ -41,4 +43,12 @@ func (s *Server) Routes(e *echo.Echo) {
 	api.POST("/auth/logout", s.apiLogout)
 	api.GET("/auth/me", s.showMe)
 	api.GET("/users", s.listUsers, requireAdmin)
+	infra := api.Group("/observability/infrastructure")
+	infra.GET("/system", s.showSystem)
+	infra.GET("/process", s.showProcess)
+	infra.GET("/platform", s.showPlatform)
+	infra.GET("/summary", s.showSummary)
+	infra.GET("/health", s.showHealth)
+	infra.GET("/report", s.showReport)
+	infra.GET("/history", s.showHistory)
 }

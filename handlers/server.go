@@ -13,6 +13,7 @@ import (
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/static"
 )
@@ -27,12 +28,15 @@ type Server struct {
 	version string
 	now     func() time.Time
 	assets  *static.Assets
-	// collector answers the live pages from its latest snapshot; it never samples on request.
-	collector *collector.Collector
 
 	users        *auth.Store
 	sessions     *scs.SessionManager
 	loginLimiter *rateLimiter
+
+	samples    Samples
+	thresholds health.Thresholds
+	live       liveCache
+	openapi    []byte // the OpenAPI document as JSON
 
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
@@ -46,10 +50,20 @@ type Deps struct {
 	Host    string // the host this process samples
 	Version string
 	Now     func() time.Time // defaults to time.Now
-	// Collector is the running sampler whose latest snapshot the live pages show.
-	Collector *collector.Collector
 	// Sessions defaults to NewSessionManager(Config, Pool).
 	Sessions *scs.SessionManager
+
+	// Samples is the running collector; the live endpoints answer from it.
+	Samples Samples
+	// Thresholds score health (HEALTH_* configuration).
+	Thresholds health.Thresholds
+}
+
+// Samples is what the handlers read of the collector: they never sample on request.
+type Samples interface {
+	Latest() (collector.Snapshot, bool)
+	Recent(since time.Time) []collector.Snapshot
+	Platform() collector.Platform
 }
 
 // Login attempts allowed per client address and minute, on /login and /api/v1/auth/login.
@@ -67,15 +81,17 @@ func New(d Deps) *Server {
 		d.Sessions = NewSessionManager(d.Config, d.Pool)
 	}
 	s := &Server{
-		cfg:       d.Config,
-		pool:      d.Pool,
-		q:         queries.New(d.Pool),
-		log:       d.Logger,
-		host:      d.Host,
-		version:   d.Version,
-		now:       d.Now,
-		assets:    static.NewAssets(),
-		collector: d.Collector,
+		cfg:        d.Config,
+		pool:       d.Pool,
+		q:          queries.New(d.Pool),
+		log:        d.Logger,
+		host:       d.Host,
+		version:    d.Version,
+		now:        d.Now,
+		assets:     static.NewAssets(),
+		samples:    d.Samples,
+		thresholds: d.Thresholds,
+		openapi:    mustOpenAPIJSON(),
 		users: auth.NewStore(d.Pool, auth.Options{
 			MaxFailures: d.Config.LoginMaxFailures, Lockout: d.Config.LoginLockout, Now: d.Now,
 		}),

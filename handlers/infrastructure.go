@@ -1,0 +1,301 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/queries"
+)
+
+var errNoSample = &Error{Status: http.StatusServiceUnavailable, Code: "no_sample", Message: "no sample has been collected yet; try again in a few seconds"}
+
+// liveCache keeps the encoded answers of the live endpoints for the latest snapshot only: they
+// change when a sample arrives, not per request, and encoding them once is what lets /health
+// serve thousands of requests a second.
+type liveCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	bodies map[string][]byte
+}
+
+// encoded returns build()'s JSON for snap, building it once per snapshot and key.
+func (s *Server) encoded(snap collector.Snapshot, key string, build func() any) ([]byte, error) {
+	lc := &s.live
+	lc.mu.Lock()
+	if !lc.at.Equal(snap.CollectedAt) {
+		lc.at, lc.bodies = snap.CollectedAt, map[string][]byte{}
+	}
+	if b, ok := lc.bodies[key]; ok {
+		lc.mu.Unlock()
+		return b, nil
+	}
+	lc.mu.Unlock()
+	b, err := json.Marshal(build())
+	if err != nil {
+		return nil, err
+	}
+	lc.mu.Lock()
+	if lc.at.Equal(snap.CollectedAt) {
+		lc.bodies[key] = b
+	}
+	lc.mu.Unlock()
+	return b, nil
+}
+
+// okEncoded answers like ok with data already encoded; it writes the envelope around the bytes
+// instead of decoding and encoding them again.
+func (s *Server) okEncoded(c echo.Context, data []byte) error {
+	ts, _ := s.now().UTC().MarshalJSON()
+	buf := make([]byte, 0, len(data)+80)
+	buf = append(buf, `{"status":"success","data":`...)
+	buf = append(buf, data...)
+	buf = append(buf, `,"timestamp":`...)
+	buf = append(buf, ts...)
+	buf = append(buf, "}\n"...)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf)
+}
+
+// latest is the snapshot the live endpoints answer from; they never sample on request.
+func (s *Server) latest() (collector.Snapshot, error) {
+	if s.samples == nil {
+		return collector.Snapshot{}, errNoSample
+	}
+	snap, ok := s.samples.Latest()
+	if !ok {
+		return collector.Snapshot{}, errNoSample
+	}
+	return snap, nil
+}
+
+// serveLive answers a live endpoint from the cached encoding of the latest snapshot.
+func (s *Server) serveLive(c echo.Context, key string, build func(collector.Snapshot) any) error {
+	snap, err := s.latest()
+	if err != nil {
+		return err
+	}
+	b, err := s.encoded(snap, key, func() any { return build(snap) })
+	if err != nil {
+		return err
+	}
+	return s.okEncoded(c, b)
+}
+
+type systemData struct {
+	Host        string    `json:"host"`
+	CollectedAt time.Time `json:"collected_at"`
+	collector.System
+}
+
+type processData struct {
+	Host         string                 `json:"host"`
+	CollectedAt  time.Time              `json:"collected_at"`
+	Process      collector.Process      `json:"process"`
+	TopProcesses collector.TopProcesses `json:"top_processes"`
+}
+
+type healthData struct {
+	Host string `json:"host"`
+	health.Report
+}
+
+type summaryData struct {
+	Host              string        `json:"host"`
+	CollectedAt       time.Time     `json:"collected_at"`
+	Score             int           `json:"score"`
+	Status            health.Status `json:"status"`
+	CPUPercent        float64       `json:"cpu_percent"`
+	MemoryPercent     float64       `json:"memory_percent"`
+	SwapPercent       float64       `json:"swap_percent"`
+	DiskMaxPercent    float64       `json:"disk_max_percent"`
+	DiskMaxMountpoint string        `json:"disk_max_mountpoint"`
+	Load1             float64       `json:"load1"`
+	UptimeSeconds     uint64        `json:"uptime_seconds"`
+	// OpenAlerts is null when the database cannot be reached.
+	OpenAlerts *int `json:"open_alerts"`
+}
+
+func (s *Server) systemOf(snap collector.Snapshot) any {
+	return systemData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), System: snap.System}
+}
+
+func (s *Server) processOf(snap collector.Snapshot) any {
+	return processData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), Process: snap.Process, TopProcesses: snap.Top}
+}
+
+func (s *Server) healthOf(snap collector.Snapshot) any {
+	return healthData{Host: snap.Host, Report: health.Evaluate(snap, s.thresholds)}
+}
+
+func (s *Server) platformOf(collector.Snapshot) any { return s.samples.Platform() }
+
+func (s *Server) showSystem(c echo.Context) error  { return s.serveLive(c, "system", s.systemOf) }
+func (s *Server) showProcess(c echo.Context) error { return s.serveLive(c, "process", s.processOf) }
+func (s *Server) showHealth(c echo.Context) error  { return s.serveLive(c, "health", s.healthOf) }
+
+// showPlatform answers even before the first sample: platform facts are read once at start.
+func (s *Server) showPlatform(c echo.Context) error {
+	if s.samples == nil {
+		return errNoSample
+	}
+	return s.ok(c, s.samples.Platform())
+}
+
+// showSummary is the small answer to poll. Its open-alert count costs one query per sample,
+// not one per request.
+func (s *Server) showSummary(c echo.Context) error {
+	return s.serveLive(c, "summary", func(snap collector.Snapshot) any {
+		rep := health.Evaluate(snap, s.thresholds)
+		sum := summaryData{
+			Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), Score: rep.Score, Status: rep.Status,
+			CPUPercent: snap.System.CPU.TotalPercent, MemoryPercent: snap.System.Memory.UsedPercent,
+			SwapPercent: snap.System.Swap.UsedPercent, Load1: snap.System.Load.Load1,
+			UptimeSeconds: snap.System.UptimeSeconds,
+		}
+		for _, fs := range snap.System.Filesystems {
+			if fs.UsedPercent >= sum.DiskMaxPercent {
+				sum.DiskMaxPercent, sum.DiskMaxMountpoint = fs.UsedPercent, fs.Mountpoint
+			}
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 250*time.Millisecond)
+		defer cancel()
+		if n, err := s.q.CountOpenAlertsForHost(ctx, snap.Host); err == nil {
+			open := int(n)
+			sum.OpenAlerts = &open
+		}
+		return sum
+	})
+}
+
+type alertData struct {
+	ID             int64      `json:"id"`
+	Host           string     `json:"host"`
+	Metric         string     `json:"metric"`
+	Subject        string     `json:"subject"`
+	Severity       string     `json:"severity"`
+	Value          float64    `json:"value"`
+	Threshold      float64    `json:"threshold"`
+	Message        string     `json:"message"`
+	StartedAt      time.Time  `json:"started_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	ResolvedAt     *time.Time `json:"resolved_at"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
+	AcknowledgedBy *int64     `json:"acknowledged_by"`
+}
+
+type alertList struct {
+	Alerts []alertData `json:"alerts"`
+	Total  int         `json:"total"`
+}
+
+type trendPoint struct {
+	At            time.Time `json:"at"`
+	CPUPercent    float64   `json:"cpu_percent"`
+	MemoryPercent float64   `json:"memory_percent"`
+	Samples       int       `json:"samples"`
+}
+
+type trendData struct {
+	StepSeconds int          `json:"step_seconds"`
+	Points      []trendPoint `json:"points"`
+}
+
+type reportData struct {
+	Host        string          `json:"host"`
+	CollectedAt time.Time       `json:"collected_at"`
+	System      json.RawMessage `json:"system"`
+	Process     json.RawMessage `json:"process"`
+	Platform    json.RawMessage `json:"platform"`
+	Health      json.RawMessage `json:"health"`
+	Trend       json.RawMessage `json:"trend"`
+	// OpenAlerts is null when the database cannot be reached; the rest still answers.
+	OpenAlerts *alertList `json:"open_alerts"`
+}
+
+// showReport is everything live in one answer. Only the open alerts are read per request
+// (one indexed query); the rest is the cached encoding of the latest sample.
+func (s *Server) showReport(c echo.Context) error {
+	snap, err := s.latest()
+	if err != nil {
+		return err
+	}
+	rep := reportData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC()}
+	parts := []struct {
+		dst   *json.RawMessage
+		key   string
+		build func(collector.Snapshot) any
+	}{
+		{&rep.System, "system", s.systemOf},
+		{&rep.Process, "process", s.processOf},
+		{&rep.Platform, "platform", s.platformOf},
+		{&rep.Health, "health", s.healthOf},
+		{&rep.Trend, "trend", s.trendOf},
+	}
+	for _, p := range parts {
+		b, err := s.encoded(snap, p.key, func() any { return p.build(snap) })
+		if err != nil {
+			return err
+		}
+		*p.dst = b
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if rows, err := s.q.OpenAlertsForHost(ctx, snap.Host); err == nil {
+		rep.OpenAlerts = &alertList{Alerts: alertsOf(rows), Total: len(rows)}
+	} else {
+		s.log.Warn("report: open alerts unavailable", "err", err)
+	}
+	return s.ok(c, rep)
+}
+
+func alertsOf(rows []queries.OpenAlertsForHostRow) []alertData {
+	out := make([]alertData, 0, len(rows))
+	for _, r := range rows {
+		a := alertData{
+			ID: r.ID, Host: r.Host, Metric: string(r.Metric), Subject: r.Subject, Severity: string(r.Severity),
+			Value: r.Value, Threshold: r.Threshold, Message: r.Message,
+			StartedAt: r.StartedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+			ResolvedAt: utcPtr(r.ResolvedAt), AcknowledgedAt: utcPtr(r.AcknowledgedAt),
+		}
+		if r.AcknowledgedBy.Valid {
+			a.AcknowledgedBy = &r.AcknowledgedBy.Int64
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// trendOf is the last hour in per-minute means, from the collector's in-memory history.
+func (s *Server) trendOf(snap collector.Snapshot) any {
+	t := trendData{StepSeconds: 60, Points: []trendPoint{}}
+	for _, r := range s.samples.Recent(snap.CollectedAt.Add(-time.Hour)) {
+		at := r.CollectedAt.UTC().Truncate(time.Minute)
+		if n := len(t.Points); n == 0 || !t.Points[n-1].At.Equal(at) {
+			t.Points = append(t.Points, trendPoint{At: at})
+		}
+		p := &t.Points[len(t.Points)-1]
+		p.CPUPercent += r.System.CPU.TotalPercent
+		p.MemoryPercent += r.System.Memory.UsedPercent
+		p.Samples++
+	}
+	for i := range t.Points {
+		n := float64(t.Points[i].Samples)
+		t.Points[i].CPUPercent /= n
+		t.Points[i].MemoryPercent /= n
+	}
+	return t
+}

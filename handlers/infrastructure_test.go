@@ -1,0 +1,265 @@
+package handlers
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/health"
+)
+
+const infraPath = "/api/v1/observability/infrastructure/"
+
+// apiServer is a Server on a fresh database whose requests act for an admin.
+type apiServer struct {
+	s    *Server
+	e    *echo.Echo
+	pool *pgxpool.Pool
+}
+
+func newAPIServer(t *testing.T, samples Samples, now func() time.Time) *apiServer {
+	t.Helper()
+	pool := dbtest.Pool(t)
+	host := ""
+	if samples != nil {
+		host = samples.Platform().Hostname
+	}
+	s := New(Deps{
+		Config: config.Config{CollectInterval: time.Second}, Pool: pool, Host: host, Version: "test",
+		Samples: samples, Thresholds: health.DefaultThresholds(), Now: now,
+	})
+	s.authenticate = func(echo.Context) (*Principal, error) {
+		return &Principal{UserID: 1, Email: "admin@example.com", Role: RoleAdmin, Via: "token"}, nil
+	}
+	e := echo.New()
+	s.Routes(e)
+	return &apiServer{s: s, e: e, pool: pool}
+}
+
+// get requests path, checks the answer against openapi.yaml and decodes the envelope.
+func (a *apiServer) get(t *testing.T, path string) (int, envelopeOf) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	rec := httptest.NewRecorder()
+	a.e.ServeHTTP(rec, req)
+	validateAgainstOpenAPI(t, req, rec)
+	var env envelopeOf
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+		t.Fatalf("GET %s: body is not JSON: %v\n%s", path, err, rec.Body)
+	}
+	return rec.Code, env
+}
+
+type envelopeOf struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	Error     *errorBody      `json:"error"`
+	Timestamp time.Time       `json:"timestamp"`
+}
+
+func (e envelopeOf) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		t.Fatalf("data: %v\n%s", err, e.Data)
+	}
+}
+
+// runningCollector samples the real host every second until the test ends and returns once it
+// has its first sample.
+func runningCollector(t *testing.T, sinks ...func(collector.Snapshot)) *collector.Collector {
+	t.Helper()
+	col := collector.New(collector.Options{Interval: time.Second, Version: "test"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); col.Run(ctx, sinks...) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for {
+		if _, ok := col.Latest(); ok {
+			return col
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func memTotal(t *testing.T) uint64 {
+	t.Helper()
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.ParseUint(fields[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	t.Fatal("no MemTotal in /proc/meminfo")
+	return 0
+}
+
+func TestLiveEndpointsDescribeThisHost(t *testing.T) {
+	col := runningCollector(t)
+	a := newAPIServer(t, col, nil)
+
+	for _, name := range []string{"system", "process", "platform", "summary", "health", "report"} {
+		code, env := a.get(t, infraPath+name)
+		if code != http.StatusOK || env.Status != "success" || env.Timestamp.Location() != time.UTC {
+			t.Errorf("GET %s: %d %q at %v", name, code, env.Status, env.Timestamp)
+		}
+	}
+
+	_, env := a.get(t, infraPath+"system")
+	var sys systemData
+	env.decode(t, &sys)
+	if want := memTotal(t); sys.Memory.TotalBytes != want {
+		t.Errorf("memory total_bytes = %d, /proc/meminfo says %d", sys.Memory.TotalBytes, want)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	foundRoot := false
+	for _, fs := range sys.Filesystems {
+		if fs.Mountpoint == "/" {
+			foundRoot = true
+			if want := st.Blocks * uint64(st.Bsize); fs.TotalBytes != want {
+				t.Errorf("/ total_bytes = %d, statfs says %d", fs.TotalBytes, want)
+			}
+		}
+	}
+	if !foundRoot {
+		t.Errorf("no / among filesystems %+v", sys.Filesystems)
+	}
+	if sys.CPU.LogicalCores != runtime.NumCPU() || len(sys.CPU.PerCorePercent) != runtime.NumCPU() {
+		t.Errorf("cpu: %d logical cores, %d per-core figures; runtime.NumCPU = %d", sys.CPU.LogicalCores, len(sys.CPU.PerCorePercent), runtime.NumCPU())
+	}
+	if host, _ := os.Hostname(); sys.Host != host {
+		t.Errorf("host %q, os.Hostname %q", sys.Host, host)
+	}
+
+	_, env = a.get(t, infraPath+"process")
+	var proc processData
+	env.decode(t, &proc)
+	if proc.Process.PID != int32(os.Getpid()) || proc.Process.RSSBytes == 0 {
+		t.Errorf("process is not this test process: %+v", proc.Process)
+	}
+
+	_, env = a.get(t, infraPath+"platform")
+	var plat collector.Platform
+	env.decode(t, &plat)
+	if plat.LogicalCores != runtime.NumCPU() || plat.GoVersion != runtime.Version() || plat.Version != "test" {
+		t.Errorf("platform: %+v", plat)
+	}
+
+	_, env = a.get(t, infraPath+"summary")
+	var sum summaryData
+	env.decode(t, &sum)
+	if sum.OpenAlerts == nil || *sum.OpenAlerts != 0 || sum.Status == health.Unknown {
+		t.Errorf("summary: %+v", sum)
+	}
+
+	_, env = a.get(t, infraPath+"health")
+	var h healthData
+	env.decode(t, &h)
+	if len(h.Components) < 3 || h.Score < 0 || h.Score > 100 {
+		t.Errorf("health: %+v", h)
+	}
+}
+
+func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
+	col := runningCollector(t)
+	a := newAPIServer(t, col, nil)
+	host := col.Platform().Hostname
+	now := time.Now().UTC()
+	for _, q := range []string{
+		// open, for this host: shown
+		`INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message, started_at, updated_at)
+		 VALUES ($1, 'disk', '/', 'warning', 88, 85, 'disk / at 88%', $2, $2)`,
+		// resolved: not shown
+		`INSERT INTO infrastructure_alerts (host, metric, severity, value, threshold, started_at, updated_at, resolved_at)
+		 VALUES ($1, 'cpu', 'critical', 97, 95, $2, $2, $2)`,
+		// another host: not shown
+		`INSERT INTO infrastructure_alerts (host, metric, severity, value, threshold, started_at, updated_at)
+		 VALUES ($1 || '-other', 'memory', 'warning', 90, 85, $2, $2)`,
+	} {
+		if _, err := a.pool.Exec(context.Background(), q, host, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, env := a.get(t, infraPath+"report")
+	if code != http.StatusOK {
+		t.Fatalf("report: %d", code)
+	}
+	var rep struct {
+		OpenAlerts *alertList `json:"open_alerts"`
+		Trend      trendData  `json:"trend"`
+		Health     healthData `json:"health"`
+		System     systemData `json:"system"`
+	}
+	env.decode(t, &rep)
+	if rep.OpenAlerts == nil || rep.OpenAlerts.Total != 1 || rep.OpenAlerts.Alerts[0].Subject != "/" || rep.OpenAlerts.Alerts[0].ResolvedAt != nil {
+		t.Errorf("open alerts: %+v", rep.OpenAlerts)
+	}
+	if len(rep.Trend.Points) == 0 || rep.Trend.StepSeconds != 60 || rep.Trend.Points[0].Samples < 1 {
+		t.Errorf("trend: %+v", rep.Trend)
+	}
+	if rep.System.Memory.TotalBytes != memTotal(t) || rep.Health.Host != host {
+		t.Errorf("report's system or health is not this host's")
+	}
+
+	_, env = a.get(t, infraPath+"summary")
+	var sum summaryData
+	env.decode(t, &sum)
+	if sum.OpenAlerts == nil || *sum.OpenAlerts != 1 {
+		t.Errorf("summary open_alerts = %v, want 1", sum.OpenAlerts)
+	}
+}
+
+// noSamples is a collector that has not sampled yet.
+type noSamples struct{}
+
+func (noSamples) Latest() (collector.Snapshot, bool)    { return collector.Snapshot{}, false }
+func (noSamples) Recent(time.Time) []collector.Snapshot { return nil }
+func (noSamples) Platform() collector.Platform          { return collector.Platform{Hostname: "fresh"} }
+
+func TestLiveEndpointsAnswer503BeforeTheFirstSample(t *testing.T) {
+	a := newAPIServer(t, noSamples{}, nil)
+	for _, name := range []string{"system", "process", "summary", "health", "report"} {
+		code, env := a.get(t, infraPath+name)
+		if code != http.StatusServiceUnavailable || env.Error == nil || env.Error.Code != "no_sample" {
+			t.Errorf("GET %s before any sample: %d %+v", name, code, env.Error)
+		}
+	}
+}
+
+func TestInfrastructureNeedsCredentials(t *testing.T) {
+	s := New(Deps{Samples: noSamples{}})
+	e := echo.New()
+	s.Routes(e)
+	for _, name := range []string{"system", "process", "platform", "summary", "health", "report", "history?metric=cpu_percent"} {
+		req := httptest.NewRequest(http.MethodGet, infraPath+name, nil)
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("GET %s without credentials: %d", name, rec.Code)
+		}
+		validateAgainstOpenAPI(t, req, rec)
+	}
+}

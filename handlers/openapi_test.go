@@ -1,0 +1,92 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/labstack/echo/v4"
+)
+
+// validateAgainstOpenAPI fails the test when rec, the answer to req, is not what openapi.yaml
+// promises for that path, method and status. Use it on every response a handler test gets, so
+// the document cannot drift from the code.
+func validateAgainstOpenAPI(t testing.TB, req *http.Request, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	doc, err := loadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The document's server is relative; give it the test request's origin so routes match.
+	doc.Servers = openapi3.Servers{{URL: "http://" + req.Host + "/api/v1"}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("openapi router: %v", err)
+	}
+	u := *req.URL
+	u.Scheme, u.Host = "http", req.Host
+	r := req.Clone(context.Background())
+	r.URL = &u
+	route, params, err := router.FindRoute(r)
+	if err != nil {
+		t.Fatalf("%s %s is not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route},
+		Status:                 rec.Code,
+		Header:                 rec.Header(),
+		Body:                   io.NopCloser(bytes.NewReader(rec.Body.Bytes())),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s %s answered %d, not as openapi.yaml says:\n%v\nbody: %.2000s", req.Method, req.URL, rec.Code, err, rec.Body.String())
+	}
+}
+
+func TestOpenAPIDocumentIsValidAndPublic(t *testing.T) {
+	doc, err := loadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI 3 document: %v", err)
+	}
+
+	s := New(Deps{}) // no credentials, no collector: the document needs neither
+	e := echo.New()
+	s.Routes(e)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /api/v1/openapi.json: %d %s", rec.Code, rec.Body)
+	}
+	var served struct {
+		OpenAPI string                     `json:"openapi"`
+		Paths   map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &served); err != nil {
+		t.Fatalf("openapi.json is not JSON: %v", err)
+	}
+	for _, p := range []string{
+		"/auth/login", "/auth/logout", "/auth/me",
+		"/observability/infrastructure/system", "/observability/infrastructure/process",
+		"/observability/infrastructure/platform", "/observability/infrastructure/summary",
+		"/observability/infrastructure/health", "/observability/infrastructure/report",
+		"/observability/infrastructure/history", "/observability/infrastructure/alerts",
+		"/observability/infrastructure/alerts/{id}/acknowledge",
+	} {
+		if _, ok := served.Paths[p]; !ok {
+			t.Errorf("openapi.json does not describe %s", p)
+		}
+	}
+	if served.OpenAPI == "" {
+		t.Error("openapi.json has no openapi version")
+	}
+}
