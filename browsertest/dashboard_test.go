@@ -322,7 +322,7 @@ func takeScreenshots(t *testing.T, ctx context.Context, a *app) {
 			chromedp.Navigate(a.url+"/observability"),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="health-score"]`)),
 		)
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100 gives PNG; less gives JPEG
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,14 +23,14 @@ import (
 // dashboard is a Server on a fresh database with a collector that has sampled this host once,
 // and whose requests act for the given principal.
 type dashboard struct {
-	t    *testing.T
+	t    testing.TB
 	e    *echo.Echo
 	srv  *Server
 	q    *queries.Queries
 	snap collector.Snapshot
 }
 
-func newDashboard(t *testing.T, who *Principal, now func(collector.Snapshot) time.Time) *dashboard {
+func newDashboard(t testing.TB, who *Principal, now func(collector.Snapshot) time.Time) *dashboard {
 	t.Helper()
 	pool := dbtest.Pool(t)
 	// One real sample of this host, then none for the rest of the test.
