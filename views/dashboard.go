@@ -174,7 +174,9 @@ func chartFragmentURL(r string) string { return PathChartFragment + "?range=" + 
 
 func tabURL(tab string) string { return PathObservability + "?tab=" + tab }
 
-func ackURL(id int64) string { return PathObservability + "/alerts/" + strconv.FormatInt(id, 10) + "/acknowledge" }
+func ackURL(id int64) string {
+	return PathObservability + "/alerts/" + strconv.FormatInt(id, 10) + "/acknowledge"
+}
 
 func alertSubject(a Alert) string {
 	if a.Subject == "" {
