@@ -99,26 +99,31 @@ func (s *Server) listAlerts(c echo.Context) error {
 
 // acknowledgeAlert answers POST /observability/infrastructure/alerts/{id}/acknowledge (admins).
 func (s *Server) acknowledgeAlert(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return errBadParam("id", "must be a positive alert number, not %q", c.Param("id"))
-	}
-	p := principal(c)
-	a, err := alerts.Acknowledge(c.Request().Context(), s.pool, id, p.UserID, s.now())
-	switch {
-	case errors.Is(err, alerts.ErrNotFound):
-		return errNotFound
-	case errors.Is(err, alerts.ErrResolved):
-		return &Error{Status: http.StatusConflict, Code: "alert_resolved", Message: "alert " + c.Param("id") + " is already resolved; there is nothing to acknowledge"}
-	case err != nil:
-		return err
-	}
-	// Acknowledging again keeps the first admin, who may not be this one.
-	row, err := s.q.GetAlertWithAcknowledger(c.Request().Context(), a.ID)
+	row, err := s.acknowledge(c)
 	if err != nil {
 		return err
 	}
 	return s.ok(c, toAlertJSON(row.InfrastructureAlert, textPtr(row.AcknowledgedByEmail)))
+}
+
+// acknowledge is the one acknowledgement step of the API and the Alerts tab: it acknowledges
+// the alert named by the :id parameter for the current admin and reads it back.
+func (s *Server) acknowledge(c echo.Context) (queries.GetAlertWithAcknowledgerRow, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return queries.GetAlertWithAcknowledgerRow{}, errBadParam("id", "must be a positive alert number, not %q", c.Param("id"))
+	}
+	a, err := alerts.Acknowledge(c.Request().Context(), s.pool, id, principal(c).UserID, s.now())
+	switch {
+	case errors.Is(err, alerts.ErrNotFound):
+		return queries.GetAlertWithAcknowledgerRow{}, errNotFound
+	case errors.Is(err, alerts.ErrResolved):
+		return queries.GetAlertWithAcknowledgerRow{}, &Error{Status: http.StatusConflict, Code: "alert_resolved", Message: "alert " + c.Param("id") + " is already resolved; there is nothing to acknowledge"}
+	case err != nil:
+		return queries.GetAlertWithAcknowledgerRow{}, err
+	}
+	// Acknowledging again keeps the first admin, who may not be this one.
+	return s.q.GetAlertWithAcknowledger(c.Request().Context(), a.ID)
 }
 
 // testAlert answers POST /observability/infrastructure/alerts/test (admins): one test message

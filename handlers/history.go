@@ -182,37 +182,49 @@ func (s *Server) showHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
 	out := historyData{
 		Host: q.host, Metric: q.metric, Subject: q.subject, Unit: q.def.unit,
-		From: q.from, To: q.to, StepSeconds: q.step.Seconds(), Source: "raw",
+		From: q.from, To: q.to, StepSeconds: q.step.Seconds(),
 	}
-	var rows []seriesRow
-	rawFrom := q.from
-	if period, width := rollupPeriod(q.to.Sub(q.from)); period != "" {
-		step := max(q.step, width)
-		rows, rawFrom, err = s.rollupSeries(ctx, q, period, width, step)
-		if err != nil {
-			return dbError(err)
-		}
-		if len(rows) > 0 {
-			out.Source, out.StepSeconds = period, step.Seconds()
-			q.step = step
-		}
-	}
-	raw, err := s.rawSeries(ctx, q, rawFrom)
+	rows, source, step, err := s.readSeries(c.Request().Context(), q)
 	if err != nil {
 		return dbError(err)
 	}
-	if len(rows) > 0 && len(raw) > 0 {
-		out.Source += "+raw"
-	}
-	rows = append(rows, raw...)
+	out.Source, out.StepSeconds = source, step.Seconds()
 	out.Points = make([]historyPoint, 0, len(rows))
 	for _, r := range rows {
 		out.Points = append(out.Points, historyPoint{At: r.Bucket.UTC(), Mean: r.MeanValue, Min: r.MinValue, Max: r.MaxValue, Samples: r.SampleCount})
 	}
 	return s.ok(c, out)
+}
+
+// readSeries reads a series as showHistory and the dashboard's charts show it: raw samples for
+// spans up to a day, rollups beyond, and raw samples where the rollups do not reach yet. It
+// returns the source ("raw", "hourly", "hourly+raw", ...) and the step the rows are bucketed to.
+func (s *Server) readSeries(ctx context.Context, q historyQuery) ([]seriesRow, string, time.Duration, error) {
+	source := "raw"
+	var rows []seriesRow
+	rawFrom := q.from
+	if period, width := rollupPeriod(q.to.Sub(q.from)); period != "" {
+		step := max(q.step, width)
+		var err error
+		rows, rawFrom, err = s.rollupSeries(ctx, q, period, width, step)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		if len(rows) > 0 {
+			source = period
+			q.step = step
+		}
+	}
+	raw, err := s.rawSeries(ctx, q, rawFrom)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if len(rows) > 0 && len(raw) > 0 {
+		source += "+raw"
+	}
+	return append(rows, raw...), source, q.step, nil
 }
 
 // rollupPeriod is the rollup a span reads, and its bucket width; "" means raw samples.

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/views"
 )
 
 // Routes declares every route of infradash, so the whole surface is visible in one place.
@@ -37,7 +39,11 @@ func (s *Server) Routes(e *echo.Echo) {
 	// Pages: without a login they redirect to /login.
 	e.GET("/", s.showHome, s.requirePageAuth)
 	e.POST("/logout", s.logout, s.requirePageAuth)
-	e.GET("/observability", s.showObservabilityPage, s.requirePageAuth)
+	pages := e.Group(views.PathObservability, s.requirePageAuth)
+	pages.GET("", s.showObservabilityPage)
+	pages.GET("/fragments/live", s.showLiveFragment)
+	pages.GET("/fragments/charts", s.showChartFragment)
+	pages.POST("/alerts/:id/acknowledge", s.acknowledgeAlertFromPage, requireAdmin)
 
 	// The JSON API. Everything in this group needs credentials.
 	api := e.Group("/api/v1", s.requireAuth)

@@ -5,5 +5,5 @@ import "embed"
 
 // FS holds every static file, served under /static/.
 //
-//go:embed *.js *.css
+//go:embed *.js *.css *.svg
 var FS embed.FS

@@ -1,0 +1,224 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/views"
+)
+
+// alertListLimit bounds each list of the Alerts tab; older alerts stay reachable by the API.
+const alertListLimit = 50
+
+// chartSteps are the bucket widths of the range selector's choices (spans in historyRanges):
+// every chart gets about 360 points whatever its span.
+var chartSteps = map[string]time.Duration{
+	"1h": 10 * time.Second, "6h": time.Minute, "24h": 4 * time.Minute, "7d": 30 * time.Minute, "30d": 2 * time.Hour,
+}
+
+// live sets the headers of every dashboard answer: live data is never cached, and the page and
+// its fragment share a URL, so caches must tell them apart.
+func noStore(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "HX-Request")
+}
+
+// showObservabilityPage is /observability?tab=infrastructure|alerts[&range=6h]. Asked by htmx
+// (HX-Request), it answers with the live fragment alone, so one URL serves page and poll.
+func (s *Server) showObservabilityPage(c echo.Context) error {
+	noStore(c)
+	ctx := c.Request().Context()
+	tab := c.QueryParam("tab")
+	switch tab {
+	case "", views.TabInfrastructure:
+		tab = views.TabInfrastructure
+	case views.TabAlerts:
+	default:
+		return errBadParam("tab", "must be %s or %s", views.TabInfrastructure, views.TabAlerts)
+	}
+	if c.Request().Header.Get("HX-Request") == "true" && tab == views.TabInfrastructure {
+		return s.showLiveFragment(c)
+	}
+	d := views.Dashboard{Page: s.page(c, "Infrastructure")}
+	d.Tab = tab
+	if tab == views.TabAlerts {
+		d.Title = "Alerts"
+		list, err := s.alertList(ctx, principal(c).IsAdmin())
+		if err != nil {
+			return err
+		}
+		d.Alerts = &list
+		return s.render(c, http.StatusOK, views.Observability(d))
+	}
+	live, err := s.liveView(ctx)
+	if err != nil {
+		return err
+	}
+	charts, err := s.charts(ctx, c.QueryParam("range"), live.Snapshot)
+	if err != nil {
+		return err
+	}
+	d.Infrastructure = &views.Infrastructure{Live: live, Platform: s.platform(), Charts: charts}
+	return s.render(c, http.StatusOK, views.Observability(d))
+}
+
+// showLiveFragment is the 5-second poll: the latest snapshot, its health and the open alerts.
+func (s *Server) showLiveFragment(c echo.Context) error {
+	noStore(c)
+	live, err := s.liveView(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.LiveFragment(live))
+}
+
+// showChartFragment is the chart section for another range, swapped in by the range selector.
+func (s *Server) showChartFragment(c echo.Context) error {
+	noStore(c)
+	ctx := c.Request().Context()
+	snap := s.latestSnapshot()
+	charts, err := s.charts(ctx, c.QueryParam("range"), snap)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.ChartSection(charts))
+}
+
+// acknowledgeAlertFromPage is the Alerts tab's button: htmx gets the updated row; a plain form
+// post (no JavaScript) goes back to the tab.
+func (s *Server) acknowledgeAlertFromPage(c echo.Context) error {
+	row, err := s.acknowledge(c)
+	if err != nil {
+		return err
+	}
+	if c.Request().Header.Get("HX-Request") != "true" {
+		return c.Redirect(http.StatusSeeOther, views.PathObservability+"?tab="+views.TabAlerts)
+	}
+	return s.render(c, http.StatusOK, views.AlertRow(alertViews([]queries.GetAlertWithAcknowledgerRow{row})[0], true))
+}
+
+// liveView reads what the polled fragment shows. It never samples: the collector's latest snapshot
+// is at most one interval old.
+func (s *Server) liveView(ctx context.Context) (views.Live, error) {
+	snap := s.latestSnapshot()
+	l := views.Live{
+		Snapshot: snap,
+		Health:   health.Evaluate(snap, s.thresholds),
+		Interval: s.cfg.CollectInterval,
+		Now:      s.now(),
+	}
+	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "open", Host: s.host, RowLimit: alertListLimit})
+	if err != nil {
+		return l, fmt.Errorf("open alerts: %w", err)
+	}
+	l.OpenAlerts = alertViews(rows)
+	return l, nil
+}
+
+func (s *Server) alertList(ctx context.Context, admin bool) (views.AlertList, error) {
+	open, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "open", RowLimit: alertListLimit})
+	if err != nil {
+		return views.AlertList{}, fmt.Errorf("open alerts: %w", err)
+	}
+	recent, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "resolved", RowLimit: alertListLimit})
+	if err != nil {
+		return views.AlertList{}, fmt.Errorf("resolved alerts: %w", err)
+	}
+	return views.AlertList{Open: alertViews(open), Recent: alertViews(recent), CanAcknowledge: admin}, nil
+}
+
+func alertViews[R queries.ListAlertsRow | queries.GetAlertWithAcknowledgerRow](rows []R) []views.Alert {
+	out := make([]views.Alert, len(rows))
+	for i, r := range rows {
+		row := queries.ListAlertsRow(r)
+		a := row.InfrastructureAlert
+		out[i] = views.Alert{
+			ID: a.ID, Metric: string(a.Metric), Subject: a.Subject, Severity: string(a.Severity), Value: a.Value,
+			Threshold: a.Threshold, Message: a.Message, StartedAt: a.StartedAt, ResolvedAt: a.ResolvedAt,
+			AcknowledgedAt: a.AcknowledgedAt, AcknowledgedBy: row.AcknowledgedByEmail.String,
+		}
+	}
+	return out
+}
+
+// charts reads the five history charts for a range ("" is 1h). Disks get one line per
+// filesystem the latest snapshot knows.
+func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot) (views.Charts, error) {
+	if rng == "" {
+		rng = views.ChartRanges[0]
+	}
+	step, ok := chartSteps[rng]
+	if !ok {
+		return views.Charts{}, errBadParam("range", "must be one of %v", views.ChartRanges)
+	}
+	to := s.now().UTC()
+	from := to.Add(-historyRanges[rng])
+	type line struct{ name, metric, subject string }
+	specs := []struct {
+		id, title string
+		unit      views.Unit
+		th        struct{ w, c float64 }
+		lines     []line
+	}{
+		{"cpu", "CPU", views.UnitPercent, struct{ w, c float64 }{s.cfg.CPU.Warning, s.cfg.CPU.Critical}, []line{{"cpu", "cpu_percent", ""}}},
+		{"memory", "Memory", views.UnitPercent, struct{ w, c float64 }{s.cfg.Memory.Warning, s.cfg.Memory.Critical}, []line{{"memory", "memory_percent", ""}}},
+		{"disk", "Disk", views.UnitPercent, struct{ w, c float64 }{s.cfg.Disk.Warning, s.cfg.Disk.Critical}, nil},
+		{"network", "Network", views.UnitBytesPerSec, struct{ w, c float64 }{}, []line{{"received", "net_recv_bytes_per_second", ""}, {"sent", "net_sent_bytes_per_second", ""}}},
+		{"load", "Load", views.UnitLoad, struct{ w, c float64 }{}, []line{{"load1", "load1", ""}}},
+	}
+	for _, fs := range snap.System.Filesystems {
+		specs[2].lines = append(specs[2].lines, line{fs.Mountpoint, "disk_percent", fs.Mountpoint})
+	}
+	out := views.Charts{Range: rng}
+	for _, sp := range specs {
+		ch := views.Chart{ID: sp.id, Title: sp.title, Unit: sp.unit, Warning: sp.th.w, Critical: sp.th.c, From: from, To: to}
+		for _, l := range sp.lines {
+			pts, err := s.series(ctx, l.metric, l.subject, from, to, step)
+			if err != nil {
+				return out, err
+			}
+			ch.Series = append(ch.Series, views.Series{Name: l.name, Points: pts})
+		}
+		out.Charts = append(out.Charts, ch)
+	}
+	return out, nil
+}
+
+// series reads one history series through the same code as the history API.
+func (s *Server) series(ctx context.Context, metric, subject string, from, to time.Time, step time.Duration) ([]views.Point, error) {
+	q := historyQuery{host: s.host, metric: metric, subject: subject, def: historyMetrics[metric], from: from, to: to, step: step}
+	rows, _, _, err := s.readSeries(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", metric, err)
+	}
+	pts := make([]views.Point, len(rows))
+	for i, r := range rows {
+		pts[i] = views.Point{At: r.Bucket, Value: r.MeanValue}
+	}
+	return pts, nil
+}
+
+// latestSnapshot is the collector's newest sample; zero (shown as "no data yet") before the
+// first one or in a server wired without a collector.
+func (s *Server) latestSnapshot() collector.Snapshot {
+	if s.samples == nil {
+		return collector.Snapshot{}
+	}
+	snap, _ := s.samples.Latest()
+	return snap
+}
+
+func (s *Server) platform() collector.Platform {
+	if s.samples == nil {
+		return collector.Platform{}
+	}
+	return s.samples.Platform()
+}

@@ -1,0 +1,203 @@
+package views
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/health"
+)
+
+// Tabs of /observability, in the order they are shown.
+const (
+	TabInfrastructure = "infrastructure"
+	TabAlerts         = "alerts"
+)
+
+// Paths the pages link to; the handlers register the same ones.
+const (
+	PathObservability = "/observability"
+	PathLiveFragment  = "/observability/fragments/live"
+	PathChartFragment = "/observability/fragments/charts"
+)
+
+// ChartRanges are the spans the chart section offers, shortest first.
+var ChartRanges = []string{"1h", "6h", "24h", "7d", "30d"}
+
+// Alert is one row of infrastructure_alerts as the pages show it.
+type Alert struct {
+	ID             int64
+	Metric         string
+	Subject        string
+	Severity       string
+	Value          float64
+	Threshold      float64
+	Message        string
+	StartedAt      time.Time
+	ResolvedAt     *time.Time
+	AcknowledgedAt *time.Time
+	AcknowledgedBy string // the acknowledging user's email; "" when unknown or not acknowledged
+}
+
+// Open reports whether the alert still fires.
+func (a Alert) Open() bool { return a.ResolvedAt == nil }
+
+// Live is what the polled part of the Infrastructure tab shows.
+type Live struct {
+	Snapshot   collector.Snapshot
+	Health     health.Report
+	OpenAlerts []Alert
+	// Interval is the collector's; data older than two intervals is stale.
+	Interval time.Duration
+	// Now is when the page was rendered, so staleness is judged without a clock in the view.
+	Now time.Time
+}
+
+// Stale reports whether the data is missing or older than two collection intervals.
+func (l Live) Stale() bool {
+	return l.Snapshot.IsZero() || l.Now.Sub(l.Snapshot.CollectedAt) > 2*l.Interval
+}
+
+// Charts is the chart section: the selected range and one chart per metric.
+type Charts struct {
+	Range  string
+	Charts []Chart
+}
+
+// Infrastructure is the Infrastructure tab.
+type Infrastructure struct {
+	Live     Live
+	Platform collector.Platform
+	Charts   Charts
+}
+
+// AlertList is the Alerts tab.
+type AlertList struct {
+	Open   []Alert
+	Recent []Alert // resolved, newest first
+	// CanAcknowledge shows the acknowledge buttons (admins only).
+	CanAcknowledge bool
+}
+
+// Dashboard is /observability: the page frame and exactly one of the tabs.
+type Dashboard struct {
+	Page
+	Infrastructure *Infrastructure
+	Alerts         *AlertList
+}
+
+func pct(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " %" }
+
+// num writes an SVG coordinate.
+func num(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "0"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// barWidth is a percentage clamped to the 0-100 of a bar's viewBox.
+func barWidth(v float64) string { return num(math.Max(0, math.Min(100, v))) }
+
+func bytesU(v uint64) string { return Bytes(float64(v)) }
+
+func rate(v float64) string { return FormatValue(v, UnitBytesPerSec) }
+
+func clock(t time.Time) string { return t.UTC().Format("15:04:05 UTC") }
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+func stampPtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return stamp(*t)
+}
+
+// Duration writes an uptime for people: "3d 4h", "5h 12m", "42s".
+func Duration(d time.Duration) string {
+	d = d.Round(time.Second)
+	days := int(d.Hours()) / 24
+	h := int(d.Hours()) % 24
+	m := int(d.Minutes()) % 60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh", days, h)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm %ds", m, int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
+
+// coreStatus judges one core against the CPU thresholds, for the colour of its bar.
+func (l Live) coreStatus(v float64) string {
+	c, ok := l.component(health.KindCPU)
+	if !ok {
+		return string(health.Unknown)
+	}
+	return string(health.Classify(v, c.Warning, c.Critical))
+}
+
+// componentValue writes a health component's value in its unit.
+func componentValue(v float64, unit string) string {
+	if unit == "percent" {
+		return pct(v)
+	}
+	return FormatValue(v, UnitLoad) + " per core"
+}
+
+// component finds a health component by name; ok is false when the snapshot lacks it.
+func (l Live) component(name string) (health.Component, bool) {
+	for _, c := range l.Health.Components {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return health.Component{}, false
+}
+
+// statusFor is the health status of a named component, for a card's colour.
+func (l Live) statusFor(name string) string {
+	if c, ok := l.component(name); ok {
+		return string(c.Status)
+	}
+	return string(health.Unknown)
+}
+
+func rangeURL(r string) string { return PathObservability + "?range=" + r }
+
+func chartFragmentURL(r string) string { return PathChartFragment + "?range=" + r }
+
+func tabURL(tab string) string { return PathObservability + "?tab=" + tab }
+
+func ackURL(id int64) string {
+	return PathObservability + "/alerts/" + strconv.FormatInt(id, 10) + "/acknowledge"
+}
+
+func alertSubject(a Alert) string {
+	if a.Subject == "" {
+		return a.Metric
+	}
+	return a.Metric + " " + a.Subject
+}
+
+func coresViewBox(n int) string { return "0 0 " + strconv.Itoa(max(n, 1)*10) + " 40" }
+
+func coreX(i int) string { return strconv.Itoa(i*10 + 1) }
+
+func coreY(v float64) string { return num(40 - 0.4*math.Max(0, math.Min(100, v))) }
+
+func coreH(v float64) string { return num(0.4 * math.Max(0, math.Min(100, v))) }
+
+func chartViewBox(g Geometry) string { return "0 0 " + num(g.Width) + " " + num(g.Height) }
+
+func unitLabel(u Unit) string {
+	if u == UnitLoad {
+		return "1-minute load average"
+	}
+	return string(u)
+}
