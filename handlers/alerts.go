@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/infradash/infradash/alerts"
 	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/views"
 )
 
 // alertJSON is an alert as the API shows it.
@@ -129,25 +131,28 @@ func (s *Server) acknowledge(c echo.Context) (queries.GetAlertWithAcknowledgerRo
 // testAlert answers POST /observability/infrastructure/alerts/test (admins): one test message
 // through every configured notifier, with each outcome.
 func (s *Server) testAlert(c echo.Context) error {
+	results, err := s.sendTestAlert(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return s.ok(c, map[string]any{"results": results})
+}
+
+// sendTestAlert is the one test-notification step of the API and the Alerts tab.
+func (s *Server) sendTestAlert(ctx context.Context) ([]views.TestResult, error) {
 	ns := notify.FromURLs(s.cfg.SlackWebhookURL, s.cfg.AlertWebhookURL, notify.Options{})
 	if len(ns) == 0 {
-		return &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL"}
+		return nil, &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL"}
 	}
-	type result struct {
-		Notifier  string `json:"notifier"`
-		Delivered bool   `json:"delivered"`
-		Attempts  int    `json:"attempts"`
-		Error     string `json:"error,omitempty"`
-	}
-	var out []result
-	for _, r := range notify.SendAll(c.Request().Context(), ns, alerts.TestMessage(s.cfg.BaseURL, s.now())) {
-		res := result{Notifier: r.Notifier, Delivered: r.Err == nil, Attempts: r.Attempts}
+	var out []views.TestResult
+	for _, r := range notify.SendAll(ctx, ns, alerts.TestMessage(s.cfg.BaseURL, s.now())) {
+		res := views.TestResult{Notifier: r.Notifier, Delivered: r.Err == nil, Attempts: r.Attempts}
 		if r.Err != nil {
 			res.Error = r.Err.Error()
 		}
 		out = append(out, res)
 	}
-	return s.ok(c, map[string]any{"results": out})
+	return out, nil
 }
 
 // intParam reads an optional integer query parameter within [lo, hi].

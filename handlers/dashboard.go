@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -103,6 +104,22 @@ func (s *Server) acknowledgeAlertFromPage(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, views.PathObservability+"?tab="+views.TabAlerts)
 	}
 	return s.render(c, http.StatusOK, views.AlertRow(alertViews([]queries.GetAlertWithAcknowledgerRow{row})[0], true))
+}
+
+// testAlertFromPage is the Alerts tab's "send test alert" button (admins).
+func (s *Server) testAlertFromPage(c echo.Context) error {
+	results, err := s.sendTestAlert(c.Request().Context())
+	var e *Error
+	if errors.As(err, &e) {
+		return s.render(c, http.StatusOK, views.TestAlertResult(nil, e.Message))
+	}
+	if err != nil {
+		return err
+	}
+	if c.Request().Header.Get("HX-Request") != "true" {
+		return c.Redirect(http.StatusSeeOther, views.PathObservability+"?tab="+views.TabAlerts)
+	}
+	return s.render(c, http.StatusOK, views.TestAlertResult(results, ""))
 }
 
 // liveView reads what the polled fragment shows. It never samples: the collector's latest snapshot

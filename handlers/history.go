@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/queries"
@@ -188,7 +187,7 @@ func (s *Server) showHistory(c echo.Context) error {
 	}
 	rows, source, step, err := s.readSeries(c.Request().Context(), q)
 	if err != nil {
-		return dbError(err)
+		return err
 	}
 	out.Source, out.StepSeconds = source, step.Seconds()
 	out.Points = make([]historyPoint, 0, len(rows))
@@ -285,13 +284,4 @@ func convertRows[T any](rows []T, conv func(T) seriesRow) []seriesRow {
 		out = append(out, conv(r))
 	}
 	return out
-}
-
-// dbError turns a failure to reach the database into a 503; anything else stays a 500.
-func dbError(err error) error {
-	var connErr *pgconn.ConnectError
-	if errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
-		return errUnavailable
-	}
-	return err
 }

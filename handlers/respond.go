@@ -3,9 +3,13 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/views"
 )
 
 // envelope is the shape of every JSON answer.
@@ -56,6 +60,9 @@ func (s *Server) HTTPErrorHandler(err error, c echo.Context) {
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &e):
+	case databaseDown(err):
+		s.log.Warn("database unreachable", "method", c.Request().Method, "path", c.Path(), "err", err)
+		e = errUnavailable
 	case errors.As(err, &he):
 		e = fromEcho(he)
 		if e.Status >= 500 {
@@ -69,6 +76,10 @@ func (s *Server) HTTPErrorHandler(err error, c echo.Context) {
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(e.Status)
+		return
+	}
+	if wantsPage(c) {
+		_ = s.render(c, e.Status, views.ErrorPage(s.page(c, http.StatusText(e.Status)), e.Status, e.Message))
 		return
 	}
 	_ = c.JSON(e.Status, envelope{Status: "error", Error: &errorBody{Code: e.Code, Message: e.Message}, Timestamp: s.now().UTC()})
@@ -95,4 +106,19 @@ func fromEcho(he *echo.HTTPError) *Error {
 		msg = http.StatusText(he.Code)
 	}
 	return &Error{Status: he.Code, Code: code, Message: msg}
+}
+
+// databaseDown reports whether err means PostgreSQL could not be reached (refused, timed out,
+// connection lost): the client gets a 503 it may retry, not a 500.
+func databaseDown(err error) bool {
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+// wantsPage reports whether an error should be answered as an HTML page: a browser asking for a
+// page, not the API and not an htmx fragment (htmx shows its own notice).
+func wantsPage(c echo.Context) bool {
+	r := c.Request()
+	return !strings.HasPrefix(r.URL.Path, "/api/") && r.Header.Get("HX-Request") == "" &&
+		strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html")
 }

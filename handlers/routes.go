@@ -44,6 +44,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	pages.GET("/fragments/live", s.showLiveFragment)
 	pages.GET("/fragments/charts", s.showChartFragment)
 	pages.POST("/alerts/:id/acknowledge", s.acknowledgeAlertFromPage, requireAdmin)
+	pages.POST("/alerts/test", s.testAlertFromPage, requireAdmin)
 
 	// The JSON API. Everything in this group needs credentials.
 	api := e.Group("/api/v1", s.requireAuth)

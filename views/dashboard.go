@@ -201,3 +201,14 @@ func unitLabel(u Unit) string {
 	}
 	return string(u)
 }
+
+// TestResult is how one notifier took a test notification.
+type TestResult struct {
+	Notifier  string `json:"notifier"`
+	Delivered bool   `json:"delivered"`
+	Attempts  int    `json:"attempts"`
+	Error     string `json:"error,omitempty"`
+}
+
+// PathTestAlert is where the Alerts tab's "send test alert" button posts.
+const PathTestAlert = PathObservability + "/alerts/test"
