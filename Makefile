@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
 
-.PHONY: run build test lint generate check-generated bench deps clean help
+.PHONY: run build test lint generate check-generated bench screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ bench: build ## Go benchmarks and a load test against the real server; see docs/
 	scripts/ensure-deps.sh postgres
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	scripts/bench.sh
+
+screenshots: ## retake docs/screenshots/*.png (desktop and phone, light and dark) in headless Chromium
+	scripts/ensure-deps.sh postgres chromium
+	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInChromium ./browsertest/
 
 clean: ## remove the binary (keeps .data, the private database)
 	rm -rf bin

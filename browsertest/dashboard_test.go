@@ -19,6 +19,7 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/auth"
@@ -42,6 +43,7 @@ const (
 type app struct {
 	url  string
 	q    *queries.Queries
+	pool *pgxpool.Pool
 	host string
 }
 
@@ -62,7 +64,7 @@ func startApp(t *testing.T) *app {
 		t.Fatal(err)
 	}
 	th := health.DefaultThresholds()
-	col := collector.New(collector.Options{Interval: cfg.CollectInterval})
+	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: "1.0.0"})
 	rec := recorder.New(pool, recorder.Options{Thresholds: th})
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -71,7 +73,7 @@ func startApp(t *testing.T) *app {
 	go func() { defer wg.Done(); rec.Run(runCtx, runCtx) }()
 
 	host := col.Platform().Hostname
-	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Host: host, Samples: col, Thresholds: th})
+	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Host: host, Samples: col, Thresholds: th, Version: "1.0.0"})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)
@@ -93,7 +95,7 @@ func startApp(t *testing.T) *app {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &app{url: "http://" + ln.Addr().String(), q: queries.New(pool), host: host}
+	return &app{url: "http://" + ln.Addr().String(), q: queries.New(pool), pool: pool, host: host}
 }
 
 // browser starts a fresh headless Chromium and collects every console error, uncaught
@@ -299,6 +301,20 @@ func takeScreenshots(t *testing.T, ctx context.Context, a *app) {
 	dir := os.Getenv("INFRADASH_SCREENSHOTS")
 	if dir == "" {
 		return
+	}
+	// Six hours of a plausible working day before now, so the charts have something to show.
+	if _, err := a.pool.Exec(context.Background(), `
+		INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, load1, load5, load15,
+			net_recv_bytes_per_second, net_sent_bytes_per_second, filesystems)
+		SELECT $1, t,
+			35 + 25 * sin(extract(epoch FROM t) / 1800) + 10 * random(),
+			55 + 10 * sin(extract(epoch FROM t) / 5400),
+			1 + sin(extract(epoch FROM t) / 1800), 1, 1,
+			400000 + 300000 * sin(extract(epoch FROM t) / 900), 120000 + 80000 * random(),
+			jsonb_build_array(jsonb_build_object('mountpoint', '/', 'used_percent', 61 + extract(epoch FROM t - now()) / 86400))
+		FROM generate_series(now() - interval '6 hours', now() - interval '1 minute', interval '30 seconds') AS t
+		ON CONFLICT DO NOTHING`, a.host); err != nil {
+		t.Fatal(err)
 	}
 	for _, shot := range []struct {
 		name string
