@@ -40,6 +40,7 @@ bench: build ## Go benchmarks and a load test against the real server; see docs/
 	scripts/ensure-deps.sh postgres
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	scripts/bench.sh
+	scripts/idle.sh
 
 clean: ## remove the binary (keeps .data, the private database)
 	rm -rf bin
