@@ -24,6 +24,7 @@ import (
 //   - series-24h/*: one chart line through readSeries, the code the chart fragment and the
 //     history endpoint share; 24 h reads raw samples.
 //   - series-30d/*: the same over 30 days, which reads the hourly rollups.
+//   - page-1h: the first load, GET /observability, its charts full (an hour of samples).
 //   - fragment-*: GET /observability/fragments/charts, all five charts (seven lines and two
 //     disks), rendered: what a user waits for after choosing a range.
 func BenchmarkCharts(b *testing.B) {
@@ -56,6 +57,19 @@ func BenchmarkCharts(b *testing.B) {
 		b.Fatal(err)
 	}
 
+	// The first load with a full hour in every chart: the page's size as sent and gzipped.
+	b.Run("page-1h", func(b *testing.B) {
+		var rec *httptest.ResponseRecorder
+		for b.Loop() {
+			rec = httptest.NewRecorder()
+			e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/observability", nil))
+			if rec.Code != http.StatusOK {
+				b.Fatalf("page: %d %s", rec.Code, rec.Body)
+			}
+		}
+		b.ReportMetric(float64(rec.Body.Len()), "bytes")
+		b.ReportMetric(float64(gzipSize(rec)), "gzip-bytes")
+	})
 	for _, rng := range []string{"24h", "30d"} {
 		for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}} {
 			q := historyQuery{host: snap.Host, metric: line.metric, subject: line.subject, def: historyMetrics[line.metric],
