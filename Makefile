@@ -40,6 +40,7 @@ bench: build ## Go benchmarks and a load test against the real server; see docs/
 	scripts/ensure-deps.sh postgres
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	scripts/bench.sh
+	scripts/idle.sh
 
 screenshots: ## retake docs/screenshots/*.png (desktop and phone, light and dark) in headless Chromium
 	scripts/ensure-deps.sh postgres chromium

@@ -274,7 +274,11 @@ func (s *Server) rawSeries(ctx context.Context, q historyQuery, from time.Time) 
 		rows, err := s.q.HealthSeries(ctx, queries.HealthSeriesParams{StepSeconds: step, Host: q.host, FromAt: from, ToAt: q.to})
 		return convertRows(rows, func(r queries.HealthSeriesRow) seriesRow { return seriesRow(r) }), err
 	}
-	rows, err := s.q.SystemSeries(ctx, queries.SystemSeriesParams{StepSeconds: step, Metric: q.metric, Subject: q.subject, Host: q.host, FromAt: from, ToAt: q.to})
+	if q.metric == "disk_percent" {
+		rows, err := s.q.FilesystemSeries(ctx, queries.FilesystemSeriesParams{StepSeconds: step, Subject: q.subject, Host: q.host, FromAt: from, ToAt: q.to})
+		return convertRows(rows, func(r queries.FilesystemSeriesRow) seriesRow { return seriesRow(r) }), err
+	}
+	rows, err := s.q.SystemSeries(ctx, queries.SystemSeriesParams{StepSeconds: step, Metric: q.metric, Host: q.host, FromAt: from, ToAt: q.to})
 	return convertRows(rows, func(r queries.SystemSeriesRow) seriesRow { return seriesRow(r) }), err
 }
 

@@ -22,7 +22,7 @@ func BenchmarkCleanup(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		pool := dbtest.Pool(b)
-		seed(b, pool, "web-1", benchNow.Add(-benchDays*24*time.Hour), benchDays*24*time.Hour, 5*time.Second)
+		dbtest.SeedHistory(b, pool, "web-1", benchNow.Add(-benchDays*24*time.Hour), benchDays*24*time.Hour, 5*time.Second)
 		exec(b, pool, "ANALYZE")
 		b.StartTimer()
 		rep, err := jobs.Cleanup(ctx, pool, jobs.CleanupOptions{
@@ -44,7 +44,7 @@ func BenchmarkCleanup(b *testing.B) {
 func BenchmarkAggregateHourly(b *testing.B) {
 	ctx := context.Background()
 	pool := dbtest.Pool(b)
-	seed(b, pool, "web-1", benchNow.Add(-benchDays*24*time.Hour), benchDays*24*time.Hour, 5*time.Second)
+	dbtest.SeedHistory(b, pool, "web-1", benchNow.Add(-benchDays*24*time.Hour), benchDays*24*time.Hour, 5*time.Second)
 	exec(b, pool, "ANALYZE")
 	b.Run("scheduled-2h", func(b *testing.B) {
 		for b.Loop() {

@@ -25,26 +25,6 @@ func exec(tb testing.TB, pool *pgxpool.Pool, sql string, args ...any) {
 	}
 }
 
-// seed stores a sample every `step` on host from `from` for `d`, in one statement: system rows
-// with two filesystems and process rows with varying values.
-func seed(tb testing.TB, pool *pgxpool.Pool, host string, from time.Time, d, step time.Duration) {
-	tb.Helper()
-	exec(tb, pool, `
-INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, swap_percent, load1,
-    net_recv_bytes_per_second, net_sent_bytes_per_second, disk_read_bytes_per_second, disk_write_bytes_per_second, filesystems)
-SELECT $1, t, (i % 100)::float8, 40 + (i % 17), (i % 7)::float8, (i % 5) / 2.0, i % 1000, i % 333, i % 250, i % 125,
-       jsonb_build_array(
-         jsonb_build_object('mountpoint', '/', 'device', 'sda1', 'fstype', 'ext4', 'total_bytes', 100, 'used_bytes', 50, 'used_percent', 50 + (i % 11)),
-         jsonb_build_object('mountpoint', '/data', 'device', 'sdb1', 'fstype', 'xfs', 'total_bytes', 100, 'used_bytes', 80, 'used_percent', 80 + (i % 3)))
-FROM generate_series(0, ($3::bigint / $4::bigint) - 1) AS i, LATERAL (SELECT $2::timestamptz + i * ($4::bigint * interval '1 microsecond')) AS s(t)`,
-		host, from, d.Microseconds(), step.Microseconds())
-	exec(tb, pool, `
-INSERT INTO process_metrics_history (host, collected_at, pid, cpu_percent, rss_bytes)
-SELECT $1, $2::timestamptz + i * ($4::bigint * interval '1 microsecond'), 42, (i % 13)::float8, 30000000 + (i % 1000) * 1000
-FROM generate_series(0, ($3::bigint / $4::bigint) - 1) AS i`,
-		host, from, d.Microseconds(), step.Microseconds())
-}
-
 type aggRow struct {
 	host, metric, subject, period string
 	bucket                        time.Time
@@ -73,8 +53,8 @@ func rollups(tb testing.TB, pool *pgxpool.Pool) map[string]aggRow {
 func TestAggregateIsIdempotentAndMatchesTheRawRows(t *testing.T) {
 	pool := dbtest.Pool(t)
 	ctx := context.Background()
-	seed(t, pool, "web-1", t0.Add(-3*time.Hour), 3*time.Hour, 5*time.Second)
-	seed(t, pool, "web-2", t0.Add(-90*time.Minute), 90*time.Minute, 5*time.Second)
+	dbtest.SeedHistory(t, pool, "web-1", t0.Add(-3*time.Hour), 3*time.Hour, 5*time.Second)
+	dbtest.SeedHistory(t, pool, "web-2", t0.Add(-90*time.Minute), 90*time.Minute, 5*time.Second)
 
 	rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2, t0)
 	if err != nil {
@@ -135,7 +115,7 @@ SELECT min(rss_bytes)::float8, max(rss_bytes)::float8, avg(rss_bytes)::float8, p
 FROM process_metrics_history WHERE host = 'web-2' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)
 
 	// The partial bucket is refreshed by the next run once more samples arrive.
-	seed(t, pool, "web-1", t0, 10*time.Minute, 5*time.Second)
+	dbtest.SeedHistory(t, pool, "web-1", t0, 10*time.Minute, 5*time.Second)
 	later, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2, t0.Add(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +164,7 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 	ctx := context.Background()
 	day := 24 * time.Hour
 	// 40 days of hourly samples: 10 days (240 rows) are past a 30-day retention.
-	seed(t, pool, "web-1", t0.Add(-40*day), 40*day, time.Hour)
+	dbtest.SeedHistory(t, pool, "web-1", t0.Add(-40*day), 40*day, time.Hour)
 	exec(t, pool, `INSERT INTO infrastructure_health (host, collected_at, score, status)
 		SELECT 'web-1', $1::timestamptz - d * interval '1 day', 100, 'healthy' FROM generate_series(1, 40) d`, t0)
 	exec(t, pool, `INSERT INTO users (email, password_hash, role) VALUES ('a@example.com', 'x', 'admin')`)

@@ -30,8 +30,8 @@ VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (host, collected_at) DO NOTHING;
 
 -- name: SystemSeries :many
--- One host-wide series (or disk_percent of one mountpoint) from raw samples, in buckets of
--- step_seconds aligned to the Unix epoch, so consecutive calls give the same buckets.
+-- One host-wide series from raw samples, in buckets of step_seconds aligned to the Unix epoch, so
+-- consecutive calls give the same buckets.
 SELECT date_bin(make_interval(secs => @step_seconds::float8), collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
        avg(v)::float8 AS mean_value, min(v)::float8 AS min_value, max(v)::float8 AS max_value,
        count(*)::integer AS sample_count
@@ -48,16 +48,29 @@ FROM (
                WHEN 'net_sent_bytes_per_second' THEN net_sent_bytes_per_second
                WHEN 'disk_read_bytes_per_second' THEN disk_read_bytes_per_second
                WHEN 'disk_write_bytes_per_second' THEN disk_write_bytes_per_second
-               WHEN 'disk_percent' THEN (
-                   SELECT (f ->> 'used_percent')::float8
-                   FROM jsonb_array_elements(filesystems) AS f
-                   WHERE f ->> 'mountpoint' = @subject::text
-                   LIMIT 1)
            END AS v
     FROM system_metrics_history
     WHERE host = @host AND collected_at >= @from_at AND collected_at < @to_at
 ) AS samples
 WHERE v IS NOT NULL
+GROUP BY bucket
+ORDER BY bucket;
+
+-- name: FilesystemSeries :many
+-- disk_percent of one mountpoint, bucketed as SystemSeries. The lateral join reads the jsonb once
+-- per row; a scalar subquery in the select list ran once per aggregate, dragged the jsonb through
+-- the sort and priced the plan into JIT compilation: 5x slower over a day of 5-second samples.
+SELECT date_bin(make_interval(secs => @step_seconds::float8), s.collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
+       avg(fs.v)::float8 AS mean_value, min(fs.v)::float8 AS min_value, max(fs.v)::float8 AS max_value,
+       count(*)::integer AS sample_count
+FROM system_metrics_history AS s
+CROSS JOIN LATERAL (
+    SELECT (f ->> 'used_percent')::float8 AS v
+    FROM jsonb_array_elements(s.filesystems) AS f
+    WHERE f ->> 'mountpoint' = @subject::text
+    LIMIT 1
+) AS fs
+WHERE s.host = @host AND s.collected_at >= @from_at AND s.collected_at < @to_at AND fs.v IS NOT NULL
 GROUP BY bucket
 ORDER BY bucket;
 

@@ -1,48 +1,16 @@
 #!/usr/bin/env bash
-# Load-tests a real `infradash serve` on 127.0.0.1: builds the binary, starts it with a private
-# PostgreSQL in a temporary folder, gets a bearer token, measures GET .../health (10 clients,
-# 20,000 requests) and GET .../report (10 clients, 2,000 requests), and stops the server.
+# Load-tests a real `infradash serve` on 127.0.0.1 (private PostgreSQL in a temporary folder):
+# the API with a bearer token (health: 10 clients, 20,000 requests; report: 10 clients, 2,000),
+# then the dashboard with a session cookie (first load: page and assets, bytes as a browser
+# gets them; the 5-second poll). Stops everything it started, also on failure.
 # Targets (PRODUCT.md section 12) and recorded numbers: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-
-go build -o bin/infradash . 
+go build -o bin/infradash .
 go build -o bin/loadtest ./cmd/loadtest
+source scripts/private-server.sh
 
-work=$(mktemp -d /tmp/infradash-bench.XXXXXX)
-chmod 0755 "$work" # the private PostgreSQL runs as the postgres user when we are root
-pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    wait "$pid" || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-export DATABASE_URL="" HTTP_ADDR="127.0.0.1:$port" ENVIRONMENT=development JOBS_ENABLED=false LOG_LEVEL=warn
-export ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD="bench-$(date +%s)-password"
-
-# The server keeps its private database in .data/postgres of its working directory.
-(cd "$work" && exec "$root/bin/infradash" serve >"$work/serve.log" 2>&1) &
-pid=$!
-
-for _ in $(seq 1 120); do
-  if curl -fsS "$base/readyz" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$pid" 2>/dev/null; then echo "bench: infradash serve exited:"; cat "$work/serve.log"; exit 1; fi
-  sleep 0.5
-done
-curl -fsS "$base/readyz" >/dev/null || { echo "bench: server not ready after 60 s"; cat "$work/serve.log"; exit 1; }
-
-if ! "$root/bin/infradash" token create --help >/dev/null 2>&1; then
-  echo "bench: this build has no 'infradash token create' (the accounts work is not merged yet);" >&2
-  echo "bench: cannot get a bearer token for the load test. The Go benchmarks above measure the handlers." >&2
-  exit 1
-fi
+start_server JOBS_ENABLED=false
 token=$(cd "$work" && "$root/bin/infradash" token create --email "$ADMIN_EMAIL" --name bench --ttl 1h)
 
 api="$base/api/v1/observability/infrastructure"
@@ -50,3 +18,34 @@ echo "== GET /health, 10 clients, 20,000 requests"
 bin/loadtest -url "$api/health" -c 10 -n 20000 -token "$token"
 echo "== GET /report, 10 clients, 2,000 requests"
 bin/loadtest -url "$api/report" -c 10 -n 2000 -token "$token"
+
+# A browser session: the login form, as a browser posts it (no Origin header: not cross-site).
+jar="$work/cookies"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -c "$jar" --data-urlencode "email=$ADMIN_EMAIL" \
+  --data-urlencode "password=$ADMIN_PASSWORD" "$base/login")
+[ "$code" = 303 ] || { echo "bench: login answered $code, want 303" >&2; exit 1; }
+cookie=$(awk '$6 ~ /infradash_session$/ {print $6 "=" $7}' "$jar")
+[ -n "$cookie" ] || { echo "bench: no session cookie after login" >&2; exit 1; }
+
+echo "== first load of /observability: bytes over the wire, gzip accepted"
+page="$work/page.html"
+total=0
+get() { # get URL OUT: prints "bytes URL", adds to total
+  local n
+  n=$(curl -fsS -H 'Accept-Encoding: gzip' -H "Cookie: $cookie" -o "$2" -w '%{size_download}' "$1")
+  printf '%8d  %s\n' "$n" "${1#"$base"}"
+  total=$((total + n))
+}
+get "$base/observability" "$page"
+curl -fsS -H "Cookie: $cookie" --compressed -o "$page" "$base/observability"
+for asset in $(grep -oE '(src|href)="/static/[^"]+"' "$page" | sed -E 's/^[a-z]+="//; s/"$//' | sort -u); do
+  get "$base$asset" /dev/null
+done
+printf '%8d  total\n' "$total"
+
+echo "== GET /observability (server time), 1 client, 200 requests"
+bin/loadtest -url "$base/observability" -c 1 -n 200 -cookie "$cookie" -gzip
+echo "== one poll: GET /observability/fragments/live, 10 clients, 2,000 requests"
+bin/loadtest -url "$base/observability/fragments/live" -c 10 -n 2000 -cookie "$cookie" -htmx -gzip
+echo "== one poll, 1 client, 200 requests"
+bin/loadtest -url "$base/observability/fragments/live" -c 1 -n 200 -cookie "$cookie" -htmx -gzip

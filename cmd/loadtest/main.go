@@ -4,6 +4,10 @@
 // somebody else's server.
 //
 //	go run ./cmd/loadtest -url http://127.0.0.1:8080/api/v1/observability/infrastructure/health -n 20000 -c 10 -token TOKEN
+//
+// With -cookie it sends a browser's session cookie instead (the dashboard pages), with -htmx the
+// HX-Request header of a poll, and with -gzip it accepts gzip; "bytes" is what came over the
+// wire per response, compressed or not.
 package main
 
 import (
@@ -28,14 +32,26 @@ func main() {
 	c := flag.Int("c", 10, "concurrent clients (1 to 256)")
 	token := flag.String("token", os.Getenv("LOADTEST_TOKEN"), "bearer token (default $LOADTEST_TOKEN)")
 	limit := flag.Duration("max-time", 2*time.Minute, "stop after this long even if requests remain")
+	var h request
+	flag.StringVar(&h.cookie, "cookie", "", "Cookie header to send, e.g. session=…")
+	flag.BoolVar(&h.htmx, "htmx", false, "send HX-Request: true, as htmx's polls do")
+	flag.BoolVar(&h.gzip, "gzip", false, "send Accept-Encoding: gzip, as browsers do")
 	flag.Parse()
-	if err := run(*target, *n, *c, *token, *limit); err != nil {
+	h.url, h.token = *target, *token
+	if err := run(h, *n, *c, *limit); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(target string, n, c int, token string, limit time.Duration) error {
+// request is what every GET of a run sends.
+type request struct {
+	url, token, cookie string
+	htmx, gzip         bool
+}
+
+func run(r request, n, c int, limit time.Duration) error {
+	target := r.url
 	u, err := url.Parse(target)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https"):
@@ -50,12 +66,15 @@ func run(target string, n, c int, token string, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	client := &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: c, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext},
+		Timeout: 10 * time.Second,
+		// A redirect (to /login, when the cookie is not a session) must count as a failure.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		// No transparent decompression: the body read is what crossed the wire.
+		Transport: &http.Transport{MaxIdleConnsPerHost: c, DisableCompression: true, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext},
 	}
 
 	var next atomic.Int64
-	var errs atomic.Int64
+	var errs, bytes atomic.Int64
 	var firstErr atomic.Value
 	latencies := make([][]time.Duration, c)
 	var wg sync.WaitGroup
@@ -66,7 +85,8 @@ func run(target string, n, c int, token string, limit time.Duration) error {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) && ctx.Err() == nil {
 				t0 := time.Now()
-				err := get(ctx, client, target, token)
+				size, err := get(ctx, client, r)
+				bytes.Add(size)
 				latencies[w] = append(latencies[w], time.Since(t0))
 				if err != nil {
 					errs.Add(1)
@@ -90,6 +110,13 @@ func run(target string, n, c int, token string, limit time.Duration) error {
 	fmt.Printf("requests:   %d in %.2fs from %d clients (%d errors)\n", len(all), elapsed.Seconds(), c, errs.Load())
 	fmt.Printf("throughput: %.0f requests/s\n", float64(len(all))/elapsed.Seconds())
 	fmt.Printf("latency:    p50 %s  p90 %s  p99 %s  max %s\n", ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)))
+	if len(all) > 0 {
+		enc := "identity"
+		if r.gzip {
+			enc = "gzip accepted"
+		}
+		fmt.Printf("bytes:      %d per response body as sent (%s)\n", bytes.Load()/int64(len(all)), enc)
+	}
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("first error: %s\n", e)
 	}
@@ -102,26 +129,37 @@ func run(target string, n, c int, token string, limit time.Duration) error {
 	return nil
 }
 
-func get(ctx context.Context, client *http.Client, target, token string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+// get sends one request and returns the size of the body as it came over the wire.
+func get(ctx context.Context, client *http.Client, r request) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	if r.cookie != "" {
+		req.Header.Set("Cookie", r.cookie)
+	}
+	if r.htmx {
+		req.Header.Set("HX-Request", "true")
+	}
+	if r.gzip {
+		req.Header.Set("Accept-Encoding", "gzip")
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return n, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
+		return n, fmt.Errorf("status %d", resp.StatusCode)
 	}
-	return nil
+	return n, nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
