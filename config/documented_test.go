@@ -33,17 +33,24 @@ func readNames(t *testing.T) []string {
 	return names
 }
 
-// An operator learns the variables from .env.example and docs/configuration.md; a variable Load
-// reads but neither shows is a setting nobody can find.
-func TestEveryVariableIsDocumented(t *testing.T) {
+// readDocuments returns .env.example and docs/configuration.md, where operators read the settings.
+func readDocuments(t *testing.T) (example, doc []byte) {
+	t.Helper()
 	example, err := os.ReadFile("../.env.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile("../docs/configuration.md")
+	doc, err = os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return example, doc
+}
+
+// An operator learns the variables from .env.example and docs/configuration.md; a variable Load
+// reads but neither shows is a setting nobody can find.
+func TestEveryVariableIsDocumented(t *testing.T) {
+	example, doc := readDocuments(t)
 	for _, name := range readNames(t) {
 		q := regexp.QuoteMeta(name)
 		if !regexp.MustCompile(`(?m)^#?` + q + `=`).Match(example) {
@@ -60,14 +67,7 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 // plain value in backticks.
 func documentedDefaults(t *testing.T) map[string]map[string]string {
 	t.Helper()
-	example, err := os.ReadFile("../.env.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	example, doc := readDocuments(t)
 	out := map[string]map[string]string{".env.example": {}, "docs/configuration.md": {}}
 	for _, m := range regexp.MustCompile(`(?m)^#([A-Z][A-Z0-9_]+)=(.*)$`).FindAllSubmatch(example, -1) {
 		out[".env.example"][string(m[1])] = string(m[2])
