@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/devdb"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/telemetry"
 )
 
 // Stamped at build time with -ldflags "-X main.version=... -X main.commit=... -X main.buildDate=...".
@@ -61,11 +63,17 @@ func loadConfig(env *environment) (config.Config, error) {
 		return config.Config{}, fmt.Errorf(".env: %w", err)
 	}
 	cfg, err := config.Load(lookup)
-	if err != nil {
-		if p, ok := err.(config.Problems); ok {
-			return cfg, exitError{code: 2, err: fmt.Errorf("configuration is not valid:\n  %s", joinLines(p))}
-		}
+	var problems config.Problems
+	if err != nil && !errors.As(err, &problems) {
 		return cfg, err
+	}
+	// The DSN's grammar belongs to the Sentry client, so it is checked here, where main wires
+	// telemetry, rather than in config.
+	if err := telemetry.CheckDSN(cfg.SentryDSN); err != nil {
+		problems = append(problems, "SENTRY_DSN: "+err.Error())
+	}
+	if len(problems) > 0 {
+		return cfg, exitError{code: 2, err: fmt.Errorf("configuration is not valid:\n  %s", joinLines(problems))}
 	}
 	return cfg, nil
 }

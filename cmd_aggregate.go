@@ -16,8 +16,8 @@ var aggregateCommand = command{
 
 func aggregate(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "aggregate")
-	hours := fs.Int("hours", 0, fmt.Sprintf("roll up this many hours back (default %d hourly, %d daily)", jobs.HourlyLookbackHours, jobs.DailyLookbackHours))
-	period := fs.String("period", jobs.Hourly, "hourly or daily")
+	hours := fs.Int("hours", 0, fmt.Sprintf("roll up the buckets of the last N hours, the current partial one included (default %d hourly, %d daily)", jobs.HourlyLookbackHours, jobs.DailyLookbackHours))
+	period := fs.String("period", jobs.Hourly, "bucket size: hourly or daily")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ var alertsCommand = command{
 
 func alertsRun(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "alerts")
-	slackURL := fs.String("slack-webhook", "", "Slack incoming webhook to notify (default SLACK_WEBHOOK_URL)")
-	dryRun := fs.Bool("dry-run", false, "decide and print; store and send nothing")
+	slackURL := fs.String("slack-webhook", "", "Slack incoming webhook to notify in this run, instead of SLACK_WEBHOOK_URL (also with --test)")
+	dryRun := fs.Bool("dry-run", false, "print what the rules decide now; store nothing and send nothing")
 	test := fs.Bool("test", false, "send a test notification through each configured notifier and report")
 	if err := parse(env, fs, args); err != nil {
 		return err

@@ -17,7 +17,7 @@ var cleanupCommand = command{
 func cleanup(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "cleanup")
 	dryRun := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
-	vacuum := fs.Bool("vacuum", false, "VACUUM (ANALYZE) the tables rows were deleted from")
+	vacuum := fs.Bool("vacuum", false, "after deleting, VACUUM (ANALYZE) each table that lost rows, so PostgreSQL reuses the space (a table with nothing deleted is left alone)")
 	days := fs.Int("days", 0, "keep this many days of raw samples and health rows (default RETENTION_DAYS)")
 	if err := parse(env, fs, args); err != nil {
 		return err

@@ -19,7 +19,7 @@ var healthcheckCommand = command{
 		if !ok || addr == "" {
 			addr = "127.0.0.1:8080"
 		}
-		url := fs.String("url", config.URLFromAddr(addr)+"/healthz", "URL to probe")
+		url := fs.String("url", config.URLFromAddr(addr)+"/healthz", "URL to probe (the default is built from HTTP_ADDR)")
 		if err := parse(env, fs, args); err != nil {
 			return err
 		}

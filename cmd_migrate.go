@@ -8,8 +8,9 @@ import (
 )
 
 var migrateCommand = command{
-	summary: "Apply (up), undo the latest (down) or list (status) the schema migrations.",
-	usage:   "up|down|status",
+	summary: "Apply every pending migration (up), undo the latest one (down) or list them with the current version (status). " +
+		"down deletes what that migration created: undoing 00001 drops every table and all data, so take a backup first (docs/deployment.md).",
+	usage: "up|down|status",
 	run: func(ctx context.Context, env *environment, args []string) error {
 		fs := flags(env, "migrate")
 		if err := parse(env, fs, args); err != nil {

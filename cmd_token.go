@@ -17,7 +17,7 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "token")
 	email := fs.String("email", "", "create, list: the user the token acts for")
 	name := fs.String("name", "", "create: what the token is for, e.g. ci-deploy")
-	ttl := fs.Duration("ttl", 30*24*time.Hour, "create: how long the token is valid")
+	ttl := fs.Duration("ttl", 30*24*time.Hour, "create: how long the token is valid, as a duration (720h is 30 days)")
 	id := fs.Int64("id", 0, "revoke: the token's id (see token list)")
 	action, err := subcommand(env, fs, args, "create", "revoke", "list")
 	if err != nil {

@@ -30,8 +30,8 @@ var userCommand = command{
 
 func runUser(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "user")
-	email := fs.String("email", "", "the account's email")
-	role := fs.String("role", auth.RoleViewer, "add: admin (may change things) or viewer (reads only)")
+	email := fs.String("email", "", "add, passwd: the account's email")
+	role := fs.String("role", auth.RoleViewer, "add: admin (may also change things: acknowledge alerts, send test alerts) or viewer (reads only)")
 	action, err := subcommand(env, fs, args, "add", "passwd", "list")
 	if err != nil {
 		return err
@@ -101,6 +101,9 @@ func subcommand(env *environment, fs *flag.FlagSet, args []string, actions ...st
 	if !slices.Contains(actions, action) || fs.NArg() != 0 {
 		if action != "" && !slices.Contains(actions, action) {
 			fmt.Fprintf(env.stderr, "%s: unknown action %q (want %s)\n", fs.Name(), action, strings.Join(actions, ", "))
+		} else if fs.NArg() != 0 {
+			fmt.Fprintf(env.stderr, "%s %s: unexpected argument %q; values go after their flag, like --email ops@example.com\n",
+				fs.Name(), action, fs.Arg(0))
 		}
 		fs.Usage()
 		return "", errUsage

@@ -72,6 +72,9 @@ func TestUserCommands(t *testing.T) {
 	if _, err := c.store().Login(context.Background(), "ops@example.com", "another good password"); err != nil {
 		t.Fatalf("login with the new password: %v", err)
 	}
+	if code, _, errOut = c.run("another good password\n", "user", "passwd", "ops@example.com"); code != 2 || !strings.Contains(errOut, `unexpected argument "ops@example.com"`) {
+		t.Errorf("passwd with the email as an argument: exit %d, %s", code, errOut)
+	}
 	if code, _, errOut = c.run("another good password\n", "user", "passwd", "--email", "ghost@example.com"); code != 1 || !strings.Contains(errOut, "no account") {
 		t.Fatalf("passwd of an unknown account: %d %q", code, errOut)
 	}

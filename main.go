@@ -129,12 +129,14 @@ func flags(env *environment, name string) *flag.FlagSet {
 	cmd := commands[name]
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "Usage: infradash %s %s\n\n%s\n", name, cmd.usage, cmd.summary)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintln(out, "\nFlags:")
-			fs.PrintDefaults()
+		fmt.Fprintf(out, "%s\n\n%s\n", strings.TrimSpace("Usage: infradash "+name+" "+cmd.usage), cmd.summary)
+		var defaults strings.Builder
+		fs.SetOutput(&defaults)
+		fs.PrintDefaults()
+		fs.SetOutput(out)
+		if defaults.Len() > 0 {
+			// Spelled --flag, as in the usage line and the documents (both forms are accepted).
+			fmt.Fprint(out, "\nFlags:\n"+strings.ReplaceAll("\n"+defaults.String(), "\n  -", "\n  --")[1:])
 		}
 	}
 	return fs

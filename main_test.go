@@ -86,6 +86,15 @@ func TestCheckConfigExitCodes(t *testing.T) {
 	if code := exitCode(t, err); code != 2 || !strings.Contains(string(out), "COLLECT_INTERVAL:") {
 		t.Errorf("bad interval: exit %d\n%s", code, out)
 	}
+	// serve would refuse this DSN only after starting the database; check-config must say so first.
+	out, err = binary(t, bin, append(good, "SENTRY_DSN=sentry.example.com/42"), "check-config").CombinedOutput()
+	if code := exitCode(t, err); code != 2 || !strings.Contains(string(out), "SENTRY_DSN: is not a Sentry DSN") {
+		t.Errorf("bad SENTRY_DSN: exit %d\n%s", code, out)
+	}
+	out, err = binary(t, bin, append(good, "SENTRY_DSN=https://abc123@o1.ingest.sentry.io/42"), "check-config").CombinedOutput()
+	if code := exitCode(t, err); code != 0 {
+		t.Errorf("good SENTRY_DSN refused: exit %d\n%s", code, out)
+	}
 	out, err = binary(t, bin, nil, "check-config", "--no-such-flag").CombinedOutput()
 	if code := exitCode(t, err); code != 2 {
 		t.Errorf("unknown flag: exit %d, want 2\n%s", code, out)

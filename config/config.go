@@ -127,11 +127,17 @@ func Load(lookup LookupFunc) (Config, error) {
 		LoginMaxFailures: r.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		LoginLockout:     r.duration("LOGIN_LOCKOUT", 15*time.Minute, time.Second, 7*24*time.Hour),
 
-		LogLevel:     strings.ToLower(r.str("LOG_LEVEL", "info")),
 		MetricsToken: r.str("METRICS_TOKEN", ""),
 		SentryDSN:    r.str("SENTRY_DSN", ""),
 	}
 	c.SessionLifetime = r.duration("SESSION_LIFETIME", 12*time.Hour, time.Minute, 90*24*time.Hour)
+	// DEBUG is the origin's switch; here it only lowers the default log level, and an explicit
+	// LOG_LEVEL still wins.
+	defaultLevel := "info"
+	if c.Debug {
+		defaultLevel = "debug"
+	}
+	c.LogLevel = strings.ToLower(r.str("LOG_LEVEL", defaultLevel))
 
 	switch c.Environment {
 	case Development, Production:

@@ -90,6 +90,25 @@ func TestProblems(t *testing.T) {
 	}
 }
 
+func TestDebugLowersTheDefaultLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "info"},
+		{[]string{"DEBUG", "true"}, "debug"},
+		{[]string{"DEBUG", "true", "LOG_LEVEL", "warn"}, "warn"},
+	} {
+		c, err := Load(env(tc.env...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LogLevel != tc.want {
+			t.Errorf("%v: log level %q, want %q", tc.env, c.LogLevel, tc.want)
+		}
+	}
+}
+
 func TestProductionGood(t *testing.T) {
 	c, err := Load(env("ENVIRONMENT", "production", "DATABASE_URL", "postgres://u:p@db/infradash",
 		"SECRET_KEY", goodSecret, "CORS_ORIGINS", "https://dash.example.com/"))

@@ -26,6 +26,20 @@ type ReporterOptions struct {
 	Transport sentry.Transport
 }
 
+// CheckDSN reports why dsn is not a usable Sentry DSN, or nil (also for an empty one, which
+// turns reporting off). Configuration checks call it so that check-config refuses what serve
+// would refuse, before anything starts.
+func CheckDSN(dsn string) error {
+	if dsn == "" {
+		return nil
+	}
+	if _, err := sentry.NewDsn(dsn); err != nil {
+		return fmt.Errorf("is not a Sentry DSN like https://PUBLIC_KEY@HOST/PROJECT_ID (%s)",
+			strings.TrimPrefix(err.Error(), "[Sentry] DsnParseError: "))
+	}
+	return nil
+}
+
 // NewReporter returns a Reporter for opts.DSN, or nil when the DSN is empty.
 func NewReporter(opts ReporterOptions) (*Reporter, error) {
 	if opts.DSN == "" {
