@@ -108,7 +108,7 @@ func serve(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	httpServer := &http.Server{
-		Handler:           e,
+		Handler:           handlers.HeadAsGet(e),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -119,3 +119,27 @@ func TestTestAlertFromAlertsTab(t *testing.T) {
 		t.Errorf("a viewer's test alert: %d, %d messages sent", rec.Code, got.Load())
 	}
 }
+
+// Uptime checkers probe with HEAD: it answers like GET, without a body.
+func TestHeadAnswersLikeGet(t *testing.T) {
+	a := newTestApp(t, nil)
+	srv := httptest.NewServer(HeadAsGet(a.e))
+	t.Cleanup(srv.Close)
+	resp, err := http.Head(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(body) != 0 {
+		t.Fatalf("HEAD /healthz: %d with %d body bytes", resp.StatusCode, len(body))
+	}
+	resp, err = http.Post(srv.URL+"/healthz", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /healthz: %d, want 405", resp.StatusCode)
+	}
+}
