@@ -122,7 +122,9 @@ func TestViewersMayNotAcknowledgeOrTest(t *testing.T) {
 		}
 	}
 	var acked *time.Time
-	_ = pool.QueryRow(context.Background(), `SELECT acknowledged_at FROM infrastructure_alerts WHERE id = 1`).Scan(&acked)
+	if err := pool.QueryRow(context.Background(), `SELECT acknowledged_at FROM infrastructure_alerts WHERE id = 1`).Scan(&acked); err != nil {
+		t.Fatalf("reading alert 1 back: %v", err)
+	}
 	if acked != nil {
 		t.Error("a viewer's request acknowledged the alert")
 	}
