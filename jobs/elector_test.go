@@ -24,9 +24,9 @@ import (
 type freezingProxy struct {
 	ln              net.Listener
 	network, target string
-	frozen atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
+	frozen          atomic.Bool
+	mu              sync.Mutex
+	conns           []net.Conn
 }
 
 func newFreezingProxy(t *testing.T, network, target string) *freezingProxy {
