@@ -273,3 +273,51 @@ func TestInfrastructureNeedsCredentials(t *testing.T) {
 		validateAgainstOpenAPI(t, req, rec)
 	}
 }
+
+// oneSample is a collector that took one sample and no more: every request answers from it.
+type oneSample struct{ snap collector.Snapshot }
+
+func (o oneSample) Latest() (collector.Snapshot, bool)    { return o.snap, true }
+func (o oneSample) Recent(time.Time) []collector.Snapshot { return []collector.Snapshot{o.snap} }
+func (o oneSample) Platform() collector.Platform          { return collector.Platform{Hostname: o.snap.Host} }
+
+func TestSummaryNeverKeepsAMissingAlertCount(t *testing.T) {
+	a := newAPIServer(t, oneSample{collector.Snapshot{Host: "web-1", CollectedAt: time.Now().UTC()}}, nil)
+	summary := func(ctx context.Context) *int {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, infraPath+"summary", nil).WithContext(ctx)
+		rec := httptest.NewRecorder()
+		a.e.ServeHTTP(rec, req)
+		var env envelopeOf
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || rec.Code != http.StatusOK {
+			t.Fatalf("summary: %d %s", rec.Code, rec.Body)
+		}
+		var sum summaryData
+		env.decode(t, &sum)
+		return sum.OpenAlerts
+	}
+
+	// A client that hangs up at once must not leave everyone without the count.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	summary(gone)
+	if n := summary(context.Background()); n == nil || *n != 0 {
+		t.Fatalf("after a cancelled request the summary's open_alerts = %v, want 0", n)
+	}
+
+	// The count fails (the table is unreadable): null, and the next request tries again.
+	a.s.live = liveCache{}
+	exec := func(sql string) {
+		if _, err := a.pool.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`ALTER TABLE infrastructure_alerts RENAME TO alerts_away`)
+	if n := summary(context.Background()); n != nil {
+		t.Fatalf("with the alerts unreadable open_alerts should be null, got %d", *n)
+	}
+	exec(`ALTER TABLE alerts_away RENAME TO infrastructure_alerts`)
+	if n := summary(context.Background()); n == nil || *n != 0 {
+		t.Fatalf("once the alerts are readable again open_alerts = %v, want 0 (a failed count must not be cached)", n)
+	}
+}
