@@ -52,9 +52,9 @@ func toAlertJSON(a queries.InfrastructureAlert, ackEmail *string) alertJSON {
 	}
 	return alertJSON{
 		ID: a.ID, Status: status, Host: a.Host, Metric: string(a.Metric), Subject: a.Subject, Severity: string(a.Severity),
-		Value: a.Value, Threshold: a.Threshold, Message: a.Message, StartedAt: a.StartedAt, UpdatedAt: a.UpdatedAt,
-		EscalatedAt: a.EscalatedAt, ResolvedAt: a.ResolvedAt, AcknowledgedAt: a.AcknowledgedAt, AcknowledgedBy: ackEmail,
-		Notification: notification{Pending: textPtr(a.PendingNotification), Count: a.NotificationCount, LastNotifiedAt: a.LastNotifiedAt,
+		Value: a.Value, Threshold: a.Threshold, Message: a.Message, StartedAt: a.StartedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+		EscalatedAt: utcPtr(a.EscalatedAt), ResolvedAt: utcPtr(a.ResolvedAt), AcknowledgedAt: utcPtr(a.AcknowledgedAt), AcknowledgedBy: ackEmail,
+		Notification: notification{Pending: textPtr(a.PendingNotification), Count: a.NotificationCount, LastNotifiedAt: utcPtr(a.LastNotifiedAt),
 			DeliveryStatus: a.DeliveryStatus, DeliveryError: a.DeliveryError, Attempts: a.DeliveryAttempts},
 	}
 }

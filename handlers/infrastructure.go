@@ -186,25 +186,9 @@ func (s *Server) showSummary(c echo.Context) error {
 	})
 }
 
-type alertData struct {
-	ID             int64      `json:"id"`
-	Host           string     `json:"host"`
-	Metric         string     `json:"metric"`
-	Subject        string     `json:"subject"`
-	Severity       string     `json:"severity"`
-	Value          float64    `json:"value"`
-	Threshold      float64    `json:"threshold"`
-	Message        string     `json:"message"`
-	StartedAt      time.Time  `json:"started_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	ResolvedAt     *time.Time `json:"resolved_at"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at"`
-	AcknowledgedBy *int64     `json:"acknowledged_by"`
-}
-
 type alertList struct {
-	Alerts []alertData `json:"alerts"`
-	Total  int         `json:"total"`
+	Alerts []alertJSON `json:"alerts"`
+	Total  int64       `json:"total"`
 }
 
 type trendPoint struct {
@@ -259,29 +243,31 @@ func (s *Server) showReport(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if rows, err := s.q.OpenAlertsForHost(ctx, snap.Host); err == nil {
-		rep.OpenAlerts = &alertList{Alerts: alertsOf(rows), Total: len(rows)}
+	if list, err := s.openAlertsOn(ctx, snap.Host); err == nil {
+		rep.OpenAlerts = &list
 	} else {
 		s.log.Warn("report: open alerts unavailable", "err", err)
 	}
 	return s.ok(c, rep)
 }
 
-func alertsOf(rows []queries.OpenAlertsForHostRow) []alertData {
-	out := make([]alertData, 0, len(rows))
-	for _, r := range rows {
-		a := alertData{
-			ID: r.ID, Host: r.Host, Metric: string(r.Metric), Subject: r.Subject, Severity: string(r.Severity),
-			Value: r.Value, Threshold: r.Threshold, Message: r.Message,
-			StartedAt: r.StartedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-			ResolvedAt: utcPtr(r.ResolvedAt), AcknowledgedAt: utcPtr(r.AcknowledgedAt),
-		}
-		if r.AcknowledgedBy.Valid {
-			a.AcknowledgedBy = &r.AcknowledgedBy.Int64
-		}
-		out = append(out, a)
+// reportAlertLimit bounds the report's list; total still counts them all.
+const reportAlertLimit = 500
+
+// openAlertsOn is host's open alerts, newest first, as GET /alerts?status=open&host= shows them.
+func (s *Server) openAlertsOn(ctx context.Context, host string) (alertList, error) {
+	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "open", Host: host, RowLimit: reportAlertLimit})
+	if err != nil {
+		return alertList{}, err
 	}
-	return out
+	list := alertList{Alerts: make([]alertJSON, 0, len(rows)), Total: int64(len(rows))}
+	for _, r := range rows {
+		list.Alerts = append(list.Alerts, toAlertJSON(r.InfrastructureAlert, textPtr(r.AcknowledgedByEmail)))
+	}
+	if len(rows) == reportAlertLimit {
+		list.Total, err = s.q.CountAlerts(ctx, queries.CountAlertsParams{Status: "open", Host: host})
+	}
+	return list, err
 }
 
 func utcPtr(t *time.Time) *time.Time {

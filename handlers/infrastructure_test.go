@@ -199,9 +199,11 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 	host := col.Platform().Hostname
 	now := time.Now().UTC()
 	for _, q := range []string{
-		// open, for this host: shown
-		`INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message, started_at, updated_at)
-		 VALUES ($1, 'disk', '/', 'warning', 88, 85, 'disk / at 88%', $2, $2)`,
+		// open, for this host, acknowledged: shown
+		`INSERT INTO users (email, password_hash, role) VALUES ('ops@example.com', 'x', 'admin')`,
+		`INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message, started_at, updated_at,
+		                                   acknowledged_at, acknowledged_by)
+		 VALUES ($1, 'disk', '/', 'warning', 88, 85, 'disk / at 88%', $2, $2, $2, (SELECT id FROM users))`,
 		// resolved: not shown
 		`INSERT INTO infrastructure_alerts (host, metric, severity, value, threshold, started_at, updated_at, resolved_at)
 		 VALUES ($1, 'cpu', 'critical', 97, 95, $2, $2, $2)`,
@@ -209,7 +211,11 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 		`INSERT INTO infrastructure_alerts (host, metric, severity, value, threshold, started_at, updated_at)
 		 VALUES ($1 || '-other', 'memory', 'warning', 90, 85, $2, $2)`,
 	} {
-		if _, err := a.pool.Exec(context.Background(), q, host, now); err != nil {
+		args := []any{host, now}
+		if !strings.Contains(q, "$1") {
+			args = nil
+		}
+		if _, err := a.pool.Exec(context.Background(), q, args...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,7 +231,25 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 	}
 	env.decode(t, &rep)
 	if rep.OpenAlerts == nil || rep.OpenAlerts.Total != 1 || rep.OpenAlerts.Alerts[0].Subject != "/" || rep.OpenAlerts.Alerts[0].ResolvedAt != nil {
-		t.Errorf("open alerts: %+v", rep.OpenAlerts)
+		t.Fatalf("open alerts: %+v", rep.OpenAlerts)
+	}
+	if by := rep.OpenAlerts.Alerts[0].AcknowledgedBy; by == nil || *by != "ops@example.com" {
+		t.Errorf("the report should name who acknowledged by email, as the alerts list does, got %v", by)
+	}
+	// The same alert, the same shape, in the report and in the alerts list.
+	_, listEnv := a.get(t, "/api/v1/observability/infrastructure/alerts?status=open&host="+host)
+	var list struct {
+		Alerts []json.RawMessage `json:"alerts"`
+	}
+	listEnv.decode(t, &list)
+	var reportAlerts struct {
+		OpenAlerts struct {
+			Alerts []json.RawMessage `json:"alerts"`
+		} `json:"open_alerts"`
+	}
+	env.decode(t, &reportAlerts)
+	if len(list.Alerts) != 1 || len(reportAlerts.OpenAlerts.Alerts) != 1 || string(list.Alerts[0]) != string(reportAlerts.OpenAlerts.Alerts[0]) {
+		t.Errorf("report and alerts list disagree:\nreport: %s\nlist:   %s", reportAlerts.OpenAlerts.Alerts, list.Alerts)
 	}
 	if len(rep.Trend.Points) == 0 || rep.Trend.StepSeconds != 60 || rep.Trend.Points[0].Samples < 1 {
 		t.Errorf("trend: %+v", rep.Trend)
