@@ -67,7 +67,13 @@ type Change struct {
 	Value     float64
 	Threshold float64
 	Since     time.Time
+	NoData    bool // Resolve only: the series stopped reporting
 }
+
+// noDataWindows is how many alert windows an open alert's series may send nothing before the
+// alert resolves: a filesystem unmounted, a host renamed or gone, a recorder failing. Waiting a
+// few windows keeps a short gap in the samples from closing and reopening the alert.
+const noDataWindows = 3
 
 // Mean is a series' mean over the alert window.
 type Mean = queries.AlertWindowMeansRow
@@ -76,14 +82,17 @@ type seriesKey struct{ host, metric, subject string }
 
 // Decide compares each series' mean with the thresholds and the open alerts. It is pure: the
 // caller stores the changes. An open alert keeps its highest severity until it resolves, so a
-// value wavering around the critical line escalates once, not on every crossing.
+// value wavering around the critical line escalates once, not on every crossing. An open alert
+// whose series has sent nothing for noDataWindows windows resolves with a "no data" notice.
 func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.Time) []Change {
 	byKey := make(map[seriesKey]queries.InfrastructureAlert, len(open))
 	for _, a := range open {
 		byKey[seriesKey{a.Host, string(a.Metric), a.Subject}] = a
 	}
 	var changes []Change
+	reporting := make(map[seriesKey]bool, len(means))
 	for _, m := range means {
+		reporting[seriesKey{m.Host, m.Metric, m.Subject}] = true
 		th, ok := r.thresholds(m.Metric)
 		if !ok {
 			continue
@@ -123,6 +132,14 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 			c.Action = Update // below warning but inside the hysteresis band: still open, quiet
 		}
 		changes = append(changes, c)
+	}
+	for _, a := range open {
+		// updated_at is the last evaluation that saw a sample of the series.
+		if reporting[seriesKey{a.Host, string(a.Metric), a.Subject}] || now.Before(a.UpdatedAt.Add(noDataWindows*r.Window)) {
+			continue
+		}
+		changes = append(changes, Change{Action: Resolve, NoData: true, AlertID: a.ID, Host: a.Host, Metric: string(a.Metric),
+			Subject: a.Subject, Severity: string(a.Severity), Value: a.Value, Threshold: a.Threshold, Since: a.StartedAt})
 	}
 	return changes
 }
@@ -247,6 +264,8 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 		}
 		m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
 			Severity: string(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: AlertsURL(e.baseURL)}
+		// The stored title says how it resolved: by its value, or because the series went quiet.
+		m.NoData = kind == notify.Resolved && notify.IsNoDataTitle(p.Message)
 		results := notify.SendAll(ctx, e.notifiers, m)
 		attempts, delivered, errText := 0, false, ""
 		for _, r := range results {
@@ -285,7 +304,7 @@ func joinErr(a, b string) string {
 func message(c Change, baseURL string, now time.Time) notify.Message {
 	kind := map[Action]string{Open: notify.Opened, Escalate: notify.Escalated, Remind: notify.Reminder, Update: notify.Reminder, Resolve: notify.Resolved}[c.Action]
 	return notify.Message{Kind: kind, AlertID: c.AlertID, Host: c.Host, Metric: c.Metric, Subject: c.Subject, Severity: c.Severity,
-		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: AlertsURL(baseURL)}
+		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: AlertsURL(baseURL), NoData: c.NoData}
 }
 
 // ErrNotFound and ErrResolved are the reasons an acknowledgement is refused.

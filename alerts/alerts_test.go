@@ -369,3 +369,35 @@ func TestDryRunDecidesButWritesNothing(t *testing.T) {
 		t.Fatal("a dry run must not store or send anything")
 	}
 }
+
+func TestAnAlertWhoseSeriesStopsReportingResolvesOnce(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+	f.sample("db-1", 10, 10, `[{"mountpoint":"/mnt/backup","used_percent":97}]`)
+	f.run()
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("a full filesystem should notify once, got %d", n)
+	}
+	// The filesystem is unmounted: the host keeps reporting, but not /mnt/backup.
+	for i := 1; i <= 2; i++ {
+		f.now = t0.Add(time.Duration(i) * time.Minute)
+		f.sample("db-1", 10, 10, "")
+		f.run()
+	}
+	if a := f.alerts()[0]; a.ResolvedAt != nil {
+		t.Fatalf("two windows without data is too soon to give up on the alert: %+v", a)
+	}
+	for i := 3; i <= 5; i++ {
+		f.now = t0.Add(time.Duration(i) * time.Minute)
+		f.sample("db-1", 10, 10, "")
+		f.run()
+	}
+	a := f.alerts()[0]
+	if a.ResolvedAt == nil || !strings.Contains(a.Message, "no data") {
+		t.Fatalf("after three windows without data the alert should resolve saying so, got %+v", a)
+	}
+	msgs := h.messages()
+	if len(msgs) != 2 || !strings.Contains(msgs[1], "Resolved (no data)") || !strings.Contains(msgs[1], "/mnt/backup") {
+		t.Fatalf("want exactly one no-data resolution notice, got %q", msgs)
+	}
+}

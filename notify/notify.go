@@ -37,6 +37,7 @@ type Message struct {
 	Since     time.Time // when the alert started
 	At        time.Time // when this notification was made
 	URL       string    // where to see the alerts
+	NoData    bool      // Resolved only: closed because the series stopped reporting
 }
 
 // Options tune delivery; the zero value gives the production behaviour.
