@@ -243,6 +243,11 @@ func (e *Evaluator) apply(ctx context.Context, c Change, now time.Time) error {
 	return fmt.Errorf("unknown action %q", c.Action)
 }
 
+// claimLease is how long a claimed notice is left to its claimant: longer than the slowest
+// send (every try timing out, the longest Retry-After), short enough that a notice whose
+// claimant died goes out a few minutes late rather than never.
+const claimLease = 5 * time.Minute
+
 func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) error {
 	pending, err := e.q.PendingNotifications(ctx, now.Add(-e.rules.Cooldown))
 	if err != nil {
@@ -261,6 +266,14 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 		if p.InCooldown && (kind == notify.Opened || kind == notify.Reminder) {
 			rep.Suppressed++
 			continue
+		}
+		// Another evaluator may be sending this very notice (a manual `infradash alerts` while
+		// serve runs, a leader handover): only the one that claims it sends it.
+		if _, err := e.q.ClaimNotification(ctx, queries.ClaimNotificationParams{ID: p.ID, Kind: p.PendingNotification,
+			Now: now, Until: now.Add(claimLease)}); errors.Is(err, pgx.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("alerts: claim notification of alert %d: %w", p.ID, err)
 		}
 		m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
 			Severity: string(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: AlertsURL(e.baseURL)}

@@ -401,3 +401,50 @@ func TestAnAlertWhoseSeriesStopsReportingResolvesOnce(t *testing.T) {
 		t.Fatalf("want exactly one no-data resolution notice, got %q", msgs)
 	}
 }
+
+func TestTwoEvaluatorsSendANoticeOnce(t *testing.T) {
+	// The webhook holds the first request until released, so the second evaluator runs while
+	// the first is mid-send: what `infradash alerts` does while serve's job runs.
+	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(body))
+		first := len(got) == 1
+		mu.Unlock()
+		arrived <- struct{}{}
+		if first {
+			<-release
+		}
+	}))
+	defer srv.Close()
+	f := newFixture(t)
+	f.sample("web-1", 90, 20, "")
+	newEval := func() *alerts.Evaluator {
+		return alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Notifiers: []*notify.Notifier{notify.NewSlack(srv.URL, notify.Options{})},
+			Now: func() time.Time { return t0 }})
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := newEval().Run(context.Background(), false)
+		first <- err
+	}()
+	<-arrived
+	if _, err := newEval().Run(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("two evaluators at once should send the notice once, got %d messages", len(got))
+	}
+	if a := f.alerts()[0]; a.NotificationCount != 1 || a.PendingNotification.Valid {
+		t.Fatalf("the alert should record one delivered notice, got %+v", a)
+	}
+}
