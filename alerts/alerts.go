@@ -345,7 +345,8 @@ func Acknowledge(ctx context.Context, db queries.DBTX, id, userID int64, now tim
 	return a, nil
 }
 
-// TestMessage is the notification `alerts --test` and the admin's test button send.
-func TestMessage(baseURL string, now time.Time) notify.Message {
-	return notify.Message{Kind: notify.Test, At: now.UTC(), URL: AlertsURL(baseURL)}
+// SendTest sends the test notification of `alerts --test` and the admin's test button: once
+// through each notifier, all at once, within notify.TestTimeout.
+func SendTest(ctx context.Context, ns []*notify.Notifier, baseURL string, now time.Time) []notify.Result {
+	return notify.SendTest(ctx, ns, notify.Message{Kind: notify.Test, At: now.UTC(), URL: AlertsURL(baseURL)})
 }

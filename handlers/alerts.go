@@ -145,7 +145,7 @@ func (s *Server) sendTestAlert(ctx context.Context) ([]views.TestResult, error) 
 		return nil, &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL"}
 	}
 	var out []views.TestResult
-	for _, r := range notify.SendAll(ctx, ns, alerts.TestMessage(s.cfg.BaseURL, s.now())) {
+	for _, r := range alerts.SendTest(ctx, ns, s.cfg.BaseURL, s.now()) {
 		res := views.TestResult{Notifier: r.Notifier, Delivered: r.Err == nil, Attempts: r.Attempts}
 		if r.Err != nil {
 			res.Error = r.Err.Error()
