@@ -293,6 +293,10 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 		// Delivered through at least one notifier counts as delivered: retrying would repeat the
 		// notice on the notifiers that did get it. A failure on another stays in delivery_error.
 		if delivered {
+			if errText != "" {
+				e.log.Warn("alert notification reached only some notifiers; the others will not get it (a retry would repeat it on those that did)",
+					"alert", p.ID, "kind", kind, "err", errText)
+			}
 			rep.Notified++
 			err = e.q.MarkDelivered(ctx, queries.MarkDeliveredParams{ID: p.ID, Now: now, Error: errText, Attempts: int32(attempts)})
 		} else {
