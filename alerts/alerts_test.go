@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -446,5 +447,44 @@ func TestTwoEvaluatorsSendANoticeOnce(t *testing.T) {
 	}
 	if a := f.alerts()[0]; a.NotificationCount != 1 || a.PendingNotification.Valid {
 		t.Fatalf("the alert should record one delivered notice, got %+v", a)
+	}
+}
+
+// lockedBuffer is a log destination the evaluator may write to from any goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestANoticeThatReachedOnlyOneNotifierIsLoggedAndNotRepeated(t *testing.T) {
+	up, down := newHook(t), newHook(t)
+	down.down()
+	var logs lockedBuffer
+	f := newFixture(t)
+	f.eval = alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Now: func() time.Time { return f.now },
+		Notifiers: []*notify.Notifier{slack(up), notify.NewWebhook(down.srv.URL, notify.Options{Backoff: time.Millisecond})},
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil))})
+	f.runWithCPU(0, 90)
+	f.runWithCPU(time.Minute, 90)
+	if n := len(up.messages()); n != 1 {
+		t.Fatalf("the notifier that worked should get the notice once, got %d", n)
+	}
+	if a := f.alerts()[0]; a.PendingNotification.Valid || !strings.Contains(a.DeliveryError, "webhook") {
+		t.Fatalf("the notice counts as delivered and keeps the webhook's error, got %+v", a)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "reached only some notifiers") {
+		t.Fatalf("the partial delivery should be logged at WARN:\n%s", logs.String())
 	}
 }
