@@ -44,7 +44,7 @@ func alertsRun(ctx context.Context, env *environment, args []string) error {
 			return errors.New("no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL, or pass --slack-webhook")
 		}
 		failed := 0
-		for _, r := range notify.SendAll(ctx, notifiers, alerts.TestMessage(cfg.BaseURL, time.Now())) {
+		for _, r := range alerts.SendTest(ctx, notifiers, cfg.BaseURL, time.Now()) {
 			if r.Err != nil {
 				failed++
 				fmt.Fprintf(env.stdout, "%-8s failed after %d attempts: %v\n", r.Notifier, r.Attempts, r.Err)

@@ -67,7 +67,13 @@ type Change struct {
 	Value     float64
 	Threshold float64
 	Since     time.Time
+	NoData    bool // Resolve only: the series stopped reporting
 }
+
+// noDataWindows is how many alert windows an open alert's series may send nothing before the
+// alert resolves: a filesystem unmounted, a host renamed or gone, a recorder failing. Waiting a
+// few windows keeps a short gap in the samples from closing and reopening the alert.
+const noDataWindows = 3
 
 // Mean is a series' mean over the alert window.
 type Mean = queries.AlertWindowMeansRow
@@ -76,14 +82,17 @@ type seriesKey struct{ host, metric, subject string }
 
 // Decide compares each series' mean with the thresholds and the open alerts. It is pure: the
 // caller stores the changes. An open alert keeps its highest severity until it resolves, so a
-// value wavering around the critical line escalates once, not on every crossing.
+// value wavering around the critical line escalates once, not on every crossing. An open alert
+// whose series has sent nothing for noDataWindows windows resolves with a "no data" notice.
 func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.Time) []Change {
 	byKey := make(map[seriesKey]queries.InfrastructureAlert, len(open))
 	for _, a := range open {
 		byKey[seriesKey{a.Host, string(a.Metric), a.Subject}] = a
 	}
 	var changes []Change
+	reporting := make(map[seriesKey]bool, len(means))
 	for _, m := range means {
+		reporting[seriesKey{m.Host, m.Metric, m.Subject}] = true
 		th, ok := r.thresholds(m.Metric)
 		if !ok {
 			continue
@@ -123,6 +132,14 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 			c.Action = Update // below warning but inside the hysteresis band: still open, quiet
 		}
 		changes = append(changes, c)
+	}
+	for _, a := range open {
+		// updated_at is the last evaluation that saw a sample of the series.
+		if reporting[seriesKey{a.Host, string(a.Metric), a.Subject}] || now.Before(a.UpdatedAt.Add(noDataWindows*r.Window)) {
+			continue
+		}
+		changes = append(changes, Change{Action: Resolve, NoData: true, AlertID: a.ID, Host: a.Host, Metric: string(a.Metric),
+			Subject: a.Subject, Severity: string(a.Severity), Value: a.Value, Threshold: a.Threshold, Since: a.StartedAt})
 	}
 	return changes
 }
@@ -226,6 +243,11 @@ func (e *Evaluator) apply(ctx context.Context, c Change, now time.Time) error {
 	return fmt.Errorf("unknown action %q", c.Action)
 }
 
+// claimLease is how long a claimed notice is left to its claimant: longer than the slowest
+// send (every try timing out, the longest Retry-After), short enough that a notice whose
+// claimant died goes out a few minutes late rather than never.
+const claimLease = 5 * time.Minute
+
 func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) error {
 	pending, err := e.q.PendingNotifications(ctx, now.Add(-e.rules.Cooldown))
 	if err != nil {
@@ -245,8 +267,18 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 			rep.Suppressed++
 			continue
 		}
+		// Another evaluator may be sending this very notice (a manual `infradash alerts` while
+		// serve runs, a leader handover): only the one that claims it sends it.
+		if _, err := e.q.ClaimNotification(ctx, queries.ClaimNotificationParams{ID: p.ID, Kind: p.PendingNotification,
+			Now: now, Until: now.Add(claimLease)}); errors.Is(err, pgx.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("alerts: claim notification of alert %d: %w", p.ID, err)
+		}
 		m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
 			Severity: string(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: AlertsURL(e.baseURL)}
+		// The stored title says how it resolved: by its value, or because the series went quiet.
+		m.NoData = kind == notify.Resolved && notify.IsNoDataTitle(p.Message)
 		results := notify.SendAll(ctx, e.notifiers, m)
 		attempts, delivered, errText := 0, false, ""
 		for _, r := range results {
@@ -261,6 +293,10 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 		// Delivered through at least one notifier counts as delivered: retrying would repeat the
 		// notice on the notifiers that did get it. A failure on another stays in delivery_error.
 		if delivered {
+			if errText != "" {
+				e.log.Warn("alert notification reached only some notifiers; the others will not get it (a retry would repeat it on those that did)",
+					"alert", p.ID, "kind", kind, "err", errText)
+			}
 			rep.Notified++
 			err = e.q.MarkDelivered(ctx, queries.MarkDeliveredParams{ID: p.ID, Now: now, Error: errText, Attempts: int32(attempts)})
 		} else {
@@ -285,7 +321,7 @@ func joinErr(a, b string) string {
 func message(c Change, baseURL string, now time.Time) notify.Message {
 	kind := map[Action]string{Open: notify.Opened, Escalate: notify.Escalated, Remind: notify.Reminder, Update: notify.Reminder, Resolve: notify.Resolved}[c.Action]
 	return notify.Message{Kind: kind, AlertID: c.AlertID, Host: c.Host, Metric: c.Metric, Subject: c.Subject, Severity: c.Severity,
-		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: AlertsURL(baseURL)}
+		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: AlertsURL(baseURL), NoData: c.NoData}
 }
 
 // ErrNotFound and ErrResolved are the reasons an acknowledgement is refused.
@@ -313,7 +349,8 @@ func Acknowledge(ctx context.Context, db queries.DBTX, id, userID int64, now tim
 	return a, nil
 }
 
-// TestMessage is the notification `alerts --test` and the admin's test button send.
-func TestMessage(baseURL string, now time.Time) notify.Message {
-	return notify.Message{Kind: notify.Test, At: now.UTC(), URL: AlertsURL(baseURL)}
+// SendTest sends the test notification of `alerts --test` and the admin's test button: once
+// through each notifier, all at once, within notify.TestTimeout.
+func SendTest(ctx context.Context, ns []*notify.Notifier, baseURL string, now time.Time) []notify.Result {
+	return notify.SendTest(ctx, ns, notify.Message{Kind: notify.Test, At: now.UTC(), URL: AlertsURL(baseURL)})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -367,5 +368,123 @@ func TestDryRunDecidesButWritesNothing(t *testing.T) {
 	}
 	if len(f.alerts()) != 0 || len(h.messages()) != 0 {
 		t.Fatal("a dry run must not store or send anything")
+	}
+}
+
+func TestAnAlertWhoseSeriesStopsReportingResolvesOnce(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+	f.sample("db-1", 10, 10, `[{"mountpoint":"/mnt/backup","used_percent":97}]`)
+	f.run()
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("a full filesystem should notify once, got %d", n)
+	}
+	// The filesystem is unmounted: the host keeps reporting, but not /mnt/backup.
+	for i := 1; i <= 2; i++ {
+		f.now = t0.Add(time.Duration(i) * time.Minute)
+		f.sample("db-1", 10, 10, "")
+		f.run()
+	}
+	if a := f.alerts()[0]; a.ResolvedAt != nil {
+		t.Fatalf("two windows without data is too soon to give up on the alert: %+v", a)
+	}
+	for i := 3; i <= 5; i++ {
+		f.now = t0.Add(time.Duration(i) * time.Minute)
+		f.sample("db-1", 10, 10, "")
+		f.run()
+	}
+	a := f.alerts()[0]
+	if a.ResolvedAt == nil || !strings.Contains(a.Message, "no data") {
+		t.Fatalf("after three windows without data the alert should resolve saying so, got %+v", a)
+	}
+	msgs := h.messages()
+	if len(msgs) != 2 || !strings.Contains(msgs[1], "Resolved (no data)") || !strings.Contains(msgs[1], "/mnt/backup") {
+		t.Fatalf("want exactly one no-data resolution notice, got %q", msgs)
+	}
+}
+
+func TestTwoEvaluatorsSendANoticeOnce(t *testing.T) {
+	// The webhook holds the first request until released, so the second evaluator runs while
+	// the first is mid-send: what `infradash alerts` does while serve's job runs.
+	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(body))
+		first := len(got) == 1
+		mu.Unlock()
+		arrived <- struct{}{}
+		if first {
+			<-release
+		}
+	}))
+	defer srv.Close()
+	f := newFixture(t)
+	f.sample("web-1", 90, 20, "")
+	newEval := func() *alerts.Evaluator {
+		return alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Notifiers: []*notify.Notifier{notify.NewSlack(srv.URL, notify.Options{})},
+			Now: func() time.Time { return t0 }})
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := newEval().Run(context.Background(), false)
+		first <- err
+	}()
+	<-arrived
+	if _, err := newEval().Run(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("two evaluators at once should send the notice once, got %d messages", len(got))
+	}
+	if a := f.alerts()[0]; a.NotificationCount != 1 || a.PendingNotification.Valid {
+		t.Fatalf("the alert should record one delivered notice, got %+v", a)
+	}
+}
+
+// lockedBuffer is a log destination the evaluator may write to from any goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestANoticeThatReachedOnlyOneNotifierIsLoggedAndNotRepeated(t *testing.T) {
+	up, down := newHook(t), newHook(t)
+	down.down()
+	var logs lockedBuffer
+	f := newFixture(t)
+	f.eval = alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Now: func() time.Time { return f.now },
+		Notifiers: []*notify.Notifier{slack(up), notify.NewWebhook(down.srv.URL, notify.Options{Backoff: time.Millisecond})},
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil))})
+	f.runWithCPU(0, 90)
+	f.runWithCPU(time.Minute, 90)
+	if n := len(up.messages()); n != 1 {
+		t.Fatalf("the notifier that worked should get the notice once, got %d", n)
+	}
+	if a := f.alerts()[0]; a.PendingNotification.Valid || !strings.Contains(a.DeliveryError, "webhook") {
+		t.Fatalf("the notice counts as delivered and keeps the webhook's error, got %+v", a)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "reached only some notifiers") {
+		t.Fatalf("the partial delivery should be logged at WARN:\n%s", logs.String())
 	}
 }

@@ -96,6 +96,8 @@ func TestMigrateDownUpKeepsSchema(t *testing.T) {
 		"column system_metrics_history.collected_at timestamp with time zone",
 		"index idx_system_collected_at", "index idx_process_collected_at", "index idx_infra_health_collected_at",
 		"index idx_alerts_open", "index idx_alerts_resolved_at", "index idx_aggregations_bucket_start",
+		// The timestamps the alert job and the token cleanup filter on.
+		"index idx_alerts_last_notified_at", "index idx_alerts_pending", "index idx_tokens_revoked_at",
 		"type healthstatus critical", "type metrictype cpu",
 	} {
 		if !strings.Contains(before, want) {

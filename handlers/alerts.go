@@ -52,9 +52,9 @@ func toAlertJSON(a queries.InfrastructureAlert, ackEmail *string) alertJSON {
 	}
 	return alertJSON{
 		ID: a.ID, Status: status, Host: a.Host, Metric: string(a.Metric), Subject: a.Subject, Severity: string(a.Severity),
-		Value: a.Value, Threshold: a.Threshold, Message: a.Message, StartedAt: a.StartedAt, UpdatedAt: a.UpdatedAt,
-		EscalatedAt: a.EscalatedAt, ResolvedAt: a.ResolvedAt, AcknowledgedAt: a.AcknowledgedAt, AcknowledgedBy: ackEmail,
-		Notification: notification{Pending: textPtr(a.PendingNotification), Count: a.NotificationCount, LastNotifiedAt: a.LastNotifiedAt,
+		Value: a.Value, Threshold: a.Threshold, Message: a.Message, StartedAt: a.StartedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+		EscalatedAt: utcPtr(a.EscalatedAt), ResolvedAt: utcPtr(a.ResolvedAt), AcknowledgedAt: utcPtr(a.AcknowledgedAt), AcknowledgedBy: ackEmail,
+		Notification: notification{Pending: textPtr(a.PendingNotification), Count: a.NotificationCount, LastNotifiedAt: utcPtr(a.LastNotifiedAt),
 			DeliveryStatus: a.DeliveryStatus, DeliveryError: a.DeliveryError, Attempts: a.DeliveryAttempts},
 	}
 }
@@ -145,7 +145,7 @@ func (s *Server) sendTestAlert(ctx context.Context) ([]views.TestResult, error) 
 		return nil, &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL"}
 	}
 	var out []views.TestResult
-	for _, r := range notify.SendAll(ctx, ns, alerts.TestMessage(s.cfg.BaseURL, s.now())) {
+	for _, r := range alerts.SendTest(ctx, ns, s.cfg.BaseURL, s.now()) {
 		res := views.TestResult{Notifier: r.Notifier, Delivered: r.Err == nil, Attempts: r.Attempts}
 		if r.Err != nil {
 			res.Error = r.Err.Error()

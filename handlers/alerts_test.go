@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,7 +123,9 @@ func TestViewersMayNotAcknowledgeOrTest(t *testing.T) {
 		}
 	}
 	var acked *time.Time
-	_ = pool.QueryRow(context.Background(), `SELECT acknowledged_at FROM infrastructure_alerts WHERE id = 1`).Scan(&acked)
+	if err := pool.QueryRow(context.Background(), `SELECT acknowledged_at FROM infrastructure_alerts WHERE id = 1`).Scan(&acked); err != nil {
+		t.Fatalf("reading alert 1 back: %v", err)
+	}
 	if acked != nil {
 		t.Error("a viewer's request acknowledged the alert")
 	}
@@ -152,5 +155,52 @@ func TestTestAlertReportsEachNotifier(t *testing.T) {
 	e, _ = alertsServer(t, config.Config{}, RoleAdmin)
 	if code, _ := do(e, http.MethodPost, "/api/v1/observability/infrastructure/alerts/test"); code != http.StatusConflict {
 		t.Errorf("without a notifier: want 409, got %d", code)
+	}
+}
+
+func TestTestAlertTriesEachNotifierOnceAndAtTheSameTime(t *testing.T) {
+	// Slack is down (503) and the webhook answers only once both requests are in: notifiers
+	// sent one after another, with retries, would keep an admin waiting past the server's
+	// write timeout.
+	var mu sync.Mutex
+	requests := map[string]int{}
+	bothIn := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests[r.URL.Path]++
+		if len(requests) == 2 && requests["/slack"]+requests["/hook"] == 2 {
+			close(bothIn)
+		}
+		mu.Unlock()
+		select {
+		case <-bothIn:
+		case <-time.After(5 * time.Second):
+			w.WriteHeader(http.StatusGatewayTimeout)
+			return
+		}
+		if r.URL.Path == "/slack" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	e, _ := alertsServer(t, config.Config{SlackWebhookURL: srv.URL + "/slack", AlertWebhookURL: srv.URL + "/hook"}, RoleAdmin)
+	code, body := do(e, http.MethodPost, "/api/v1/observability/infrastructure/alerts/test")
+	if code != http.StatusOK {
+		t.Fatalf("test alert: %d %v", code, body)
+	}
+	outcome := map[string]map[string]any{}
+	for _, r := range body["data"].(map[string]any)["results"].([]any) {
+		outcome[r.(map[string]any)["notifier"].(string)] = r.(map[string]any)
+	}
+	if s := outcome["slack"]; s["delivered"] != false || s["attempts"] != 1.0 || !strings.Contains(s["error"].(string), "503") {
+		t.Errorf("Slack down: want one failed try naming the 503, got %v", s)
+	}
+	if w := outcome["webhook"]; w["delivered"] != true || w["attempts"] != 1.0 {
+		t.Errorf("the webhook should get the test while Slack is being tried, got %v", w)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests["/slack"] != 1 || requests["/hook"] != 1 {
+		t.Errorf("a test is one try per notifier, got %v", requests)
 	}
 }

@@ -25,8 +25,9 @@ type liveCache struct {
 	bodies map[string][]byte
 }
 
-// encoded returns build()'s JSON for snap, building it once per snapshot and key.
-func (s *Server) encoded(snap collector.Snapshot, key string, build func() any) ([]byte, error) {
+// encoded returns build()'s JSON for snap, building it once per snapshot and key. An answer
+// build marks as incomplete (keep false) is served but not kept, so the next request tries again.
+func (s *Server) encoded(snap collector.Snapshot, key string, build func() (v any, keep bool)) ([]byte, error) {
 	lc := &s.live
 	lc.mu.Lock()
 	if !lc.at.Equal(snap.CollectedAt) {
@@ -37,12 +38,13 @@ func (s *Server) encoded(snap collector.Snapshot, key string, build func() any) 
 		return b, nil
 	}
 	lc.mu.Unlock()
-	b, err := json.Marshal(build())
+	v, keep := build()
+	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	lc.mu.Lock()
-	if lc.at.Equal(snap.CollectedAt) {
+	if keep && lc.at.Equal(snap.CollectedAt) {
 		lc.bodies[key] = b
 	}
 	lc.mu.Unlock()
@@ -76,11 +78,17 @@ func (s *Server) latest() (collector.Snapshot, error) {
 
 // serveLive answers a live endpoint from the cached encoding of the latest snapshot.
 func (s *Server) serveLive(c echo.Context, key string, build func(collector.Snapshot) any) error {
+	return s.serveLiveUnlessIncomplete(c, key, func(snap collector.Snapshot) (any, bool) { return build(snap), true })
+}
+
+// serveLiveUnlessIncomplete is serveLive for an answer that can come out incomplete, which is
+// not cached.
+func (s *Server) serveLiveUnlessIncomplete(c echo.Context, key string, build func(collector.Snapshot) (any, bool)) error {
 	snap, err := s.latest()
 	if err != nil {
 		return err
 	}
-	b, err := s.encoded(snap, key, func() any { return build(snap) })
+	b, err := s.encoded(snap, key, func() (any, bool) { return build(snap) })
 	if err != nil {
 		return err
 	}
@@ -148,9 +156,11 @@ func (s *Server) showPlatform(c echo.Context) error {
 }
 
 // showSummary is the small answer to poll. Its open-alert count costs one query per sample,
-// not one per request.
+// not one per request. The count is shared by every requester, so it is not bound to the
+// request that happens to make it (a client hanging up would leave everyone without it), and a
+// failed count is not kept.
 func (s *Server) showSummary(c echo.Context) error {
-	return s.serveLive(c, "summary", func(snap collector.Snapshot) any {
+	return s.serveLiveUnlessIncomplete(c, "summary", func(snap collector.Snapshot) (any, bool) {
 		rep := health.Evaluate(snap, s.thresholds)
 		sum := summaryData{
 			Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), Score: rep.Score, Status: rep.Status,
@@ -163,35 +173,22 @@ func (s *Server) showSummary(c echo.Context) error {
 				sum.DiskMaxPercent, sum.DiskMaxMountpoint = fs.UsedPercent, fs.Mountpoint
 			}
 		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 250*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), time.Second)
 		defer cancel()
-		if n, err := s.q.CountOpenAlertsForHost(ctx, snap.Host); err == nil {
-			open := int(n)
-			sum.OpenAlerts = &open
+		n, err := s.q.CountOpenAlertsForHost(ctx, snap.Host)
+		if err != nil {
+			s.log.Warn("summary: open alert count unavailable", "err", err)
+			return sum, false
 		}
-		return sum
+		open := int(n)
+		sum.OpenAlerts = &open
+		return sum, true
 	})
 }
 
-type alertData struct {
-	ID             int64      `json:"id"`
-	Host           string     `json:"host"`
-	Metric         string     `json:"metric"`
-	Subject        string     `json:"subject"`
-	Severity       string     `json:"severity"`
-	Value          float64    `json:"value"`
-	Threshold      float64    `json:"threshold"`
-	Message        string     `json:"message"`
-	StartedAt      time.Time  `json:"started_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	ResolvedAt     *time.Time `json:"resolved_at"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at"`
-	AcknowledgedBy *int64     `json:"acknowledged_by"`
-}
-
 type alertList struct {
-	Alerts []alertData `json:"alerts"`
-	Total  int         `json:"total"`
+	Alerts []alertJSON `json:"alerts"`
+	Total  int64       `json:"total"`
 }
 
 type trendPoint struct {
@@ -238,7 +235,7 @@ func (s *Server) showReport(c echo.Context) error {
 		{&rep.Trend, "trend", s.trendOf},
 	}
 	for _, p := range parts {
-		b, err := s.encoded(snap, p.key, func() any { return p.build(snap) })
+		b, err := s.encoded(snap, p.key, func() (any, bool) { return p.build(snap), true })
 		if err != nil {
 			return err
 		}
@@ -246,29 +243,31 @@ func (s *Server) showReport(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if rows, err := s.q.OpenAlertsForHost(ctx, snap.Host); err == nil {
-		rep.OpenAlerts = &alertList{Alerts: alertsOf(rows), Total: len(rows)}
+	if list, err := s.openAlertsOn(ctx, snap.Host); err == nil {
+		rep.OpenAlerts = &list
 	} else {
 		s.log.Warn("report: open alerts unavailable", "err", err)
 	}
 	return s.ok(c, rep)
 }
 
-func alertsOf(rows []queries.OpenAlertsForHostRow) []alertData {
-	out := make([]alertData, 0, len(rows))
-	for _, r := range rows {
-		a := alertData{
-			ID: r.ID, Host: r.Host, Metric: string(r.Metric), Subject: r.Subject, Severity: string(r.Severity),
-			Value: r.Value, Threshold: r.Threshold, Message: r.Message,
-			StartedAt: r.StartedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-			ResolvedAt: utcPtr(r.ResolvedAt), AcknowledgedAt: utcPtr(r.AcknowledgedAt),
-		}
-		if r.AcknowledgedBy.Valid {
-			a.AcknowledgedBy = &r.AcknowledgedBy.Int64
-		}
-		out = append(out, a)
+// reportAlertLimit bounds the report's list; total still counts them all.
+const reportAlertLimit = 500
+
+// openAlertsOn is host's open alerts, newest first, as GET /alerts?status=open&host= shows them.
+func (s *Server) openAlertsOn(ctx context.Context, host string) (alertList, error) {
+	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "open", Host: host, RowLimit: reportAlertLimit})
+	if err != nil {
+		return alertList{}, err
 	}
-	return out
+	list := alertList{Alerts: make([]alertJSON, 0, len(rows)), Total: int64(len(rows))}
+	for _, r := range rows {
+		list.Alerts = append(list.Alerts, toAlertJSON(r.InfrastructureAlert, textPtr(r.AcknowledgedByEmail)))
+	}
+	if len(rows) == reportAlertLimit {
+		list.Total, err = s.q.CountAlerts(ctx, queries.CountAlertsParams{Status: "open", Host: host})
+	}
+	return list, err
 }
 
 func utcPtr(t *time.Time) *time.Time {

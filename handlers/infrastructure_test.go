@@ -199,9 +199,11 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 	host := col.Platform().Hostname
 	now := time.Now().UTC()
 	for _, q := range []string{
-		// open, for this host: shown
-		`INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message, started_at, updated_at)
-		 VALUES ($1, 'disk', '/', 'warning', 88, 85, 'disk / at 88%', $2, $2)`,
+		// open, for this host, acknowledged: shown
+		`INSERT INTO users (email, password_hash, role) VALUES ('ops@example.com', 'x', 'admin')`,
+		`INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message, started_at, updated_at,
+		                                   acknowledged_at, acknowledged_by)
+		 VALUES ($1, 'disk', '/', 'warning', 88, 85, 'disk / at 88%', $2, $2, $2, (SELECT id FROM users))`,
 		// resolved: not shown
 		`INSERT INTO infrastructure_alerts (host, metric, severity, value, threshold, started_at, updated_at, resolved_at)
 		 VALUES ($1, 'cpu', 'critical', 97, 95, $2, $2, $2)`,
@@ -209,7 +211,11 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 		`INSERT INTO infrastructure_alerts (host, metric, severity, value, threshold, started_at, updated_at)
 		 VALUES ($1 || '-other', 'memory', 'warning', 90, 85, $2, $2)`,
 	} {
-		if _, err := a.pool.Exec(context.Background(), q, host, now); err != nil {
+		args := []any{host, now}
+		if !strings.Contains(q, "$1") {
+			args = nil
+		}
+		if _, err := a.pool.Exec(context.Background(), q, args...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,7 +231,25 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 	}
 	env.decode(t, &rep)
 	if rep.OpenAlerts == nil || rep.OpenAlerts.Total != 1 || rep.OpenAlerts.Alerts[0].Subject != "/" || rep.OpenAlerts.Alerts[0].ResolvedAt != nil {
-		t.Errorf("open alerts: %+v", rep.OpenAlerts)
+		t.Fatalf("open alerts: %+v", rep.OpenAlerts)
+	}
+	if by := rep.OpenAlerts.Alerts[0].AcknowledgedBy; by == nil || *by != "ops@example.com" {
+		t.Errorf("the report should name who acknowledged by email, as the alerts list does, got %v", by)
+	}
+	// The same alert, the same shape, in the report and in the alerts list.
+	_, listEnv := a.get(t, "/api/v1/observability/infrastructure/alerts?status=open&host="+host)
+	var list struct {
+		Alerts []json.RawMessage `json:"alerts"`
+	}
+	listEnv.decode(t, &list)
+	var reportAlerts struct {
+		OpenAlerts struct {
+			Alerts []json.RawMessage `json:"alerts"`
+		} `json:"open_alerts"`
+	}
+	env.decode(t, &reportAlerts)
+	if len(list.Alerts) != 1 || len(reportAlerts.OpenAlerts.Alerts) != 1 || string(list.Alerts[0]) != string(reportAlerts.OpenAlerts.Alerts[0]) {
+		t.Errorf("report and alerts list disagree:\nreport: %s\nlist:   %s", reportAlerts.OpenAlerts.Alerts, list.Alerts)
 	}
 	if len(rep.Trend.Points) == 0 || rep.Trend.StepSeconds != 60 || rep.Trend.Points[0].Samples < 1 {
 		t.Errorf("trend: %+v", rep.Trend)
@@ -271,5 +295,53 @@ func TestInfrastructureNeedsCredentials(t *testing.T) {
 			t.Errorf("GET %s without credentials: %d", name, rec.Code)
 		}
 		validateAgainstOpenAPI(t, req, rec)
+	}
+}
+
+// oneSample is a collector that took one sample and no more: every request answers from it.
+type oneSample struct{ snap collector.Snapshot }
+
+func (o oneSample) Latest() (collector.Snapshot, bool)    { return o.snap, true }
+func (o oneSample) Recent(time.Time) []collector.Snapshot { return []collector.Snapshot{o.snap} }
+func (o oneSample) Platform() collector.Platform          { return collector.Platform{Hostname: o.snap.Host} }
+
+func TestSummaryNeverKeepsAMissingAlertCount(t *testing.T) {
+	a := newAPIServer(t, oneSample{collector.Snapshot{Host: "web-1", CollectedAt: time.Now().UTC()}}, nil)
+	summary := func(ctx context.Context) *int {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, infraPath+"summary", nil).WithContext(ctx)
+		rec := httptest.NewRecorder()
+		a.e.ServeHTTP(rec, req)
+		var env envelopeOf
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || rec.Code != http.StatusOK {
+			t.Fatalf("summary: %d %s", rec.Code, rec.Body)
+		}
+		var sum summaryData
+		env.decode(t, &sum)
+		return sum.OpenAlerts
+	}
+
+	// A client that hangs up at once must not leave everyone without the count.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	summary(gone)
+	if n := summary(context.Background()); n == nil || *n != 0 {
+		t.Fatalf("after a cancelled request the summary's open_alerts = %v, want 0", n)
+	}
+
+	// The count fails (the table is unreadable): null, and the next request tries again.
+	a.s.live = liveCache{}
+	exec := func(sql string) {
+		if _, err := a.pool.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`ALTER TABLE infrastructure_alerts RENAME TO alerts_away`)
+	if n := summary(context.Background()); n != nil {
+		t.Fatalf("with the alerts unreadable open_alerts should be null, got %d", *n)
+	}
+	exec(`ALTER TABLE alerts_away RENAME TO infrastructure_alerts`)
+	if n := summary(context.Background()); n == nil || *n != 0 {
+		t.Fatalf("once the alerts are readable again open_alerts = %v, want 0 (a failed count must not be cached)", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,10 +41,17 @@ func NewElector(pool *pgxpool.Pool, log *slog.Logger) *Elector {
 	return &Elector{pool: pool, key: LeaderLockKey, log: log}
 }
 
+// electionTimeout bounds one IsLeader call. gocron asks with the job's context, which has no
+// deadline, while e.mu is held: a half-open connection would otherwise block every job for as
+// long as TCP takes to give up (minutes).
+const electionTimeout = 5 * time.Second
+
 // IsLeader returns nil when this replica holds (or has just taken) the lock, ErrNotLeader when
 // another does, or the error that kept it from finding out. gocron asks before every run, so a
 // dead leader connection is noticed at the next run, and a follower takes over at its next run.
 func (e *Elector) IsLeader(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, electionTimeout)
+	defer cancel()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.conn != nil {

@@ -342,7 +342,9 @@ func TestLeadershipMovesWhenTheLeaderConnectionDies(t *testing.T) {
 		t.Fatalf("the second should follow, got %v", err)
 	}
 	// The database drops the leader's session (a network cut, a restart of its backend).
-	exec(t, pools[2], `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()`)
+	// With a timeout, pg_terminate_backend waits for the backend to exit, which is when its
+	// advisory lock is released; without one it only signals.
+	exec(t, pools[2], `SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()`)
 	if err := b.IsLeader(ctx); err != nil {
 		t.Fatalf("the follower should take over once the leader's session is gone: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -37,6 +38,7 @@ type Message struct {
 	Since     time.Time // when the alert started
 	At        time.Time // when this notification was made
 	URL       string    // where to see the alerts
+	NoData    bool      // Resolved only: closed because the series stopped reporting
 }
 
 // Options tune delivery; the zero value gives the production behaviour.
@@ -92,14 +94,16 @@ type Result struct {
 }
 
 // Send delivers m, trying up to Options.Tries times.
-func (n *Notifier) Send(ctx context.Context, m Message) Result {
+func (n *Notifier) Send(ctx context.Context, m Message) Result { return n.send(ctx, m, n.opts.Tries) }
+
+func (n *Notifier) send(ctx context.Context, m Message, tries int) Result {
 	body, err := json.Marshal(n.encode(m))
 	if err != nil {
 		return Result{Notifier: n.name, Err: fmt.Errorf("%s: encode: %w", n.name, err)}
 	}
 	res := Result{Notifier: n.name}
 	wait := n.opts.Backoff
-	for res.Attempts < n.opts.Tries {
+	for res.Attempts < tries {
 		res.Attempts++
 		retryAfter, err := n.post(ctx, body)
 		if err == nil {
@@ -108,7 +112,7 @@ func (n *Notifier) Send(ctx context.Context, m Message) Result {
 		}
 		res.Err = fmt.Errorf("%s: %w", n.name, err)
 		var p permanent
-		if errors.As(err, &p) || res.Attempts == n.opts.Tries {
+		if errors.As(err, &p) || res.Attempts == tries {
 			break
 		}
 		d := wait
@@ -192,5 +196,27 @@ func SendAll(ctx context.Context, ns []*Notifier, m Message) []Result {
 	for _, n := range ns {
 		results = append(results, n.Send(ctx, m))
 	}
+	return results
+}
+
+// TestTimeout bounds SendTest as a whole.
+const TestTimeout = 15 * time.Second
+
+// SendTest sends m once through every notifier at the same time, and gives up on all of them
+// after TestTimeout: someone is waiting for the answer (at a terminal, or an HTTP request with
+// a write timeout), and a test that needs retries has found what it was looking for.
+func SendTest(ctx context.Context, ns []*Notifier, m Message) []Result {
+	ctx, cancel := context.WithTimeout(ctx, TestTimeout)
+	defer cancel()
+	results := make([]Result, len(ns))
+	var wg sync.WaitGroup
+	for i, n := range ns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = n.send(ctx, m, 1)
+		}()
+	}
+	wg.Wait()
 	return results
 }

@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+const noDataPrefix = "Resolved (no data):"
+
+// IsNoDataTitle reports whether title is a Title of a no-data resolution.
+func IsNoDataTitle(title string) bool { return strings.HasPrefix(title, noDataPrefix) }
+
 // Title is a one-line summary of m, in the operator's words.
 func (m Message) Title() string {
 	what := m.Metric
@@ -16,6 +21,9 @@ func (m Message) Title() string {
 	case Test:
 		return "Test notification from infradash"
 	case Resolved:
+		if m.NoData {
+			return fmt.Sprintf("%s %s on %s stopped reporting; last value %.1f%%", noDataPrefix, what, m.Host, m.Value)
+		}
 		return fmt.Sprintf("Resolved: %s on %s is back to %.1f%%", what, m.Host, m.Value)
 	case Escalated:
 		return fmt.Sprintf("Escalated to CRITICAL: %s on %s at %.1f%% (threshold %.0f%%)", what, m.Host, m.Value, m.Threshold)

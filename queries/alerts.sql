@@ -62,16 +62,26 @@ FROM infrastructure_alerts a
 WHERE a.pending_notification IS NOT NULL
 ORDER BY a.id;
 
+-- name: ClaimNotification :one
+-- Takes the notice for one evaluator until @until; no row when it was sent, replaced, or is
+-- claimed by another evaluator whose lease still runs.
+UPDATE infrastructure_alerts
+SET delivery_claimed_until = @until::timestamptz
+WHERE id = @id AND pending_notification = @kind
+  AND (delivery_claimed_until IS NULL OR delivery_claimed_until <= @now::timestamptz)
+RETURNING id;
+
 -- name: MarkDelivered :exec
 UPDATE infrastructure_alerts
-SET pending_notification = NULL, last_notified_at = @now::timestamptz, notification_count = notification_count + 1,
+SET pending_notification = NULL, delivery_claimed_until = NULL, last_notified_at = @now::timestamptz, notification_count = notification_count + 1,
     delivery_status = 'delivered', delivery_error = @error, delivery_attempts = delivery_attempts + @attempts::integer
 WHERE id = @id;
 
 -- name: MarkDeliveryFailed :exec
 -- The notification stays pending, so the next run tries again.
 UPDATE infrastructure_alerts
-SET delivery_status = 'failed', delivery_error = @error, delivery_attempts = delivery_attempts + @attempts::integer
+SET delivery_status = 'failed', delivery_error = @error, delivery_attempts = delivery_attempts + @attempts::integer,
+    delivery_claimed_until = NULL
 WHERE id = @id;
 
 -- name: DropPendingNotification :exec

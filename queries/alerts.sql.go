@@ -17,7 +17,7 @@ UPDATE infrastructure_alerts
 SET acknowledged_at = COALESCE(acknowledged_at, $1::timestamptz), acknowledged_by = COALESCE(acknowledged_by, $2::bigint),
     pending_notification = CASE WHEN pending_notification = 'reminder' THEN NULL ELSE pending_notification END
 WHERE id = $3 AND resolved_at IS NULL
-RETURNING id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts
+RETURNING id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until
 `
 
 type AcknowledgeAlertParams struct {
@@ -50,6 +50,7 @@ func (q *Queries) AcknowledgeAlert(ctx context.Context, arg AcknowledgeAlertPara
 		&i.DeliveryStatus,
 		&i.DeliveryError,
 		&i.DeliveryAttempts,
+		&i.DeliveryClaimedUntil,
 	)
 	return i, err
 }
@@ -111,6 +112,35 @@ func (q *Queries) AlertWindowMeans(ctx context.Context, arg AlertWindowMeansPara
 		return nil, err
 	}
 	return items, nil
+}
+
+const claimNotification = `-- name: ClaimNotification :one
+UPDATE infrastructure_alerts
+SET delivery_claimed_until = $1::timestamptz
+WHERE id = $2 AND pending_notification = $3
+  AND (delivery_claimed_until IS NULL OR delivery_claimed_until <= $4::timestamptz)
+RETURNING id
+`
+
+type ClaimNotificationParams struct {
+	Until time.Time
+	ID    int64
+	Kind  pgtype.Text
+	Now   time.Time
+}
+
+// Takes the notice for one evaluator until @until; no row when it was sent, replaced, or is
+// claimed by another evaluator whose lease still runs.
+func (q *Queries) ClaimNotification(ctx context.Context, arg ClaimNotificationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, claimNotification,
+		arg.Until,
+		arg.ID,
+		arg.Kind,
+		arg.Now,
+	)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
 }
 
 const countAlerts = `-- name: CountAlerts :one
@@ -205,7 +235,7 @@ func (q *Queries) EscalateAlert(ctx context.Context, arg EscalateAlertParams) er
 }
 
 const getAlert = `-- name: GetAlert :one
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts FROM infrastructure_alerts WHERE id = $1
+SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until FROM infrastructure_alerts WHERE id = $1
 `
 
 func (q *Queries) GetAlert(ctx context.Context, id int64) (InfrastructureAlert, error) {
@@ -232,12 +262,13 @@ func (q *Queries) GetAlert(ctx context.Context, id int64) (InfrastructureAlert, 
 		&i.DeliveryStatus,
 		&i.DeliveryError,
 		&i.DeliveryAttempts,
+		&i.DeliveryClaimedUntil,
 	)
 	return i, err
 }
 
 const getAlertWithAcknowledger = `-- name: GetAlertWithAcknowledger :one
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, u.email AS acknowledged_by_email
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE a.id = $1
@@ -272,13 +303,14 @@ func (q *Queries) GetAlertWithAcknowledger(ctx context.Context, id int64) (GetAl
 		&i.InfrastructureAlert.DeliveryStatus,
 		&i.InfrastructureAlert.DeliveryError,
 		&i.InfrastructureAlert.DeliveryAttempts,
+		&i.InfrastructureAlert.DeliveryClaimedUntil,
 		&i.AcknowledgedByEmail,
 	)
 	return i, err
 }
 
 const listAlerts = `-- name: ListAlerts :many
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, u.email AS acknowledged_by_email
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE ($1::text = 'all'
@@ -339,6 +371,7 @@ func (q *Queries) ListAlerts(ctx context.Context, arg ListAlertsParams) ([]ListA
 			&i.InfrastructureAlert.DeliveryStatus,
 			&i.InfrastructureAlert.DeliveryError,
 			&i.InfrastructureAlert.DeliveryAttempts,
+			&i.InfrastructureAlert.DeliveryClaimedUntil,
 			&i.AcknowledgedByEmail,
 		); err != nil {
 			return nil, err
@@ -353,7 +386,7 @@ func (q *Queries) ListAlerts(ctx context.Context, arg ListAlertsParams) ([]ListA
 
 const markDelivered = `-- name: MarkDelivered :exec
 UPDATE infrastructure_alerts
-SET pending_notification = NULL, last_notified_at = $1::timestamptz, notification_count = notification_count + 1,
+SET pending_notification = NULL, delivery_claimed_until = NULL, last_notified_at = $1::timestamptz, notification_count = notification_count + 1,
     delivery_status = 'delivered', delivery_error = $2, delivery_attempts = delivery_attempts + $3::integer
 WHERE id = $4
 `
@@ -377,7 +410,8 @@ func (q *Queries) MarkDelivered(ctx context.Context, arg MarkDeliveredParams) er
 
 const markDeliveryFailed = `-- name: MarkDeliveryFailed :exec
 UPDATE infrastructure_alerts
-SET delivery_status = 'failed', delivery_error = $1, delivery_attempts = delivery_attempts + $2::integer
+SET delivery_status = 'failed', delivery_error = $1, delivery_attempts = delivery_attempts + $2::integer,
+    delivery_claimed_until = NULL
 WHERE id = $3
 `
 
@@ -430,7 +464,7 @@ func (q *Queries) OpenAlert(ctx context.Context, arg OpenAlertParams) (int64, er
 }
 
 const openAlerts = `-- name: OpenAlerts :many
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts FROM infrastructure_alerts
+SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until FROM infrastructure_alerts
 WHERE resolved_at IS NULL
 ORDER BY id
 `
@@ -465,6 +499,7 @@ func (q *Queries) OpenAlerts(ctx context.Context) ([]InfrastructureAlert, error)
 			&i.DeliveryStatus,
 			&i.DeliveryError,
 			&i.DeliveryAttempts,
+			&i.DeliveryClaimedUntil,
 		); err != nil {
 			return nil, err
 		}
@@ -477,7 +512,7 @@ func (q *Queries) OpenAlerts(ctx context.Context) ([]InfrastructureAlert, error)
 }
 
 const pendingNotifications = `-- name: PendingNotifications :many
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts,
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until,
        EXISTS (SELECT 1 FROM infrastructure_alerts o
                WHERE o.host = a.host AND o.metric = a.metric AND o.subject = a.subject
                  AND o.last_notified_at > $1::timestamptz) AS in_cooldown
@@ -487,27 +522,28 @@ ORDER BY a.id
 `
 
 type PendingNotificationsRow struct {
-	ID                  int64
-	Host                string
-	Metric              Metrictype
-	Subject             string
-	Severity            Healthstatus
-	Value               float64
-	Threshold           float64
-	Message             string
-	StartedAt           time.Time
-	UpdatedAt           time.Time
-	EscalatedAt         *time.Time
-	ResolvedAt          *time.Time
-	AcknowledgedAt      *time.Time
-	AcknowledgedBy      pgtype.Int8
-	PendingNotification pgtype.Text
-	LastNotifiedAt      *time.Time
-	NotificationCount   int32
-	DeliveryStatus      string
-	DeliveryError       string
-	DeliveryAttempts    int32
-	InCooldown          bool
+	ID                   int64
+	Host                 string
+	Metric               Metrictype
+	Subject              string
+	Severity             Healthstatus
+	Value                float64
+	Threshold            float64
+	Message              string
+	StartedAt            time.Time
+	UpdatedAt            time.Time
+	EscalatedAt          *time.Time
+	ResolvedAt           *time.Time
+	AcknowledgedAt       *time.Time
+	AcknowledgedBy       pgtype.Int8
+	PendingNotification  pgtype.Text
+	LastNotifiedAt       *time.Time
+	NotificationCount    int32
+	DeliveryStatus       string
+	DeliveryError        string
+	DeliveryAttempts     int32
+	DeliveryClaimedUntil *time.Time
+	InCooldown           bool
 }
 
 // Alerts with something to send, and whether anything about the same series was sent after
@@ -542,6 +578,7 @@ func (q *Queries) PendingNotifications(ctx context.Context, quietSince time.Time
 			&i.DeliveryStatus,
 			&i.DeliveryError,
 			&i.DeliveryAttempts,
+			&i.DeliveryClaimedUntil,
 			&i.InCooldown,
 		); err != nil {
 			return nil, err

@@ -122,13 +122,5 @@ WHERE host = @host AND metric = @metric AND subject = @subject AND period = @per
 GROUP BY bucket
 ORDER BY bucket;
 
--- name: OpenAlertsForHost :many
--- The alerts still firing on a host, newest first, for the report.
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at,
-       resolved_at, acknowledged_at, acknowledged_by
-FROM infrastructure_alerts
-WHERE host = $1 AND resolved_at IS NULL
-ORDER BY started_at DESC;
-
 -- name: CountOpenAlertsForHost :one
 SELECT count(*)::integer FROM infrastructure_alerts WHERE host = $1 AND resolved_at IS NULL;

@@ -8,8 +8,6 @@ package queries
 import (
 	"context"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const countOpenAlertsForHost = `-- name: CountOpenAlertsForHost :one
@@ -178,65 +176,6 @@ func (q *Queries) LatestRollupBucket(ctx context.Context, arg LatestRollupBucket
 	var bucket_start time.Time
 	err := row.Scan(&bucket_start)
 	return bucket_start, err
-}
-
-const openAlertsForHost = `-- name: OpenAlertsForHost :many
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at,
-       resolved_at, acknowledged_at, acknowledged_by
-FROM infrastructure_alerts
-WHERE host = $1 AND resolved_at IS NULL
-ORDER BY started_at DESC
-`
-
-type OpenAlertsForHostRow struct {
-	ID             int64
-	Host           string
-	Metric         Metrictype
-	Subject        string
-	Severity       Healthstatus
-	Value          float64
-	Threshold      float64
-	Message        string
-	StartedAt      time.Time
-	UpdatedAt      time.Time
-	ResolvedAt     *time.Time
-	AcknowledgedAt *time.Time
-	AcknowledgedBy pgtype.Int8
-}
-
-// The alerts still firing on a host, newest first, for the report.
-func (q *Queries) OpenAlertsForHost(ctx context.Context, host string) ([]OpenAlertsForHostRow, error) {
-	rows, err := q.db.Query(ctx, openAlertsForHost, host)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []OpenAlertsForHostRow{}
-	for rows.Next() {
-		var i OpenAlertsForHostRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Host,
-			&i.Metric,
-			&i.Subject,
-			&i.Severity,
-			&i.Value,
-			&i.Threshold,
-			&i.Message,
-			&i.StartedAt,
-			&i.UpdatedAt,
-			&i.ResolvedAt,
-			&i.AcknowledgedAt,
-			&i.AcknowledgedBy,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const processSeries = `-- name: ProcessSeries :many

@@ -116,26 +116,27 @@ type ApiToken struct {
 }
 
 type InfrastructureAlert struct {
-	ID                  int64
-	Host                string
-	Metric              Metrictype
-	Subject             string
-	Severity            Healthstatus
-	Value               float64
-	Threshold           float64
-	Message             string
-	StartedAt           time.Time
-	UpdatedAt           time.Time
-	EscalatedAt         *time.Time
-	ResolvedAt          *time.Time
-	AcknowledgedAt      *time.Time
-	AcknowledgedBy      pgtype.Int8
-	PendingNotification pgtype.Text
-	LastNotifiedAt      *time.Time
-	NotificationCount   int32
-	DeliveryStatus      string
-	DeliveryError       string
-	DeliveryAttempts    int32
+	ID                   int64
+	Host                 string
+	Metric               Metrictype
+	Subject              string
+	Severity             Healthstatus
+	Value                float64
+	Threshold            float64
+	Message              string
+	StartedAt            time.Time
+	UpdatedAt            time.Time
+	EscalatedAt          *time.Time
+	ResolvedAt           *time.Time
+	AcknowledgedAt       *time.Time
+	AcknowledgedBy       pgtype.Int8
+	PendingNotification  pgtype.Text
+	LastNotifiedAt       *time.Time
+	NotificationCount    int32
+	DeliveryStatus       string
+	DeliveryError        string
+	DeliveryAttempts     int32
+	DeliveryClaimedUntil *time.Time
 }
 
 type InfrastructureHealth struct {
