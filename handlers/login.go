@@ -95,6 +95,10 @@ func (s *Server) submitLogin(c echo.Context) error {
 	if err := s.startSession(c); err != nil {
 		return err
 	}
+	// The renewal below kills the browser's old session token; the cache must not outlive it.
+	if ck, err := c.Cookie(s.sessions.Cookie.Name); err == nil {
+		s.authCache.evict(ck.Value)
+	}
 	ctx := c.Request().Context()
 	if err := s.sessions.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session: %w", err)

@@ -36,6 +36,7 @@ type Server struct {
 	users        *auth.Store
 	sessions     *scs.SessionManager
 	loginLimiter *rateLimiter
+	authCache    *authCache
 	samples      Samples
 	thresholds   health.Thresholds
 	live         liveCache
@@ -104,6 +105,7 @@ func New(d Deps) *Server {
 		}),
 		sessions:     d.Sessions,
 		loginLimiter: newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
+		authCache:    newAuthCache(d.Now),
 
 		samples:    d.Samples,
 		thresholds: d.Thresholds,

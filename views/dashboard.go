@@ -49,6 +49,9 @@ type Live struct {
 	Snapshot   collector.Snapshot
 	Health     health.Report
 	OpenAlerts []Alert
+	// AlertsUnavailable: the open alerts could not be read (the database is down); the live
+	// numbers come from memory and are shown all the same.
+	AlertsUnavailable bool
 	// Interval is the collector's; data older than two intervals is stale.
 	Interval time.Duration
 	// Now is when the page was rendered, so staleness is judged without a clock in the view.
