@@ -186,6 +186,9 @@ func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !u.SessionValid(time.Unix(0, s.sessions.GetInt64(ctx, sessionLoggedInKey))) {
+		return nil, errUnauthorized
+	}
 	p := &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"}
 	s.authCache.put(ck.Value, *p, s.sessions.Deadline(ctx))
 	return p, nil

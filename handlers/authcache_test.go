@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -102,5 +103,29 @@ func TestLogoutEvictsTheCachedSession(t *testing.T) {
 	}
 	if rec := a.do(t, request{path: "/api/v1/auth/me", bearer: token}); rec.Code != http.StatusUnauthorized {
 		t.Errorf("token after logout: %d, want 401", rec.Code)
+	}
+}
+
+// A password changed by another process (the `user passwd` command) ends the browser's session
+// here once the cached check expires, which takes at most authCacheTTL.
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	now := time.Now()
+	a := newTestApp(t, nil)
+	a.srv.now = func() time.Time { return now }
+	a.srv.authCache = newAuthCache(a.srv.now)
+	u, cookie := authtest.Session(t, a.pool, a.e, auth.RoleViewer)
+	if rec := a.do(t, request{path: "/api/v1/auth/me", cookie: cookie}); rec.Code != http.StatusOK {
+		t.Fatalf("me: %d", rec.Code)
+	}
+	now = now.Add(time.Second)
+	if _, err := auth.NewStore(a.pool, auth.Options{Now: func() time.Time { return now }}).SetPassword(context.Background(), u.Email, "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(authCacheTTL)
+	if rec := a.do(t, request{path: "/api/v1/auth/me", cookie: cookie}); rec.Code != http.StatusUnauthorized {
+		t.Errorf("session after the password changed: %d, want 401", rec.Code)
+	}
+	if rec := a.do(t, request{path: "/observability", cookie: cookie}); rec.Code != http.StatusSeeOther {
+		t.Errorf("page after the password changed: %d, want a redirect to /login", rec.Code)
 	}
 }

@@ -104,6 +104,7 @@ func (s *Server) submitLogin(c echo.Context) error {
 		return fmt.Errorf("renew session: %w", err)
 	}
 	s.sessions.Put(ctx, sessionUserKey, u.ID)
+	s.sessions.Put(ctx, sessionLoggedInKey, s.now().UnixNano())
 	return c.Redirect(http.StatusSeeOther, orDefault(form.Next, afterLogin))
 }
 
