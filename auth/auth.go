@@ -283,6 +283,9 @@ type LoginFailure struct {
 	Reason string // "unknown email", "wrong password", "locked", "disabled"
 	// LockedUntil is set when the account is (now) locked.
 	LockedUntil *time.Time
+	// Failures counts this account's wrong passwords in a row, this one included (0 for an
+	// unknown email, which has no count); the handlers slow down as it grows.
+	Failures int
 }
 
 func (f *LoginFailure) Error() string { return ErrInvalidCredentials.Error() }
@@ -317,15 +320,16 @@ func (s *Store) Login(ctx context.Context, email, password string) (User, error)
 		return User{}, &LoginFailure{Reason: "locked", LockedUntil: row.LockedUntil}
 	}
 	if !match {
-		until, err := s.q.RecordLoginFailure(ctx, queries.RecordLoginFailureParams{
+		rec, err := s.q.RecordLoginFailure(ctx, queries.RecordLoginFailureParams{
 			ID: row.ID, MaxFailures: int32(s.maxFailures), LockUntil: now.Add(s.lockout),
 		})
 		if err != nil {
 			return User{}, fmt.Errorf("login: record failure: %w", err)
 		}
-		f := &LoginFailure{Reason: "wrong password"}
-		if until != nil && now.Before(*until) {
-			f.LockedUntil = until
+		f := &LoginFailure{Reason: "wrong password", Failures: int(rec.FailedAttempts)}
+		if rec.LockedUntil != nil && now.Before(*rec.LockedUntil) {
+			// The failure that locks starts the count again; it was the last of the allowance.
+			f.LockedUntil, f.Failures = rec.LockedUntil, s.maxFailures
 		}
 		return User{}, f
 	}

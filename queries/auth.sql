@@ -63,7 +63,7 @@ UPDATE users
 SET failed_attempts = CASE WHEN failed_attempts + 1 >= @max_failures::integer THEN 0 ELSE failed_attempts + 1 END,
     locked_until    = CASE WHEN failed_attempts + 1 >= @max_failures::integer THEN @lock_until::timestamptz ELSE locked_until END
 WHERE id = @id
-RETURNING locked_until;
+RETURNING locked_until, failed_attempts;
 
 -- name: CreateAPIToken :one
 INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at)

@@ -239,7 +239,7 @@ UPDATE users
 SET failed_attempts = CASE WHEN failed_attempts + 1 >= $1::integer THEN 0 ELSE failed_attempts + 1 END,
     locked_until    = CASE WHEN failed_attempts + 1 >= $1::integer THEN $2::timestamptz ELSE locked_until END
 WHERE id = $3
-RETURNING locked_until
+RETURNING locked_until, failed_attempts
 `
 
 type RecordLoginFailureParams struct {
@@ -248,13 +248,18 @@ type RecordLoginFailureParams struct {
 	ID          int64
 }
 
+type RecordLoginFailureRow struct {
+	LockedUntil    *time.Time
+	FailedAttempts int32
+}
+
 // Counts a wrong password; the failure that reaches max_failures locks the account until
 // lock_until and starts the count again, so after the lock the user has the full allowance.
-func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (*time.Time, error) {
+func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (RecordLoginFailureRow, error) {
 	row := q.db.QueryRow(ctx, recordLoginFailure, arg.MaxFailures, arg.LockUntil, arg.ID)
-	var locked_until *time.Time
-	err := row.Scan(&locked_until)
-	return locked_until, err
+	var i RecordLoginFailureRow
+	err := row.Scan(&i.LockedUntil, &i.FailedAttempts)
+	return i, err
 }
 
 const recordLoginSuccess = `-- name: RecordLoginSuccess :exec
