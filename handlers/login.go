@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -60,15 +61,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // emailForLog is what the log may say about the email of a failed login: a known account's
-// address, but for an unknown one only a short hash, because people type passwords into the
-// email field. The hash still lets an operator see the same mistyped value come back.
-func emailForLog(f *auth.LoginFailure, email string) string {
+// address, but for an unknown one only a short HMAC keyed with SECRET_KEY, because people type
+// passwords into the email field and an unkeyed hash could be reversed by guessing. It still lets
+// an operator see the same mistyped value come back (until the key changes).
+func emailForLog(secret string, f *auth.LoginFailure, email string) string {
 	email = auth.NormalizeEmail(email)
 	if f.Reason != "unknown email" {
 		return email
 	}
-	sum := sha256.Sum256([]byte(email))
-	return "unknown:" + hex.EncodeToString(sum[:4])
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(email))
+	return "unknown:" + hex.EncodeToString(m.Sum(nil)[:4])
 }
 
 // login checks the credentials and logs the failure (never the password). It returns an
@@ -80,7 +83,7 @@ func (s *Server) login(c echo.Context, email, password string) (auth.User, error
 	u, err := s.users.Login(ctx, email, password)
 	var f *auth.LoginFailure
 	if errors.As(err, &f) {
-		attrs := []any{"email", emailForLog(f, email), "ip", c.RealIP(), "reason", f.Reason}
+		attrs := []any{"email", emailForLog(s.cfg.SecretKey, f, email), "ip", c.RealIP(), "reason", f.Reason}
 		if f.LockedUntil != nil {
 			attrs = append(attrs, "locked_until", f.LockedUntil.UTC().Format(time.RFC3339))
 		}

@@ -66,3 +66,16 @@ func TestFailedLoginDoesNotLogAnUnknownEmail(t *testing.T) {
 		t.Errorf("the log should name the known account and a hash of the unknown email: %s", log)
 	}
 }
+
+// The hash standing for an unknown email is keyed with SECRET_KEY: without the key, guessing
+// what was typed and hashing it does not find it in the log.
+func TestUnknownEmailHashIsKeyed(t *testing.T) {
+	f := &auth.LoginFailure{Reason: "unknown email"}
+	a, b := emailForLog("one key of enough length for the test", f, "x@y"), emailForLog("another key of enough length", f, "x@y")
+	if a == b || !strings.HasPrefix(a, "unknown:") {
+		t.Errorf("the same email under two keys: %q, %q", a, b)
+	}
+	if got := emailForLog("k", &auth.LoginFailure{Reason: "wrong password"}, "Ops@Example.com"); got != "ops@example.com" {
+		t.Errorf("a known account's email is logged as %q", got)
+	}
+}
