@@ -72,9 +72,6 @@ func userFrom(u queries.User) User {
 		SessionsValidAfter: u.SessionsValidAfter}
 }
 
-// IsAdmin reports whether the user may change things.
-func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
-
 // SessionValid reports whether a session that logged in at loggedInAt still acts for u: not
 // when the account is disabled, nor when its password changed (or it was disabled) since.
 func (u User) SessionValid(loggedInAt time.Time) bool {

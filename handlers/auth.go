@@ -30,7 +30,8 @@ type Principal struct {
 	TokenID int64 `json:"-"`
 }
 
-// IsAdmin reports whether the principal may change things.
+// IsAdmin reports whether the principal may change things. It is the one place that turns the
+// role into a permission: views get what it decides (CanAcknowledge, CanTest…), never the rule.
 func (p *Principal) IsAdmin() bool { return p != nil && p.Role == RoleAdmin }
 
 const principalKey = "infradash.principal"
