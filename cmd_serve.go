@@ -34,7 +34,7 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	log := newLogger(cfg, env.stderr)
 	ver, _, _ := buildInfo()
 	if cfg.SecretGenerated {
-		log.Warn("SECRET_KEY is unset: using a random key for this run only (sessions end at restart)")
+		log.Warn("SECRET_KEY is unset: using a random key for this run only; the login log's hashes of unknown emails will not match across restarts")
 	}
 
 	pool, stopDB, err := openDatabase(ctx, cfg, log)

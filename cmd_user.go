@@ -22,17 +22,18 @@ import (
 )
 
 var userCommand = command{
-	summary: "Manage accounts: add one, set a new password (passwd; also lifts a lock-out) or list them. " +
+	summary: "Manage accounts: add one, set a new password (passwd; also lifts a lock-out and ends the user's sessions and API tokens), " +
+		"disable one (no login; sessions and API tokens end), enable it again, or list them. " +
 		"The password is read from a prompt, or from the first line of stdin when it is not a terminal; never from an argument.",
-	usage: "add --email EMAIL [--role admin|viewer] | passwd --email EMAIL | list",
+	usage: "add --email EMAIL [--role admin|viewer] | passwd --email EMAIL | disable --email EMAIL | enable --email EMAIL | list",
 	run:   runUser,
 }
 
 func runUser(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "user")
-	email := fs.String("email", "", "add, passwd: the account's email")
+	email := fs.String("email", "", "add, passwd, disable, enable: the account's email")
 	role := fs.String("role", auth.RoleViewer, "add: admin (may also change things: acknowledge alerts, send test alerts) or viewer (reads only)")
-	action, err := subcommand(env, fs, args, "add", "passwd", "list")
+	action, err := subcommand(env, fs, args, "add", "passwd", "disable", "enable", "list")
 	if err != nil {
 		return err
 	}
@@ -70,24 +71,43 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := store.SetPassword(ctx, *email, password); err != nil {
+		revoked, err := store.SetPassword(ctx, *email, password)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "password of %s changed\n", auth.NormalizeEmail(*email))
+		fmt.Fprintf(env.stdout, "password of %s changed; their sessions ended and %d API tokens were revoked %s\n",
+			auth.NormalizeEmail(*email), revoked, cacheNote)
+	case "disable":
+		revoked, err := store.DisableUser(ctx, *email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s disabled: no login; their sessions ended and %d API tokens were revoked %s\n",
+			auth.NormalizeEmail(*email), revoked, cacheNote)
+	case "enable":
+		if err := store.EnableUser(ctx, *email); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s enabled: they may log in again\n", auth.NormalizeEmail(*email))
 	case "list":
 		users, err := store.Users(ctx)
 		if err != nil {
 			return err
 		}
 		w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tEMAIL\tROLE\tCREATED\tLAST LOGIN\tLOCKED UNTIL")
+		fmt.Fprintln(w, "ID\tEMAIL\tROLE\tCREATED\tLAST LOGIN\tLOCKED UNTIL\tDISABLED")
 		for _, u := range users {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, stamp(&u.CreatedAt), stamp(u.LastLoginAt), stamp(u.LockedUntil))
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, stamp(&u.CreatedAt), stamp(u.LastLoginAt),
+				stamp(u.LockedUntil), stamp(u.DisabledAt))
 		}
 		return w.Flush()
 	}
 	return nil
 }
+
+// cacheNote: running servers remember a checked credential for up to a minute (handlers'
+// authCacheTTL), so a cut-off takes that long to reach them.
+const cacheNote = "(running servers notice within a minute)"
 
 // subcommand splits "ACTION [flags]", checks the action and parses the flags.
 func subcommand(env *environment, fs *flag.FlagSet, args []string, actions ...string) (string, error) {

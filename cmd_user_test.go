@@ -83,6 +83,19 @@ func TestUserCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ops@example.com") || !strings.Contains(out, "admin") || strings.Contains(out, "argon2id") {
 		t.Fatalf("user list: %d %q", code, out)
 	}
+
+	if code, out, errOut = c.run("", "user", "disable", "--email", "ops@example.com"); code != 0 || !strings.Contains(out, "disabled") {
+		t.Fatalf("user disable: %d %q %q", code, out, errOut)
+	}
+	if _, err := c.store().Login(context.Background(), "ops@example.com", "another good password"); err == nil {
+		t.Fatal("a disabled account logged in")
+	}
+	if code, out, errOut = c.run("", "user", "enable", "--email", "ops@example.com"); code != 0 || !strings.Contains(out, "enabled") {
+		t.Fatalf("user enable: %d %q %q", code, out, errOut)
+	}
+	if _, err := c.store().Login(context.Background(), "ops@example.com", "another good password"); err != nil {
+		t.Fatalf("login after enable: %v", err)
+	}
 }
 
 func TestTokenCommands(t *testing.T) {

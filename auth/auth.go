@@ -59,15 +59,27 @@ type User struct {
 	LastLoginAt    *time.Time `json:"last_login_at"`
 	FailedAttempts int32      `json:"failed_attempts"`
 	LockedUntil    *time.Time `json:"locked_until"`
+	// DisabledAt is set while the account is disabled: no login, no session, no token.
+	DisabledAt *time.Time `json:"disabled_at"`
+	// SessionsValidAfter is when the password last changed or the account was disabled:
+	// sessions that logged in before it are over.
+	SessionsValidAfter *time.Time `json:"-"`
 }
 
 func userFrom(u queries.User) User {
 	return User{ID: u.ID, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt,
-		FailedAttempts: u.FailedAttempts, LockedUntil: u.LockedUntil}
+		FailedAttempts: u.FailedAttempts, LockedUntil: u.LockedUntil, DisabledAt: u.DisabledAt,
+		SessionsValidAfter: u.SessionsValidAfter}
 }
 
-// IsAdmin reports whether the user may change things.
-func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
+// SessionValid reports whether a session that logged in at loggedInAt still acts for u: not
+// when the account is disabled, nor when its password changed (or it was disabled) since.
+func (u User) SessionValid(loggedInAt time.Time) bool {
+	if u.DisabledAt != nil {
+		return false
+	}
+	return u.SessionsValidAfter == nil || loggedInAt.After(*u.SessionsValidAfter)
+}
 
 // Store keeps accounts and tokens in PostgreSQL.
 type Store struct {
@@ -178,18 +190,46 @@ func (s *Store) EnsureUser(ctx context.Context, email, password, role string) (b
 	return err == nil, err
 }
 
-// SetPassword replaces a user's password and lifts a lock-out.
-func (s *Store) SetPassword(ctx context.Context, email, password string) error {
+// SetPassword replaces a user's password and lifts a lock-out. Whoever knew the old password is
+// cut off: the user's sessions end and their API tokens are revoked. It returns how many tokens
+// it revoked.
+func (s *Store) SetPassword(ctx context.Context, email, password string) (int, error) {
 	if err := ValidatePassword(password); err != nil {
-		return err
+		return 0, err
 	}
 	hash, err := HashPassword(password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return 0, fmt.Errorf("hash password: %w", err)
 	}
-	n, err := s.q.SetUserPassword(ctx, queries.SetUserPasswordParams{Email: NormalizeEmail(email), PasswordHash: hash})
+	row, err := s.q.SetUserPassword(ctx, queries.SetUserPasswordParams{Email: NormalizeEmail(email), PasswordHash: hash, Now: s.now().UTC()})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
+	}
 	if err != nil {
-		return fmt.Errorf("set password: %w", err)
+		return 0, fmt.Errorf("set password: %w", err)
+	}
+	return int(row.RevokedTokens), nil
+}
+
+// DisableUser cuts an account off: it cannot log in, its sessions end and its API tokens are
+// revoked. It returns how many tokens it revoked.
+func (s *Store) DisableUser(ctx context.Context, email string) (int, error) {
+	row, err := s.q.DisableUser(ctx, queries.DisableUserParams{Email: NormalizeEmail(email), Now: s.now().UTC()})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("disable user: %w", err)
+	}
+	return int(row.RevokedTokens), nil
+}
+
+// EnableUser lets a disabled account log in again (and lifts a lock-out). What disabling ended
+// stays ended.
+func (s *Store) EnableUser(ctx context.Context, email string) error {
+	n, err := s.q.EnableUser(ctx, NormalizeEmail(email))
+	if err != nil {
+		return fmt.Errorf("enable user: %w", err)
 	}
 	if n == 0 {
 		return fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
@@ -237,9 +277,12 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 // LoginFailure says why a login failed, for the log only: the client always sees
 // ErrInvalidCredentials.
 type LoginFailure struct {
-	Reason string // "unknown email", "wrong password", "locked"
+	Reason string // "unknown email", "wrong password", "locked", "disabled"
 	// LockedUntil is set when the account is (now) locked.
 	LockedUntil *time.Time
+	// Failures counts this account's wrong passwords in a row, this one included (0 for an
+	// unknown email, which has no count); the handlers slow down as it grows.
+	Failures int
 }
 
 func (f *LoginFailure) Error() string { return ErrInvalidCredentials.Error() }
@@ -249,7 +292,7 @@ func (f *LoginFailure) Unwrap() error { return ErrInvalidCredentials }
 
 // Login checks an email and password. Every failure is a *LoginFailure wrapping
 // ErrInvalidCredentials, and each path verifies one argon2id hash, so unknown email, wrong
-// password and locked account take about the same time. A locked account is refused even with
+// password, locked and disabled account take about the same time. A locked or disabled account is refused even with
 // the right password; the failure that reaches the limit locks it.
 func (s *Store) Login(ctx context.Context, email, password string) (User, error) {
 	row, err := s.q.UserByEmail(ctx, NormalizeEmail(email))
@@ -265,21 +308,25 @@ func (s *Store) Login(ctx context.Context, email, password string) (User, error)
 		return User{}, fmt.Errorf("login: stored hash of user %d: %w", row.ID, err)
 	}
 	now := s.now().UTC()
+	if row.DisabledAt != nil {
+		return User{}, &LoginFailure{Reason: "disabled"}
+	}
 	if row.LockedUntil != nil && now.Before(*row.LockedUntil) {
 		// Attempts during a lock do not extend it: otherwise anyone could keep a user out forever
 		// with one guess per lock period.
 		return User{}, &LoginFailure{Reason: "locked", LockedUntil: row.LockedUntil}
 	}
 	if !match {
-		until, err := s.q.RecordLoginFailure(ctx, queries.RecordLoginFailureParams{
+		rec, err := s.q.RecordLoginFailure(ctx, queries.RecordLoginFailureParams{
 			ID: row.ID, MaxFailures: int32(s.maxFailures), LockUntil: now.Add(s.lockout),
 		})
 		if err != nil {
 			return User{}, fmt.Errorf("login: record failure: %w", err)
 		}
-		f := &LoginFailure{Reason: "wrong password"}
-		if until != nil && now.Before(*until) {
-			f.LockedUntil = until
+		f := &LoginFailure{Reason: "wrong password", Failures: int(rec.FailedAttempts)}
+		if rec.LockedUntil != nil && now.Before(*rec.LockedUntil) {
+			// The failure that locks starts the count again; it was the last of the allowance.
+			f.LockedUntil, f.Failures = rec.LockedUntil, s.maxFailures
 		}
 		return User{}, f
 	}

@@ -89,13 +89,13 @@ func TestSetPasswordLiftsTheLock(t *testing.T) {
 	for range 5 {
 		_, _ = s.Login(ctx, "ops@example.com", "wrong password!")
 	}
-	if err := s.SetPassword(ctx, "ops@example.com", "a brand new password"); err != nil {
+	if _, err := s.SetPassword(ctx, "ops@example.com", "a brand new password"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Login(ctx, "ops@example.com", "a brand new password"); err != nil {
 		t.Fatalf("login after a reset: %v", err)
 	}
-	if err := s.SetPassword(ctx, "ghost@example.com", "a brand new password"); !errors.Is(err, auth.ErrNotFound) {
+	if _, err := s.SetPassword(ctx, "ghost@example.com", "a brand new password"); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("reset of an unknown account: %v", err)
 	}
 }
@@ -180,5 +180,74 @@ func TestTokens(t *testing.T) {
 	}
 	if err := s.RevokeToken(ctx, tok2.ID); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("revoking twice: %v", err)
+	}
+}
+
+// A new password cuts off whoever knew the old one: their API tokens stop working and sessions
+// that logged in before it are over.
+func TestSetPasswordCutsOffTokensAndSessions(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Now()}
+	s := newStore(t, c)
+	u, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := s.CreateToken(ctx, u.ID, "script", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loggedIn := c.t
+	c.t = c.t.Add(time.Minute)
+	if n, err := s.SetPassword(ctx, "ops@example.com", "a brand new password"); err != nil || n != 1 {
+		t.Fatalf("set password: %d tokens revoked, %v", n, err)
+	}
+	if _, _, err := s.TokenOwner(ctx, token); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("a token from before the new password still works: %v", err)
+	}
+	u, _ = s.UserByID(ctx, u.ID)
+	if u.SessionValid(loggedIn) {
+		t.Error("a session from before the new password is still valid")
+	}
+	if !u.SessionValid(c.t.Add(time.Second)) {
+		t.Error("a session after the new password is not valid")
+	}
+}
+
+// A disabled account cannot log in even with the right password, and its tokens and sessions
+// end; enabled again, it logs in afresh.
+func TestDisabledAccountIsCutOff(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Now()}
+	s := newStore(t, c)
+	u, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, _ := s.CreateToken(ctx, u.ID, "script", time.Hour)
+	loggedIn := c.t
+	c.t = c.t.Add(time.Minute)
+	if n, err := s.DisableUser(ctx, "OPS@example.com"); err != nil || n != 1 {
+		t.Fatalf("disable: %d tokens revoked, %v", n, err)
+	}
+	var f *auth.LoginFailure
+	if _, err := s.Login(ctx, "ops@example.com", pw); !errors.As(err, &f) || f.Reason != "disabled" {
+		t.Fatalf("login of a disabled account: %v", err)
+	}
+	if _, _, err := s.TokenOwner(ctx, token); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("a disabled account's token still works: %v", err)
+	}
+	u, _ = s.UserByID(ctx, u.ID)
+	if u.DisabledAt == nil || u.SessionValid(loggedIn) || u.SessionValid(c.t.Add(time.Hour)) {
+		t.Errorf("a disabled account's sessions are valid: %+v", u)
+	}
+	if err := s.EnableUser(ctx, "ops@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(ctx, "ops@example.com", pw); err != nil {
+		t.Fatalf("login after enable: %v", err)
+	}
+	if _, err := s.DisableUser(ctx, "ghost@example.com"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("disable of an unknown account: %v", err)
 	}
 }

@@ -36,7 +36,9 @@ type Config struct {
 	HTTPAddr       string
 	Environment    string
 	Debug          bool
-	SecretKey      string
+	// SecretKey keys the HMAC that stands for an unknown email in the login log, so the log
+	// cannot be searched for a password someone typed as their email (handlers.emailForLog).
+	SecretKey string
 	// SecretGenerated is true when SecretKey was made up at start (development only).
 	SecretGenerated bool
 	BaseURL         string

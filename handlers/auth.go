@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -29,7 +30,8 @@ type Principal struct {
 	TokenID int64 `json:"-"`
 }
 
-// IsAdmin reports whether the principal may change things.
+// IsAdmin reports whether the principal may change things. It is the one place that turns the
+// role into a permission: views get what it decides (CanAcknowledge, CanTest…), never the rule.
 func (p *Principal) IsAdmin() bool { return p != nil && p.Role == RoleAdmin }
 
 const principalKey = "infradash.principal"
@@ -140,13 +142,17 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // authenticateRequest finds the principal from a bearer token or, without an Authorization
-// header, from the session cookie. A request with neither costs no database query.
+// header, from the session cookie. A request with neither costs no database query, and neither
+// does one whose credential the database confirmed within authCacheTTL.
 func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 	ctx := c.Request().Context()
 	if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
 		token, ok := bearerToken(c.Request())
 		if !ok {
 			return nil, errUnauthorized
+		}
+		if p, ok := s.authCache.get(token); ok {
+			return p, nil
 		}
 		u, tokenID, err := s.users.TokenOwner(ctx, token)
 		if errors.Is(err, auth.ErrNotFound) {
@@ -155,10 +161,16 @@ func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "token", TokenID: tokenID}, nil
+		p := &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "token", TokenID: tokenID}
+		s.authCache.put(token, *p, time.Time{})
+		return p, nil
 	}
-	if _, err := c.Cookie(s.sessions.Cookie.Name); err != nil {
+	ck, err := c.Cookie(s.sessions.Cookie.Name)
+	if err != nil {
 		return nil, errUnauthorized
+	}
+	if p, ok := s.authCache.get(ck.Value); ok {
+		return p, nil
 	}
 	if err := s.startSession(c); err != nil {
 		return nil, err
@@ -175,16 +187,32 @@ func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"}, nil
+	if !u.SessionValid(time.Unix(0, s.sessions.GetInt64(ctx, sessionLoggedInKey))) {
+		return nil, errUnauthorized
+	}
+	p := &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"}
+	s.authCache.put(ck.Value, *p, s.sessions.Deadline(ctx))
+	return p, nil
 }
 
-// endLogin revokes the bearer token or ends the session the principal came with.
+// endLogin revokes the bearer token or ends the session the principal came with, and forgets it
+// in the cache at once.
 func (s *Server) endLogin(c echo.Context, p *Principal) error {
 	if p.Via == "token" {
+		if token, ok := bearerToken(c.Request()); ok {
+			s.authCache.evict(token)
+		}
 		if err := s.users.RevokeToken(c.Request().Context(), p.TokenID); err != nil && !errors.Is(err, auth.ErrNotFound) {
 			return err
 		}
 		return nil
+	}
+	if ck, err := c.Cookie(s.sessions.Cookie.Name); err == nil {
+		s.authCache.evict(ck.Value)
+	}
+	// A request authenticated from the cache has not loaded its session yet.
+	if err := s.startSession(c); err != nil {
+		return err
 	}
 	// Destroy deletes the session row and expires the cookie: the old token is dead, which is
 	// what renewing it at logout is for.

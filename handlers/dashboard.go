@@ -64,10 +64,7 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 		d.Alerts = &list
 		return s.render(c, http.StatusOK, views.Observability(d))
 	}
-	live, err := s.liveView(ctx)
-	if err != nil {
-		return err
-	}
+	live := s.liveView(ctx)
 	charts, err := s.charts(ctx, c.QueryParam("range"), live.Snapshot)
 	if err != nil {
 		return err
@@ -79,11 +76,7 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 // showLiveFragment is the 5-second poll: the latest snapshot, its health and the open alerts.
 func (s *Server) showLiveFragment(c echo.Context) error {
 	noStore(c)
-	live, err := s.liveView(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, views.LiveFragment(live))
+	return s.render(c, http.StatusOK, views.LiveFragment(s.liveView(c.Request().Context())))
 }
 
 // showChartFragment is the chart section for another range, swapped in by the range selector.
@@ -128,8 +121,9 @@ func (s *Server) testAlertFromPage(c echo.Context) error {
 }
 
 // liveView reads what the polled fragment shows. It never samples: the collector's latest snapshot
-// is at most one interval old.
-func (s *Server) liveView(ctx context.Context) (views.Live, error) {
+// is at most one interval old. The snapshot is in memory, so when the open alerts cannot be read
+// the numbers are shown anyway, with a note in place of the alerts (as showReport does).
+func (s *Server) liveView(ctx context.Context) views.Live {
 	snap := s.latestSnapshot()
 	l := views.Live{
 		Snapshot: snap,
@@ -137,12 +131,16 @@ func (s *Server) liveView(ctx context.Context) (views.Live, error) {
 		Interval: s.cfg.CollectInterval,
 		Now:      s.now(),
 	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: "open", Host: s.host, RowLimit: alertListLimit})
 	if err != nil {
-		return l, fmt.Errorf("open alerts: %w", err)
+		s.log.Warn("live view: open alerts unavailable", "err", err)
+		l.AlertsUnavailable = true
+		return l
 	}
 	l.OpenAlerts = alertViews(rows)
-	return l, nil
+	return l
 }
 
 func (s *Server) alertList(ctx context.Context, admin bool) (views.AlertList, error) {

@@ -304,3 +304,26 @@ func TestViewersCannotAcknowledge(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The fragment carries the server's time with the sample's, so the browser judges the data's age
+// by one clock; a sample a few seconds old at a short interval is not stale (no flicker).
+func TestLiveFragmentCarriesTheServerClock(t *testing.T) {
+	var at time.Time
+	d := newDashboard(t, viewer, func(s collector.Snapshot) time.Time { at = s.CollectedAt.Add(6 * time.Second); return at })
+	d.srv.cfg.CollectInterval = time.Second
+	doc, _ := d.doc("GET", "/observability", false)
+	live := testid(doc, "live")
+	if got, _ := live.Attr("data-now"); got != at.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("data-now %q, want the server's time %s", got, at.UTC().Format(time.RFC3339Nano))
+	}
+	if got, _ := live.Attr("data-collected-at"); got != d.snap.CollectedAt.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("data-collected-at %q, want %s", got, d.snap.CollectedAt.UTC().Format(time.RFC3339Nano))
+	}
+	// max(2 × 1 s, 5 s) + the 5 s poll period.
+	if got, _ := live.Attr("data-max-age-ms"); got != "10000" {
+		t.Errorf("data-max-age-ms %q, want 10000", got)
+	}
+	if _, hidden := testid(doc, "stale-notice").Attr("hidden"); !hidden {
+		t.Error("a sample 6 s old at a 1 s interval shows the stale notice")
+	}
+}

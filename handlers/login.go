@@ -1,6 +1,10 @@
 package handlers
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -30,17 +34,68 @@ func (s *Server) checkLoginRate(c echo.Context) error {
 		Message: fmt.Sprintf("too many login attempts from this address; try again in %d seconds", secs)}
 }
 
+// loginDelay is how long a failed login waits before it answers, after failures wrong passwords
+// in a row: 250 ms, 500 ms, 1 s, 2 s, then 4 s each, so guessing slows down well before the
+// account locks (PRODUCT.md §11) while a typo costs a person a quarter of a second.
+func loginDelay(failures int) time.Duration {
+	const first, most = 250 * time.Millisecond, 4 * time.Second
+	if failures <= 0 {
+		return 0
+	}
+	if failures > 5 {
+		return most
+	}
+	return min(first<<(failures-1), most)
+}
+
+// sleepCtx waits d or until ctx ends, whichever is first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// emailForLog is what the log may say about the email of a failed login: a known account's
+// address, but for an unknown one only a short HMAC keyed with SECRET_KEY, because people type
+// passwords into the email field and an unkeyed hash could be reversed by guessing. It still lets
+// an operator see the same mistyped value come back (until the key changes).
+func emailForLog(secret string, f *auth.LoginFailure, email string) string {
+	email = auth.NormalizeEmail(email)
+	if f.Reason != "unknown email" {
+		return email
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(email))
+	return "unknown:" + hex.EncodeToString(m.Sum(nil)[:4])
+}
+
 // login checks the credentials and logs the failure (never the password). It returns an
-// *Error the client may see for a failed login.
+// *Error the client may see for a failed login, after a delay that grows with the failures in
+// a row; unknown emails are counted in memory so that they slow down the same way. No database
+// connection is held while it waits.
 func (s *Server) login(c echo.Context, email, password string) (auth.User, error) {
-	u, err := s.users.Login(c.Request().Context(), email, password)
+	ctx := c.Request().Context()
+	u, err := s.users.Login(ctx, email, password)
 	var f *auth.LoginFailure
 	if errors.As(err, &f) {
-		attrs := []any{"email", auth.NormalizeEmail(email), "ip", c.RealIP(), "reason", f.Reason}
+		attrs := []any{"email", emailForLog(s.cfg.SecretKey, f, email), "ip", c.RealIP(), "reason", f.Reason}
 		if f.LockedUntil != nil {
 			attrs = append(attrs, "locked_until", f.LockedUntil.UTC().Format(time.RFC3339))
 		}
 		s.log.Warn("login failed", attrs...)
+		failures := f.Failures
+		if f.Reason == "unknown email" {
+			sum := sha256.Sum256([]byte(auth.NormalizeEmail(email)))
+			failures = s.unknownEmails.count(string(sum[:]))
+		}
+		if err := s.sleep(ctx, loginDelay(failures)); err != nil {
+			return u, err
+		}
 		return u, &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Message: s.users.FailureMessage()}
 	}
 	if err == nil {
@@ -95,11 +150,16 @@ func (s *Server) submitLogin(c echo.Context) error {
 	if err := s.startSession(c); err != nil {
 		return err
 	}
+	// The renewal below kills the browser's old session token; the cache must not outlive it.
+	if ck, err := c.Cookie(s.sessions.Cookie.Name); err == nil {
+		s.authCache.evict(ck.Value)
+	}
 	ctx := c.Request().Context()
 	if err := s.sessions.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session: %w", err)
 	}
 	s.sessions.Put(ctx, sessionUserKey, u.ID)
+	s.sessions.Put(ctx, sessionLoggedInKey, s.now().UnixNano())
 	return c.Redirect(http.StatusSeeOther, orDefault(form.Next, afterLogin))
 }
 

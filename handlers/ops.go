@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,7 +55,7 @@ func (s *Server) readyz(c echo.Context) error {
 // serveMetrics answers /metrics in the Prometheus text format, behind METRICS_TOKEN when it is set.
 func (s *Server) serveMetrics(c echo.Context) error {
 	if want := s.cfg.MetricsToken; want != "" {
-		got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		got, ok := bearerToken(c.Request())
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
 			return errUnauthorized

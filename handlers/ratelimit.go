@@ -33,6 +33,25 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	w := l.current(key, now)
+	if w.n >= l.limit {
+		return false, w.start.Add(l.window).Sub(now)
+	}
+	w.n++
+	return true, 0
+}
+
+// count counts an event for key, with no limit, and returns how many the window holds.
+func (l *rateLimiter) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.current(key, l.now())
+	w.n++
+	return w.n
+}
+
+// current returns key's current window, starting a new one when the last has passed. l.mu is held.
+func (l *rateLimiter) current(key string, now time.Time) *rateWindow {
 	if len(l.hits) >= maxTrackedKeys {
 		for k, w := range l.hits {
 			if now.Sub(w.start) >= l.window {
@@ -45,9 +64,5 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 		w = &rateWindow{start: now}
 		l.hits[key] = w
 	}
-	if w.n >= l.limit {
-		return false, w.start.Add(l.window).Sub(now)
-	}
-	w.n++
-	return true, 0
+	return w
 }

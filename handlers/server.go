@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -36,10 +37,15 @@ type Server struct {
 	users        *auth.Store
 	sessions     *scs.SessionManager
 	loginLimiter *rateLimiter
-	samples      Samples
-	thresholds   health.Thresholds
-	live         liveCache
-	openapi      []byte // the OpenAPI document as JSON
+	authCache    *authCache
+	// unknownEmails counts failed logins per unknown email, so they slow down like an account's.
+	unknownEmails *rateLimiter
+	// sleep waits out a failed login's delay; tests replace it.
+	sleep      func(ctx context.Context, d time.Duration) error
+	samples    Samples
+	thresholds health.Thresholds
+	live       liveCache
+	openapi    []byte // the OpenAPI document as JSON
 
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
@@ -102,8 +108,11 @@ func New(d Deps) *Server {
 		users: auth.NewStore(d.Pool, auth.Options{
 			MaxFailures: d.Config.LoginMaxFailures, Lockout: d.Config.LoginLockout, Now: d.Now,
 		}),
-		sessions:     d.Sessions,
-		loginLimiter: newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
+		sessions:      d.Sessions,
+		loginLimiter:  newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
+		authCache:     newAuthCache(d.Now),
+		unknownEmails: newRateLimiter(0, orDuration(d.Config.LoginLockout, 15*time.Minute), d.Now),
+		sleep:         sleepCtx,
 
 		samples:    d.Samples,
 		thresholds: d.Thresholds,
@@ -113,4 +122,11 @@ func New(d Deps) *Server {
 	}
 	s.authenticate = s.authenticateRequest
 	return s
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }

@@ -16,6 +16,10 @@ import (
 // sessionUserKey holds the logged-in user's id in the session.
 const sessionUserKey = "user_id"
 
+// sessionLoggedInKey holds when the session logged in (Unix nanoseconds), so a password change
+// or a disabled account ends the sessions started before it (auth.User.SessionValid).
+const sessionLoggedInKey = "logged_in_at"
+
 const sessionStartedKey = "infradash.session"
 
 // NewSessionManager keeps browser sessions in PostgreSQL's sessions table. The store's own

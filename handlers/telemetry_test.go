@@ -92,8 +92,11 @@ func TestMetricsToken(t *testing.T) {
 			t.Errorf("401 must be the error envelope: %s", rec.Body)
 		}
 	}
-	if rec := get(e, "/metrics", "Authorization", "Bearer a-long-metrics-token-0123"); rec.Code != http.StatusOK {
-		t.Errorf("right token: status %d", rec.Code)
+	// The scheme is read as the API reads it: case-insensitively (RFC 9110).
+	for _, auth := range []string{"Bearer a-long-metrics-token-0123", "bearer a-long-metrics-token-0123"} {
+		if rec := get(e, "/metrics", "Authorization", auth); rec.Code != http.StatusOK {
+			t.Errorf("right token as %q: status %d", auth, rec.Code)
+		}
 	}
 }
 

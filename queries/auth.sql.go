@@ -14,7 +14,7 @@ const aPITokenOwner = `-- name: APITokenOwner :one
 SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.email, u.role
 FROM api_tokens t
 JOIN users u ON u.id = t.user_id
-WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2
+WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL
 `
 
 type APITokenOwnerParams struct {
@@ -30,7 +30,7 @@ type APITokenOwnerRow struct {
 	Role       string
 }
 
-// The owner of a live token (not revoked, not expired) found by the token's hash.
+// The owner of a live token (not revoked, not expired, account not disabled) found by the token's hash.
 func (q *Queries) APITokenOwner(ctx context.Context, arg APITokenOwnerParams) (APITokenOwnerRow, error) {
 	row := q.db.QueryRow(ctx, aPITokenOwner, arg.TokenHash, arg.Now)
 	var i APITokenOwnerRow
@@ -84,7 +84,7 @@ const createUser = `-- name: CreateUser :one
 
 INSERT INTO users (email, password_hash, role, created_at)
 VALUES ($1, $2, $3, $4)
-RETURNING id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until
+RETURNING id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at
 `
 
 type CreateUserParams struct {
@@ -113,8 +113,57 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.LastLoginAt,
 		&i.FailedAttempts,
 		&i.LockedUntil,
+		&i.SessionsValidAfter,
+		&i.DisabledAt,
 	)
 	return i, err
+}
+
+const disableUser = `-- name: DisableUser :one
+WITH u AS (
+    UPDATE users
+    SET disabled_at = coalesce(disabled_at, $1::timestamptz), sessions_valid_after = $1::timestamptz
+    WHERE lower(email) = lower($2)
+    RETURNING id
+), revoked AS (
+    UPDATE api_tokens SET revoked_at = $1::timestamptz
+    WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
+    RETURNING api_tokens.id
+)
+SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u
+`
+
+type DisableUserParams struct {
+	Now   time.Time
+	Email string
+}
+
+type DisableUserRow struct {
+	ID            int64
+	RevokedTokens int32
+}
+
+// A disabled account cannot log in, and its sessions and API tokens end now.
+func (q *Queries) DisableUser(ctx context.Context, arg DisableUserParams) (DisableUserRow, error) {
+	row := q.db.QueryRow(ctx, disableUser, arg.Now, arg.Email)
+	var i DisableUserRow
+	err := row.Scan(&i.ID, &i.RevokedTokens)
+	return i, err
+}
+
+const enableUser = `-- name: EnableUser :execrows
+UPDATE users SET disabled_at = NULL, failed_attempts = 0, locked_until = NULL
+WHERE lower(email) = lower($1)
+`
+
+// Enabling starts afresh: no lock-out left over. Sessions and tokens ended by disabling stay
+// ended; the user logs in again.
+func (q *Queries) EnableUser(ctx context.Context, email string) (int64, error) {
+	result, err := q.db.Exec(ctx, enableUser, email)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const listAPITokens = `-- name: ListAPITokens :many
@@ -151,7 +200,7 @@ func (q *Queries) ListAPITokens(ctx context.Context, userID int64) ([]ApiToken, 
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until FROM users ORDER BY id
+SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at FROM users ORDER BY id
 `
 
 func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
@@ -172,6 +221,8 @@ func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
 			&i.LastLoginAt,
 			&i.FailedAttempts,
 			&i.LockedUntil,
+			&i.SessionsValidAfter,
+			&i.DisabledAt,
 		); err != nil {
 			return nil, err
 		}
@@ -188,7 +239,7 @@ UPDATE users
 SET failed_attempts = CASE WHEN failed_attempts + 1 >= $1::integer THEN 0 ELSE failed_attempts + 1 END,
     locked_until    = CASE WHEN failed_attempts + 1 >= $1::integer THEN $2::timestamptz ELSE locked_until END
 WHERE id = $3
-RETURNING locked_until
+RETURNING locked_until, failed_attempts
 `
 
 type RecordLoginFailureParams struct {
@@ -197,13 +248,18 @@ type RecordLoginFailureParams struct {
 	ID          int64
 }
 
+type RecordLoginFailureRow struct {
+	LockedUntil    *time.Time
+	FailedAttempts int32
+}
+
 // Counts a wrong password; the failure that reaches max_failures locks the account until
 // lock_until and starts the count again, so after the lock the user has the full allowance.
-func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (*time.Time, error) {
+func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (RecordLoginFailureRow, error) {
 	row := q.db.QueryRow(ctx, recordLoginFailure, arg.MaxFailures, arg.LockUntil, arg.ID)
-	var locked_until *time.Time
-	err := row.Scan(&locked_until)
-	return locked_until, err
+	var i RecordLoginFailureRow
+	err := row.Scan(&i.LockedUntil, &i.FailedAttempts)
+	return i, err
 }
 
 const recordLoginSuccess = `-- name: RecordLoginSuccess :exec
@@ -239,24 +295,39 @@ func (q *Queries) RevokeAPIToken(ctx context.Context, arg RevokeAPITokenParams) 
 	return result.RowsAffected(), nil
 }
 
-const setUserPassword = `-- name: SetUserPassword :execrows
-UPDATE users
-SET password_hash = $1, failed_attempts = 0, locked_until = NULL
-WHERE lower(email) = lower($2)
+const setUserPassword = `-- name: SetUserPassword :one
+WITH u AS (
+    UPDATE users
+    SET password_hash = $1, failed_attempts = 0, locked_until = NULL, sessions_valid_after = $2::timestamptz
+    WHERE lower(email) = lower($3)
+    RETURNING id
+), revoked AS (
+    UPDATE api_tokens SET revoked_at = $2::timestamptz
+    WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
+    RETURNING api_tokens.id
+)
+SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u
 `
 
 type SetUserPasswordParams struct {
 	PasswordHash string
+	Now          time.Time
 	Email        string
 }
 
-// A new password also lifts a lock: it is how an admin lets a locked-out user back in.
-func (q *Queries) SetUserPassword(ctx context.Context, arg SetUserPasswordParams) (int64, error) {
-	result, err := q.db.Exec(ctx, setUserPassword, arg.PasswordHash, arg.Email)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type SetUserPasswordRow struct {
+	ID            int64
+	RevokedTokens int32
+}
+
+// A new password also lifts a lock (it is how an admin lets a locked-out user back in), ends the
+// sessions started before it and revokes the user's API tokens, in one statement: whoever knew
+// the old password is cut off.
+func (q *Queries) SetUserPassword(ctx context.Context, arg SetUserPasswordParams) (SetUserPasswordRow, error) {
+	row := q.db.QueryRow(ctx, setUserPassword, arg.PasswordHash, arg.Now, arg.Email)
+	var i SetUserPasswordRow
+	err := row.Scan(&i.ID, &i.RevokedTokens)
+	return i, err
 }
 
 const touchAPIToken = `-- name: TouchAPIToken :exec
@@ -274,7 +345,7 @@ func (q *Queries) TouchAPIToken(ctx context.Context, arg TouchAPITokenParams) er
 }
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until FROM users WHERE lower(email) = lower($1)
+SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at FROM users WHERE lower(email) = lower($1)
 `
 
 func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
@@ -289,12 +360,14 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 		&i.LastLoginAt,
 		&i.FailedAttempts,
 		&i.LockedUntil,
+		&i.SessionsValidAfter,
+		&i.DisabledAt,
 	)
 	return i, err
 }
 
 const userByID = `-- name: UserByID :one
-SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until FROM users WHERE id = $1
+SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at FROM users WHERE id = $1
 `
 
 func (q *Queries) UserByID(ctx context.Context, id int64) (User, error) {
@@ -309,6 +382,8 @@ func (q *Queries) UserByID(ctx context.Context, id int64) (User, error) {
 		&i.LastLoginAt,
 		&i.FailedAttempts,
 		&i.LockedUntil,
+		&i.SessionsValidAfter,
+		&i.DisabledAt,
 	)
 	return i, err
 }

@@ -218,12 +218,14 @@ type SystemMetricsHistory struct {
 }
 
 type User struct {
-	ID             int64
-	Email          string
-	PasswordHash   string
-	Role           string
-	CreatedAt      time.Time
-	LastLoginAt    *time.Time
-	FailedAttempts int32
-	LockedUntil    *time.Time
+	ID                 int64
+	Email              string
+	PasswordHash       string
+	Role               string
+	CreatedAt          time.Time
+	LastLoginAt        *time.Time
+	FailedAttempts     int32
+	LockedUntil        *time.Time
+	SessionsValidAfter *time.Time
+	DisabledAt         *time.Time
 }

@@ -49,15 +49,28 @@ type Live struct {
 	Snapshot   collector.Snapshot
 	Health     health.Report
 	OpenAlerts []Alert
-	// Interval is the collector's; data older than two intervals is stale.
+	// AlertsUnavailable: the open alerts could not be read (the database is down); the live
+	// numbers come from memory and are shown all the same.
+	AlertsUnavailable bool
+	// Interval is the collector's; MaxAge says when its data is stale.
 	Interval time.Duration
 	// Now is when the page was rendered, so staleness is judged without a clock in the view.
 	Now time.Time
 }
 
-// Stale reports whether the data is missing or older than two collection intervals.
+// PollPeriod is how often the page asks for the live fragment (hx-trigger "every 5s").
+const PollPeriod = 5 * time.Second
+
+// MaxAge is how old the data may be, by the server's clock, before the page calls it stale: two
+// collection intervals (at least 5 s, so short intervals do not flicker) plus one poll period,
+// since a poll may come just before the next sample.
+func (l Live) MaxAge() time.Duration {
+	return max(2*l.Interval, 5*time.Second) + PollPeriod
+}
+
+// Stale reports whether the data is missing or older than MaxAge.
 func (l Live) Stale() bool {
-	return l.Snapshot.IsZero() || l.Now.Sub(l.Snapshot.CollectedAt) > 2*l.Interval
+	return l.Snapshot.IsZero() || l.Now.Sub(l.Snapshot.CollectedAt) > l.MaxAge()
 }
 
 // Charts is the chart section: the selected range and one chart per metric.

@@ -1,0 +1,131 @@
+package handlers
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/authtest"
+	"github.com/infradash/infradash/dbtest"
+)
+
+// switchablePool is a pool on a fresh database whose connections can be made to fail as if
+// PostgreSQL had stopped: down() refuses every new connection and drops the open ones.
+func switchablePool(t *testing.T) (*pgxpool.Pool, func()) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopped atomic.Bool
+	var d net.Dialer
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if stopped.Load() {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, func() { stopped.Store(true); pool.Reset() }
+}
+
+// While PostgreSQL is down, a logged-in browser keeps polling and a script keeps reading the
+// live API: both answer from memory (PRODUCT.md §3). A credential never seen before still gets
+// the 503 it always did.
+func TestLiveAnswersWhileTheDatabaseIsDown(t *testing.T) {
+	pool, stopDatabase := switchablePool(t)
+	d := newDashboard(t, nil, nil)
+	srv := New(Deps{Config: d.srv.cfg, Pool: pool, Host: d.snap.Host, Samples: d.srv.samples, Thresholds: d.srv.thresholds})
+	a := &testApp{e: echo.New(), pool: pool, srv: srv}
+	srv.Routes(a.e)
+	_, cookie := authtest.Session(t, pool, a.e, auth.RoleViewer)
+	token := authtest.Token(t, pool, auth.RoleViewer)
+	unseen := authtest.Token(t, pool, auth.RoleViewer)
+
+	poll := func() *httptest.ResponseRecorder {
+		return a.do(t, request{path: "/observability/fragments/live", cookie: cookie, header: map[string]string{"HX-Request": "true"}})
+	}
+	health := func(bearer string) *httptest.ResponseRecorder {
+		return a.do(t, request{path: "/api/v1/observability/infrastructure/health", bearer: bearer})
+	}
+	if rec := poll(); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), `data-testid="alerts-unavailable"`) {
+		t.Fatalf("poll with the database up: %d %s", rec.Code, rec.Body)
+	}
+	if rec := health(token); rec.Code != http.StatusOK {
+		t.Fatalf("health with the database up: %d %s", rec.Code, rec.Body)
+	}
+
+	stopDatabase()
+	rec := poll()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("poll with the database down: %d %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), `data-testid="alerts-unavailable"`) || !strings.Contains(rec.Body.String(), `data-testid="card-cpu"`) {
+		t.Errorf("the poll should show the live numbers and say the alerts are unavailable: %s", rec.Body)
+	}
+	if rec := health(token); rec.Code != http.StatusOK {
+		t.Errorf("health with a used token and the database down: %d %s", rec.Code, rec.Body)
+	}
+	if rec := health(unseen); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("health with a token never checked and the database down: %d %s, want 503", rec.Code, rec.Body)
+	}
+}
+
+// Logging out through this process ends the session at once, cache or not.
+func TestLogoutEvictsTheCachedSession(t *testing.T) {
+	a := newTestApp(t, nil)
+	_, cookie := authtest.Session(t, a.pool, a.e, auth.RoleViewer)
+	token := authtest.Token(t, a.pool, auth.RoleViewer)
+	if rec := a.do(t, request{path: "/api/v1/auth/me", cookie: cookie}); rec.Code != http.StatusOK {
+		t.Fatalf("me: %d", rec.Code)
+	}
+	if rec := a.do(t, request{path: "/api/v1/auth/me", bearer: token}); rec.Code != http.StatusOK {
+		t.Fatalf("me: %d", rec.Code)
+	}
+	a.do(t, request{method: http.MethodPost, path: "/logout", cookie: cookie, header: map[string]string{"Sec-Fetch-Site": "same-origin"}})
+	a.do(t, request{method: http.MethodPost, path: "/api/v1/auth/logout", bearer: token})
+	if rec := a.do(t, request{path: "/api/v1/auth/me", cookie: cookie}); rec.Code != http.StatusUnauthorized {
+		t.Errorf("session after logout: %d, want 401", rec.Code)
+	}
+	if rec := a.do(t, request{path: "/api/v1/auth/me", bearer: token}); rec.Code != http.StatusUnauthorized {
+		t.Errorf("token after logout: %d, want 401", rec.Code)
+	}
+}
+
+// A password changed by another process (the `user passwd` command) ends the browser's session
+// here once the cached check expires, which takes at most authCacheTTL.
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	now := time.Now()
+	a := newTestApp(t, nil)
+	a.srv.now = func() time.Time { return now }
+	a.srv.authCache = newAuthCache(a.srv.now)
+	u, cookie := authtest.Session(t, a.pool, a.e, auth.RoleViewer)
+	if rec := a.do(t, request{path: "/api/v1/auth/me", cookie: cookie}); rec.Code != http.StatusOK {
+		t.Fatalf("me: %d", rec.Code)
+	}
+	now = now.Add(time.Second)
+	if _, err := auth.NewStore(a.pool, auth.Options{Now: func() time.Time { return now }}).SetPassword(context.Background(), u.Email, "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(authCacheTTL)
+	if rec := a.do(t, request{path: "/api/v1/auth/me", cookie: cookie}); rec.Code != http.StatusUnauthorized {
+		t.Errorf("session after the password changed: %d, want 401", rec.Code)
+	}
+	if rec := a.do(t, request{path: "/observability", cookie: cookie}); rec.Code != http.StatusSeeOther {
+		t.Errorf("page after the password changed: %d, want a redirect to /login", rec.Code)
+	}
+}
