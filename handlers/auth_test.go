@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -36,6 +37,8 @@ func newTestApp(t *testing.T, env map[string]string) *testApp {
 	}
 	pool := dbtest.Pool(t)
 	srv := New(Deps{Config: cfg, Pool: pool, Host: "test-host", Version: "test"})
+	// Failed logins really wait in production; tests that need the delay observe it themselves.
+	srv.sleep = func(context.Context, time.Duration) error { return nil }
 	e := echo.New()
 	srv.Routes(e)
 	return &testApp{e: e, pool: pool, srv: srv}
