@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
-	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/handlers"
 	"github.com/infradash/infradash/recorder"
 	"github.com/infradash/infradash/telemetry"
@@ -26,28 +28,19 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := parse(env, flags(env, "serve"), args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, env.stderr)
+	return withDatabase(ctx, env, func(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
+		return runServer(ctx, env, cfg, log, pool)
+	})
+}
+
+// runServer serves until ctx ends, then shuts down in order.
+func runServer(ctx context.Context, env *environment, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
 	ver, _, _ := buildInfo()
 	if cfg.SecretGenerated {
 		log.Warn("SECRET_KEY is unset: using a random key for this run only (sessions end at restart)")
 	}
 
-	pool, stopDB, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stopDB()
-	if cfg.MigrateOnStart {
-		if err := migrateUp(ctx, pool, log); err != nil {
-			return err
-		}
-	}
-
-	users := auth.NewStore(pool, auth.Options{MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout})
+	users := newAuthStore(cfg, pool)
 	if err := bootstrapAdmin(ctx, cfg, users, env.stdout, log); err != nil {
 		return err
 	}
