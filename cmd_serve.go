@@ -63,7 +63,7 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	defer stopJobs(sched, log)
 
 	thresholds := healthThresholds(cfg)
-	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: ver, Logger: log})
+	col := collector.New(collector.Options{Host: cfg.Host, Interval: cfg.CollectInterval, Version: ver, Logger: log})
 	// Two hours of samples wait in memory while the database is unreachable.
 	rec := recorder.New(pool, recorder.Options{
 		Thresholds: thresholds,
