@@ -19,6 +19,16 @@ import (
 	"github.com/infradash/infradash/telemetry"
 )
 
+// Shutdown budget: requests under way get httpStopTimeout, then flushing the queued samples and
+// finishing a running job get backgroundStopTimeout together, then error reporting gets
+// reporterFlushTimeout: 25 s at most, inside systemd's TimeoutStopSec and compose's
+// stop_grace_period (35 s).
+const (
+	httpStopTimeout       = 10 * time.Second
+	backgroundStopTimeout = 10 * time.Second
+	reporterFlushTimeout  = 5 * time.Second
+)
+
 var serveCommand = command{
 	summary: "Migrate the database, start collecting, run the scheduled jobs and serve the dashboard and API (the default command). Stops gracefully on SIGINT or SIGTERM.",
 	run:     serve,
@@ -50,17 +60,9 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	}
 	if reporter != nil {
 		log.Info("reporting errors and panics to Sentry")
-		defer reporter.Flush(5 * time.Second)
+		defer reporter.Flush(reporterFlushTimeout)
 	}
 	metrics := telemetry.New()
-
-	sched, err := startJobs(cfg, pool, log, metrics.Registry())
-	if err != nil {
-		return err
-	}
-	// Deferred after the database and run before it closes: on the way out the jobs stop after
-	// the HTTP server and before the pool.
-	defer stopJobs(sched, log)
 
 	thresholds := healthThresholds(cfg)
 	col := collector.New(collector.Options{Host: cfg.Host, Interval: cfg.CollectInterval, Version: ver, Logger: log})
@@ -73,18 +75,39 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	if err := registerGauges(metrics, col, rec, pool, thresholds); err != nil {
 		return err
 	}
+	sched, err := startJobs(cfg, pool, log, metrics.Registry())
+	if err != nil {
+		return err
+	}
 	collectCtx, stopCollecting := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCollecting()
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
 		col.Run(collectCtx, rec.Record)
 	}()
 	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRecording()
 	flushCtx, cancelFlush := context.WithCancel(context.Background())
-	defer cancelFlush()
 	go rec.Run(recordCtx, flushCtx)
+	// However serve ends (signal, HTTP server failure), and after the HTTP server has stopped:
+	// the collector stops, then the recorder stores what is queued while the jobs finish, side
+	// by side and within backgroundStopTimeout, before the database closes.
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), backgroundStopTimeout)
+		defer cancel()
+		stopFlushing := context.AfterFunc(stopCtx, cancelFlush)
+		defer stopFlushing()
+		jobsStopped := make(chan struct{})
+		go func() {
+			defer close(jobsStopped)
+			stopJobs(stopCtx, sched, log)
+		}()
+		stopCollecting()
+		<-collected
+		stopRecording()
+		<-rec.Done()
+		<-jobsStopped
+		log.Info("stopped")
+	}()
 
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Pool: pool, Logger: log, Host: col.Platform().Hostname, Version: ver,
@@ -116,19 +139,12 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	case <-ctx.Done():
 	}
 	// Stop taking requests first and let those under way finish; background work and the
-	// database go after, so no request sees them disappear.
+	// database go after (deferred above), so no request sees them disappear.
 	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), httpStopTimeout)
 	defer cancel()
 	if err := httpServer.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("HTTP shutdown", "err", err)
 	}
-	// Then the collector, and the recorder stores what is still queued, for a bounded time.
-	stopCollecting()
-	<-collected
-	stopRecording()
-	time.AfterFunc(10*time.Second, cancelFlush)
-	<-rec.Done()
-	log.Info("stopped")
 	return nil
 }
