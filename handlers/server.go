@@ -15,7 +15,6 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
-	"github.com/infradash/infradash/static"
 	"github.com/infradash/infradash/telemetry"
 )
 
@@ -28,7 +27,7 @@ type Server struct {
 	host    string
 	version string
 	now     func() time.Time
-	assets  *static.Assets
+	assets  *Assets
 	metrics *telemetry.Metrics
 	// reporter is nil unless SENTRY_DSN is set; its methods accept that.
 	reporter *telemetry.Reporter
@@ -98,7 +97,7 @@ func New(d Deps) *Server {
 		host:    d.Host,
 		version: d.Version,
 		now:     d.Now,
-		assets:  static.NewAssets(),
+		assets:  NewAssets(),
 		users: auth.NewStore(d.Pool, auth.Options{
 			MaxFailures: d.Config.LoginMaxFailures, Lockout: d.Config.LoginLockout, Now: d.Now,
 		}),
