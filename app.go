@@ -132,6 +132,33 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pg
 	return pool, stop, nil
 }
 
+// withDatabase loads the configuration, opens the database, applies pending migrations when
+// MIGRATE_ON_START is on (so every command works on a fresh database, as serve does) and runs fn
+// with them; the database is closed when fn returns.
+func withDatabase(ctx context.Context, env *environment, fn func(config.Config, *slog.Logger, *pgxpool.Pool) error) error {
+	return connect(ctx, env, true, fn)
+}
+
+// connect is withDatabase with the migration left to the caller when migrate is false.
+func connect(ctx context.Context, env *environment, migrate bool, fn func(config.Config, *slog.Logger, *pgxpool.Pool) error) error {
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.stderr)
+	pool, stop, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if migrate && cfg.MigrateOnStart {
+		if err := migrateUp(ctx, pool, log); err != nil {
+			return err
+		}
+	}
+	return fn(cfg, log, pool)
+}
+
 // migrateUp applies pending migrations and logs what it did.
 func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	m, err := database.NewMigrator(pool)

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/jobs"
 )
 
@@ -35,21 +39,12 @@ func aggregate(ctx context.Context, env *environment, args []string) error {
 	if *hours < 1 || *hours > 24*366 {
 		return exitError{code: 2, err: fmt.Errorf("--hours must be between 1 and %d, not %d", 24*366, *hours)}
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, env.stderr)
-	pool, stopDB, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stopDB()
-
-	rep, err := jobs.Aggregate(ctx, pool, *period, *hours, time.Now())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "aggregate: %s\n", rep)
-	return nil
+	return withDatabase(ctx, env, func(_ config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
+		rep, err := jobs.Aggregate(ctx, pool, *period, *hours, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "aggregate: %s\n", rep)
+		return nil
+	})
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/jobs"
 )
 
@@ -22,38 +26,30 @@ func cleanup(ctx context.Context, env *environment, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		return err
-	}
-	retention := jobs.RetentionFrom(cfg)
 	if *days < 0 || *days > 36500 {
 		return exitError{code: 2, err: fmt.Errorf("--days must be between 1 and 36500, not %d", *days)}
-	} else if *days > 0 {
-		retention.RawDays = *days
 	}
-	log := newLogger(cfg, env.stderr)
-	pool, stopDB, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stopDB()
-
-	rep, err := jobs.Cleanup(ctx, pool, jobs.CleanupOptions{Retention: retention, DryRun: *dryRun, Vacuum: *vacuum, Now: time.Now()})
-	verb := "deleted"
-	if *dryRun {
-		verb = "would delete"
-	}
-	for _, t := range rep.Tables {
-		fmt.Fprintf(env.stdout, "%-24s %s %d rows\n", t.Table, verb, t.Rows)
-	}
-	if err != nil {
-		return err
-	}
-	for _, t := range rep.Vacuumed {
-		fmt.Fprintf(env.stdout, "%-24s vacuumed\n", t)
-	}
-	fmt.Fprintf(env.stdout, "cleanup: %s %d rows in all (raw samples kept %d days, resolved alerts %d, rollups %d)\n",
-		verb, rep.Total(), retention.RawDays, retention.AlertDays, retention.AggregateDays)
-	return nil
+	return withDatabase(ctx, env, func(cfg config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
+		retention := jobs.RetentionFrom(cfg)
+		if *days > 0 {
+			retention.RawDays = *days
+		}
+		rep, err := jobs.Cleanup(ctx, pool, jobs.CleanupOptions{Retention: retention, DryRun: *dryRun, Vacuum: *vacuum, Now: time.Now()})
+		verb := "deleted"
+		if *dryRun {
+			verb = "would delete"
+		}
+		for _, t := range rep.Tables {
+			fmt.Fprintf(env.stdout, "%-24s %s %d rows\n", t.Table, verb, t.Rows)
+		}
+		if err != nil {
+			return err
+		}
+		for _, t := range rep.Vacuumed {
+			fmt.Fprintf(env.stdout, "%-24s vacuumed\n", t)
+		}
+		fmt.Fprintf(env.stdout, "cleanup: %s %d rows in all (raw samples kept %d days, resolved alerts %d, rollups %d)\n",
+			verb, rep.Total(), retention.RawDays, retention.AlertDays, retention.AggregateDays)
+		return nil
+	})
 }

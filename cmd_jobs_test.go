@@ -59,3 +59,17 @@ func TestAlertsTestWithoutNotifierSaysWhatToSet(t *testing.T) {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }
+
+func TestJobCommandsWorkOnAFreshDatabase(t *testing.T) {
+	for _, args := range [][]string{
+		{"cleanup", "--dry-run"},
+		{"aggregate", "--hours", "2"},
+		{"alerts", "--dry-run"},
+	} {
+		// Each command on its own fresh database, as an operator running it first would have.
+		code, out := runCommand(t, dbtest.EmptyURL(t), args...)
+		if code != 0 {
+			t.Errorf("%v on a fresh database: exit %d, output:\n%s", args, code, out)
+		}
+	}
+}

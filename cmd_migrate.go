@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/database"
 )
 
@@ -25,37 +29,30 @@ var migrateCommand = command{
 			fmt.Fprintf(env.stderr, "infradash migrate: unknown action %q (want up, down or status)\n", action)
 			return errUsage
 		}
-		cfg, err := loadConfig(env)
-		if err != nil {
-			return err
-		}
-		log := newLogger(cfg, env.stderr)
-		pool, stop, err := openDatabase(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		m, err := database.NewMigrator(pool)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		switch action {
-		case "up":
-			applied, err := m.Up(ctx)
+		// No automatic migration first: this command is the operator's explicit control.
+		return connect(ctx, env, false, func(_ config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
+			m, err := database.NewMigrator(pool)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.stdout, "applied %d migration(s) %v\n", len(applied), applied)
-		case "down":
-			undone, err := m.Down(ctx)
-			if err != nil {
-				return err
+			defer m.Close()
+			switch action {
+			case "up":
+				applied, err := m.Up(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.stdout, "applied %d migration(s) %v\n", len(applied), applied)
+			case "down":
+				undone, err := m.Down(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.stdout, "undid migration %v\n", undone)
+			case "status":
+				return m.Status(ctx, env.stdout)
 			}
-			fmt.Fprintf(env.stdout, "undid migration %v\n", undone)
-		case "status":
-			return m.Status(ctx, env.stdout)
-		}
-		return nil
+			return nil
+		})
 	},
 }

@@ -4,18 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
-	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/handlers"
 	"github.com/infradash/infradash/recorder"
 	"github.com/infradash/infradash/telemetry"
+)
+
+// Shutdown budget: requests under way get httpStopTimeout, then flushing the queued samples and
+// finishing a running job get backgroundStopTimeout together, then error reporting gets
+// reporterFlushTimeout: 25 s at most, inside systemd's TimeoutStopSec and compose's
+// stop_grace_period (35 s).
+const (
+	httpStopTimeout       = 10 * time.Second
+	backgroundStopTimeout = 10 * time.Second
+	reporterFlushTimeout  = 5 * time.Second
 )
 
 var serveCommand = command{
@@ -27,28 +39,19 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := parse(env, flags(env, "serve"), args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, env.stderr)
+	return withDatabase(ctx, env, func(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
+		return runServer(ctx, env, cfg, log, pool)
+	})
+}
+
+// runServer serves until ctx ends, then shuts down in order.
+func runServer(ctx context.Context, env *environment, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
 	ver, _, _ := buildInfo()
 	if cfg.SecretGenerated {
 		log.Warn("SECRET_KEY is unset: using a random key for this run only; the login log's hashes of unknown emails will not match across restarts")
 	}
 
-	pool, stopDB, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stopDB()
-	if cfg.MigrateOnStart {
-		if err := migrateUp(ctx, pool, log); err != nil {
-			return err
-		}
-	}
-
-	users := auth.NewStore(pool, auth.Options{MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout})
+	users := newAuthStore(cfg, pool)
 	if err := bootstrapAdmin(ctx, cfg, users, env.stdout, log); err != nil {
 		return err
 	}
@@ -58,20 +61,12 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	}
 	if reporter != nil {
 		log.Info("reporting errors and panics to Sentry")
-		defer reporter.Flush(5 * time.Second)
+		defer reporter.Flush(reporterFlushTimeout)
 	}
 	metrics := telemetry.New()
 
-	sched, err := startJobs(cfg, pool, log, metrics.Registry())
-	if err != nil {
-		return err
-	}
-	// Deferred after the database and run before it closes: on the way out the jobs stop after
-	// the HTTP server and before the pool.
-	defer stopJobs(sched, log)
-
 	thresholds := healthThresholds(cfg)
-	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: ver, Logger: log})
+	col := collector.New(collector.Options{Host: cfg.Host, Interval: cfg.CollectInterval, Version: ver, Logger: log})
 	// Two hours of samples wait in memory while the database is unreachable.
 	rec := recorder.New(pool, recorder.Options{
 		Thresholds: thresholds,
@@ -81,18 +76,39 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := registerGauges(metrics, col, rec, pool, thresholds); err != nil {
 		return err
 	}
+	sched, err := startJobs(cfg, pool, log, metrics.Registry())
+	if err != nil {
+		return err
+	}
 	collectCtx, stopCollecting := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCollecting()
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
 		col.Run(collectCtx, rec.Record)
 	}()
 	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRecording()
 	flushCtx, cancelFlush := context.WithCancel(context.Background())
-	defer cancelFlush()
 	go rec.Run(recordCtx, flushCtx)
+	// However serve ends (signal, HTTP server failure), and after the HTTP server has stopped:
+	// the collector stops, then the recorder stores what is queued while the jobs finish, side
+	// by side and within backgroundStopTimeout, before the database closes.
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), backgroundStopTimeout)
+		defer cancel()
+		stopFlushing := context.AfterFunc(stopCtx, cancelFlush)
+		defer stopFlushing()
+		jobsStopped := make(chan struct{})
+		go func() {
+			defer close(jobsStopped)
+			stopJobs(stopCtx, sched, log)
+		}()
+		stopCollecting()
+		<-collected
+		stopRecording()
+		<-rec.Done()
+		<-jobsStopped
+		log.Info("stopped")
+	}()
 
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Pool: pool, Logger: log, Host: col.Platform().Hostname, Version: ver,
@@ -128,19 +144,12 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	case <-ctx.Done():
 	}
 	// Stop taking requests first and let those under way finish; background work and the
-	// database go after, so no request sees them disappear.
+	// database go after (deferred above), so no request sees them disappear.
 	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), httpStopTimeout)
 	defer cancel()
 	if err := httpServer.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("HTTP shutdown", "err", err)
 	}
-	// Then the collector, and the recorder stores what is still queued, for a bounded time.
-	stopCollecting()
-	<-collected
-	stopRecording()
-	time.AfterFunc(10*time.Second, cancelFlush)
-	<-rec.Done()
-	log.Info("stopped")
 	return nil
 }

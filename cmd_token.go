@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"text/tabwriter"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infradash/infradash/config"
 )
 
 var tokenCommand = command{
@@ -37,43 +42,41 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintln(env.stderr, "infradash token revoke: --id is required")
 		return errUsage
 	}
-	store, stop, err := openAuthStore(ctx, env)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	switch action {
-	case "create":
-		u, err := store.UserByEmail(ctx, *email)
-		if err != nil {
-			return err
+	return withDatabase(ctx, env, func(cfg config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
+		store := newAuthStore(cfg, pool)
+		switch action {
+		case "create":
+			u, err := store.UserByEmail(ctx, *email)
+			if err != nil {
+				return err
+			}
+			token, t, err := store.CreateToken(ctx, u.ID, *name, *ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stderr, "token %d for %s (%s), expires %s; it is shown only now:\n", t.ID, u.Email, u.Role, stamp(&t.ExpiresAt))
+			fmt.Fprintln(env.stdout, token)
+		case "revoke":
+			if err := store.RevokeToken(ctx, *id); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "token %d revoked\n", *id)
+		case "list":
+			u, err := store.UserByEmail(ctx, *email)
+			if err != nil {
+				return err
+			}
+			tokens, err := store.Tokens(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tCREATED\tEXPIRES\tLAST USED\tREVOKED")
+			for _, t := range tokens {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, stamp(&t.CreatedAt), stamp(&t.ExpiresAt), stamp(t.LastUsedAt), stamp(t.RevokedAt))
+			}
+			return w.Flush()
 		}
-		token, t, err := store.CreateToken(ctx, u.ID, *name, *ttl)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stderr, "token %d for %s (%s), expires %s; it is shown only now:\n", t.ID, u.Email, u.Role, stamp(&t.ExpiresAt))
-		fmt.Fprintln(env.stdout, token)
-	case "revoke":
-		if err := store.RevokeToken(ctx, *id); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "token %d revoked\n", *id)
-	case "list":
-		u, err := store.UserByEmail(ctx, *email)
-		if err != nil {
-			return err
-		}
-		tokens, err := store.Tokens(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tNAME\tCREATED\tEXPIRES\tLAST USED\tREVOKED")
-		for _, t := range tokens {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, stamp(&t.CreatedAt), stamp(&t.ExpiresAt), stamp(t.LastUsedAt), stamp(t.RevokedAt))
-		}
-		return w.Flush()
-	}
-	return nil
+		return nil
+	})
 }

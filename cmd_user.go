@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/term"
 
 	"github.com/infradash/infradash/auth"
@@ -47,62 +48,60 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 	}
-	store, stop, err := openAuthStore(ctx, env)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	switch action {
-	case "add":
-		password, err := readPassword(env, true)
-		if err != nil {
-			return err
+	return withDatabase(ctx, env, func(cfg config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
+		store := newAuthStore(cfg, pool)
+		switch action {
+		case "add":
+			password, err := readPassword(env, true)
+			if err != nil {
+				return err
+			}
+			u, err := store.CreateUser(ctx, *email, password, *role)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "created %s %s (id %d)\n", u.Role, u.Email, u.ID)
+		case "passwd":
+			if _, err := store.UserByEmail(ctx, *email); err != nil {
+				return err
+			}
+			password, err := readPassword(env, true)
+			if err != nil {
+				return err
+			}
+			revoked, err := store.SetPassword(ctx, *email, password)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "password of %s changed; their sessions ended and %d API tokens were revoked %s\n",
+				auth.NormalizeEmail(*email), revoked, cacheNote)
+		case "disable":
+			revoked, err := store.DisableUser(ctx, *email)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "%s disabled: no login; their sessions ended and %d API tokens were revoked %s\n",
+				auth.NormalizeEmail(*email), revoked, cacheNote)
+		case "enable":
+			if err := store.EnableUser(ctx, *email); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "%s enabled: they may log in again\n", auth.NormalizeEmail(*email))
+		case "list":
+			users, err := store.Users(ctx)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tEMAIL\tROLE\tCREATED\tLAST LOGIN\tLOCKED UNTIL\tDISABLED")
+			for _, u := range users {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, stamp(&u.CreatedAt), stamp(u.LastLoginAt),
+					stamp(u.LockedUntil), stamp(u.DisabledAt))
+			}
+			return w.Flush()
 		}
-		u, err := store.CreateUser(ctx, *email, password, *role)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "created %s %s (id %d)\n", u.Role, u.Email, u.ID)
-	case "passwd":
-		if _, err := store.UserByEmail(ctx, *email); err != nil {
-			return err
-		}
-		password, err := readPassword(env, true)
-		if err != nil {
-			return err
-		}
-		revoked, err := store.SetPassword(ctx, *email, password)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "password of %s changed; their sessions ended and %d API tokens were revoked %s\n",
-			auth.NormalizeEmail(*email), revoked, cacheNote)
-	case "disable":
-		revoked, err := store.DisableUser(ctx, *email)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "%s disabled: no login; their sessions ended and %d API tokens were revoked %s\n",
-			auth.NormalizeEmail(*email), revoked, cacheNote)
-	case "enable":
-		if err := store.EnableUser(ctx, *email); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "%s enabled: they may log in again\n", auth.NormalizeEmail(*email))
-	case "list":
-		users, err := store.Users(ctx)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tEMAIL\tROLE\tCREATED\tLAST LOGIN\tLOCKED UNTIL\tDISABLED")
-		for _, u := range users {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, stamp(&u.CreatedAt), stamp(u.LastLoginAt),
-				stamp(u.LockedUntil), stamp(u.DisabledAt))
-		}
-		return w.Flush()
-	}
-	return nil
+		return nil
+	})
 }
 
 // cacheNote: running servers remember a checked credential for up to a minute (handlers'
@@ -138,24 +137,9 @@ func stamp(t *time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
-// openAuthStore opens the database (migrated, as serve would) for the account commands.
-func openAuthStore(ctx context.Context, env *environment) (*auth.Store, func(), error) {
-	cfg, err := loadConfig(env)
-	if err != nil {
-		return nil, nil, err
-	}
-	log := newLogger(cfg, env.stderr)
-	pool, stop, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cfg.MigrateOnStart {
-		if err := migrateUp(ctx, pool, log); err != nil {
-			stop()
-			return nil, nil, err
-		}
-	}
-	return auth.NewStore(pool, auth.Options{MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout}), stop, nil
+// newAuthStore is the account store with the configured lock-out rules.
+func newAuthStore(cfg config.Config, pool *pgxpool.Pool) *auth.Store {
+	return auth.NewStore(pool, auth.Options{MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout})
 }
 
 // readPassword asks on the terminal without echo (twice when confirm), or reads the first line

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,12 +39,10 @@ func startJobs(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, reg prom
 }
 
 // stopJobs lets a running job finish (within a bound) and gives up the leadership.
-func stopJobs(sched *jobs.Scheduler, log *slog.Logger) {
+func stopJobs(ctx context.Context, sched *jobs.Scheduler, log *slog.Logger) {
 	if sched == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := sched.Shutdown(ctx); err != nil {
 		log.Error("stop the scheduled jobs", "err", err)
 	}

@@ -58,6 +58,8 @@ func registerGauges(m *telemetry.Metrics, col *collector.Collector, rec *recorde
 			Read: func() []telemetry.Value { return one(float64(rec.Written())) }},
 		telemetry.Gauge{Name: "infradash_samples_dropped_total", Help: "Samples dropped because the queue was full while the database was away.",
 			Read: func() []telemetry.Value { return one(float64(rec.Dropped())) }},
+		telemetry.Gauge{Name: "infradash_samples_rejected_total", Help: "Samples dropped because the database refused them (an invalid value); each is logged.",
+			Read: func() []telemetry.Value { return one(float64(rec.Rejected())) }},
 		telemetry.Gauge{Name: "infradash_alerts_open", Help: "Open alerts by severity.", Labels: []string{"severity"},
 			Read: func() []telemetry.Value {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

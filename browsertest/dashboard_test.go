@@ -89,17 +89,25 @@ func startApp(t *testing.T) *app {
 		wg.Wait()
 	})
 	// The dashboard is worth looking at once the collector has a sample.
-	for {
-		if _, ok := col.Latest(); ok {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, "the collector's first sample", time.Minute, func() bool { _, ok := col.Latest(); return ok })
 	return &app{url: "http://" + ln.Addr().String(), q: queries.New(pool), pool: pool, host: host}
 }
 
 // browser starts a fresh headless Chromium and collects every console error, uncaught
 // exception and browser log error (CSP violations land there) into problems.
+// waitFor polls cond until it holds, or fails the test naming what never happened. The deadline
+// only keeps a broken test from hanging until the test binary's timeout.
+func waitFor(t *testing.T, what string, deadline time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("waited %s for %s", deadline, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func browser(t *testing.T) (context.Context, func() []string) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{

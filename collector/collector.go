@@ -31,11 +31,14 @@ const (
 )
 
 type Options struct {
-	Interval time.Duration    // default 5s
-	History  time.Duration    // ring buffer span, default 1h
-	Version  string           // infradash version, reported in Platform
-	Now      func() time.Time // injectable; default time.Now
-	Logger   *slog.Logger
+	Interval time.Duration // default 5s
+	History  time.Duration // ring buffer span, default 1h
+	Version  string        // infradash version, reported in Platform
+	// Host names the machine in snapshots and Platform; default the name the system reports.
+	// Set it in a container, whose own name is its ID and changes with every upgrade.
+	Host   string
+	Now    func() time.Time // injectable; default time.Now
+	Logger *slog.Logger
 }
 
 // Collector is safe for concurrent use. Collect calls are serialised because
@@ -100,6 +103,9 @@ func New(opts Options) *Collector {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.platform = c.readPlatform(ctx, opts.Version)
+	if opts.Host != "" {
+		c.platform.Hostname = opts.Host
+	}
 	if p, err := process.NewProcessWithContext(ctx, int32(os.Getpid())); err == nil {
 		c.self = p
 		if ms, err := p.CreateTimeWithContext(ctx); err == nil {

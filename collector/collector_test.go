@@ -279,3 +279,13 @@ func TestRunFeedsSinksLatestAndRecent(t *testing.T) {
 		}
 	}
 }
+
+func TestHostOptionNamesEverySnapshot(t *testing.T) {
+	c := New(Options{Host: "web-7"})
+	if got := c.Platform().Hostname; got != "web-7" {
+		t.Errorf("platform host %q, want web-7", got)
+	}
+	if got := c.Collect(context.Background()).Host; got != "web-7" {
+		t.Errorf("snapshot host %q, want web-7", got)
+	}
+}

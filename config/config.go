@@ -11,6 +11,8 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,9 @@ type Thresholds struct {
 
 // Config is the whole configuration of a running infradash.
 type Config struct {
+	// Host names this machine in every stored row; it must not change across restarts or
+	// container upgrades, or history and open alerts are left behind under the old name.
+	Host           string
 	DatabaseURL    string
 	MigrateOnStart bool
 	HTTPAddr       string
@@ -132,6 +137,13 @@ func Load(lookup LookupFunc) (Config, error) {
 		MetricsToken: r.str("METRICS_TOKEN", ""),
 		SentryDSN:    r.str("SENTRY_DSN", ""),
 	}
+	c.Host = r.str("INFRADASH_HOST", "")
+	if c.Host == "" {
+		c.Host = defaultHost(r.str("HOST_ETC", ""))
+	}
+	if c.Host == "" || len(c.Host) > 253 || strings.ContainsFunc(c.Host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		r.fail("INFRADASH_HOST", "must be a host name of 1 to 253 characters without spaces, not %q", c.Host)
+	}
 	c.SessionLifetime = r.duration("SESSION_LIFETIME", 12*time.Hour, time.Minute, 90*24*time.Hour)
 	// DEBUG is the origin's switch; here it only lowers the default log level, and an explicit
 	// LOG_LEVEL still wins.
@@ -219,6 +231,21 @@ func Load(lookup LookupFunc) (Config, error) {
 		return c, r.problems
 	}
 	return c, nil
+}
+
+// defaultHost is the host's own name: in a container (HOST_ETC set to the host's /etc) the
+// host's /etc/hostname, since the container's own name is its ID and changes on every upgrade;
+// elsewhere the kernel's host name.
+func defaultHost(hostEtc string) string {
+	if hostEtc != "" {
+		if b, err := os.ReadFile(filepath.Join(hostEtc, "hostname")); err == nil {
+			if name := strings.TrimSpace(string(b)); name != "" {
+				return name
+			}
+		}
+	}
+	name, _ := os.Hostname()
+	return name
 }
 
 // URLFromAddr is the http:// URL that reaches a listen address from the same machine: a

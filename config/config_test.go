@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +119,33 @@ func TestProductionGood(t *testing.T) {
 	}
 	if c.LogFormat != "json" || c.SecretGenerated || c.CORSOrigins[0] != "https://dash.example.com" {
 		t.Errorf("production config: %+v", c)
+	}
+}
+
+func TestHostNamesTheMachineNotTheContainer(t *testing.T) {
+	etc := t.TempDir()
+	if err := os.WriteFile(filepath.Join(etc, "hostname"), []byte("web-7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	own, _ := os.Hostname()
+	for _, tt := range []struct {
+		env  LookupFunc
+		want string
+	}{
+		{env(), own},
+		{env("HOST_ETC", etc), "web-7"},
+		{env("HOST_ETC", t.TempDir()), own}, // no hostname file there
+		{env("HOST_ETC", etc, "INFRADASH_HOST", "db-1"), "db-1"},
+	} {
+		c, err := Load(tt.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Host != tt.want {
+			t.Errorf("host %q, want %q", c.Host, tt.want)
+		}
+	}
+	if _, err := Load(env("INFRADASH_HOST", "web 7")); err == nil || !strings.Contains(err.Error(), "INFRADASH_HOST:") {
+		t.Errorf("a host name with a space: %v", err)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/infradash/infradash/schema"
 )
@@ -22,7 +24,11 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	cfg.MaxConns = 10
+	// pgxpool's own default is max(4, CPUs), too few on a small VM for requests, the recorder
+	// and the jobs together; a pool_max_conns in the URL is the operator's choice and wins.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = 10
+	}
 	// Keep timestamps in UTC whatever the server's zone.
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "infradash"
@@ -49,10 +55,17 @@ type Migrator struct {
 	db       *sql.DB
 }
 
-// NewMigrator prepares goose over pool; out receives goose's own progress lines (may be nil).
+// NewMigrator prepares goose over pool.
 func NewMigrator(pool *pgxpool.Pool) (*Migrator, error) {
+	// Replicas starting together would otherwise apply the same migration twice; the advisory
+	// lock makes the others wait (retrying every second, for up to 5 minutes) and then find
+	// nothing left to do.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
 	db := stdlib.OpenDBFromPool(pool)
-	p, err := goose.NewProvider(goose.DialectPostgres, db, schema.FS)
+	p, err := goose.NewProvider(goose.DialectPostgres, db, schema.FS, goose.WithSessionLocker(locker))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrations: %w", err)

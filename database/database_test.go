@@ -129,3 +129,60 @@ func TestMigrateDownUpKeepsSchema(t *testing.T) {
 		t.Fatalf("status: %v\n%s", err, buf.String())
 	}
 }
+
+func TestReplicasMigratingTogetherBothSucceed(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.EmptyURL(t)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			pool, err := database.Open(ctx, url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer pool.Close()
+			m, err := database.NewMigrator(pool)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer m.Close()
+			_, err = m.Up(ctx)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("a replica's migration failed: %v", err)
+		}
+	}
+	pool, err := database.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("want each migration recorded once, got %d rows (%v)", n, err)
+	}
+}
+
+func TestPoolMaxConnsFromTheURLIsKept(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for give, want := range map[string]int32{url: 10, url + sep + "pool_max_conns=3": 3} {
+		pool, err := database.Open(ctx, give)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pool.Config().MaxConns; got != want {
+			t.Errorf("%s: MaxConns %d, want %d", give, got, want)
+		}
+		pool.Close()
+	}
+}

@@ -66,6 +66,18 @@ func run(m *testing.M) int {
 // dropped when the test ends.
 func URL(tb testing.TB) string {
 	tb.Helper()
+	return newDatabase(tb, migrator{})
+}
+
+// EmptyURL returns the connection string of a new database with no migration applied, as an
+// operator's fresh database is; it is dropped when the test ends.
+func EmptyURL(tb testing.TB) string {
+	tb.Helper()
+	return newDatabase(tb, pgtestdb.NoopMigrator{})
+}
+
+func newDatabase(tb testing.TB, m pgtestdb.Migrator) string {
+	tb.Helper()
 	if baseURL == "" {
 		tb.Fatal("dbtest: no server; call dbtest.Main from TestMain")
 	}
@@ -92,7 +104,7 @@ func URL(tb testing.TB) string {
 	if conf.Port == "" {
 		conf.Port = "5432"
 	}
-	return pgtestdb.Custom(tb, conf, migrator{}).URL()
+	return pgtestdb.Custom(tb, conf, m).URL()
 }
 
 // Pool returns a pool on a new, migrated database for this test only.

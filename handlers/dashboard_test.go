@@ -189,9 +189,7 @@ func TestChartRanges(t *testing.T) {
 		s.CollectedAt = d.snap.CollectedAt.Add(-time.Duration(i) * time.Minute)
 		rec.Record(s)
 	}
-	for rec.Written() < 3 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "3 samples stored", time.Minute, func() bool { return rec.Written() >= 3 })
 	cancel()
 	<-rec.Done()
 

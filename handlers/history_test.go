@@ -19,15 +19,12 @@ func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
 	go rec.Run(recCtx, context.Background())
 
 	col := runningCollector(t, rec.Record)
-	for len(col.Recent(time.Time{})) < 4 { // a few 1-second intervals
-		time.Sleep(100 * time.Millisecond)
-	}
+	// A few 1-second intervals.
+	waitFor(t, "4 samples collected", time.Minute, func() bool { return len(col.Recent(time.Time{})) >= 4 })
 	a := newAPIServerOn(t, pool, col)
 	recent := col.Recent(time.Time{})
 	// Stop only the recorder, and let it store what it was given: the collector keeps going.
-	for rec.Written() < uint64(len(recent)) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "the collected samples stored", time.Minute, func() bool { return rec.Written() >= uint64(len(recent)) })
 	stopRecording()
 	<-rec.Done()
 

@@ -98,12 +98,8 @@ func runningCollector(t *testing.T, sinks ...func(collector.Snapshot)) *collecto
 	done := make(chan struct{})
 	go func() { defer close(done); col.Run(ctx, sinks...) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for {
-		if _, ok := col.Latest(); ok {
-			return col
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "the first sample", time.Minute, func() bool { _, ok := col.Latest(); return ok })
+	return col
 }
 
 func memTotal(t *testing.T) uint64 {

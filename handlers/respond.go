@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/views"
 )
 
@@ -60,7 +60,7 @@ func (s *Server) HTTPErrorHandler(err error, c echo.Context) {
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &e):
-	case databaseDown(err):
+	case database.Unreachable(err):
 		s.log.Warn("database unreachable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		e = errUnavailable
 	case errors.As(err, &he):
@@ -106,13 +106,6 @@ func fromEcho(he *echo.HTTPError) *Error {
 		msg = http.StatusText(he.Code)
 	}
 	return &Error{Status: he.Code, Code: code, Message: msg}
-}
-
-// databaseDown reports whether err means PostgreSQL could not be reached (refused, timed out,
-// connection lost): the client gets a 503 it may retry, not a 500.
-func databaseDown(err error) bool {
-	var connErr *pgconn.ConnectError
-	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 // wantsPage reports whether an error should be answered as an HTML page: a browser asking for a

@@ -16,7 +16,6 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
-	"github.com/infradash/infradash/static"
 	"github.com/infradash/infradash/telemetry"
 )
 
@@ -29,7 +28,7 @@ type Server struct {
 	host    string
 	version string
 	now     func() time.Time
-	assets  *static.Assets
+	assets  *Assets
 	metrics *telemetry.Metrics
 	// reporter is nil unless SENTRY_DSN is set; its methods accept that.
 	reporter *telemetry.Reporter
@@ -104,7 +103,7 @@ func New(d Deps) *Server {
 		host:    d.Host,
 		version: d.Version,
 		now:     d.Now,
-		assets:  static.NewAssets(),
+		assets:  NewAssets(),
 		users: auth.NewStore(d.Pool, auth.Options{
 			MaxFailures: d.Config.LoginMaxFailures, Lockout: d.Config.LoginLockout, Now: d.Now,
 		}),

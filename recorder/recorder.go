@@ -3,8 +3,10 @@
 //
 // Recording never blocks the collector. Snapshots wait in a bounded in-memory queue that a single
 // writer drains, oldest first, in one transaction per batch. While PostgreSQL is unreachable the
-// queue keeps filling (the oldest sample is dropped, logged and counted once it is full) and the
-// writer retries with back-off, so a database restart loses no sample. Every insert ends in
+// queue keeps filling (once it is full the oldest sample is dropped and counted; that is logged
+// once per outage) and the writer retries with back-off, so a database restart loses no sample.
+// A batch the database refuses for what it holds (not because it is away) is written sample by
+// sample, and only the samples refused are dropped, logged and counted. Every insert ends in
 // ON CONFLICT DO NOTHING, so writing a batch twice after an ambiguous failure stores it once.
 package recorder
 
@@ -21,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 )
@@ -55,12 +58,14 @@ type Recorder struct {
 	wake chan struct{}
 	done chan struct{}
 
-	mu      sync.Mutex
-	queue   []entry
-	nextSeq uint64
-	written uint64
-	dropped uint64
-	failing bool // the last write failed; logged once per outage
+	mu       sync.Mutex
+	queue    []entry
+	nextSeq  uint64
+	written  uint64
+	dropped  uint64
+	rejected uint64
+	failing  bool   // the last write failed; logged once per outage
+	overflow uint64 // samples dropped since the queue last drained; logged once per outage
 }
 
 // entry is a queued sample; seq tells a batch's samples apart from those queued after it.
@@ -110,8 +115,13 @@ func (r *Recorder) Record(s collector.Snapshot) {
 		oldest := r.queue[0].snap.CollectedAt
 		r.popLocked()
 		r.dropped++
-		r.log.Warn("recorder: queue full, dropped the oldest unsaved sample",
-			"collected_at", oldest, "capacity", r.opts.Capacity, "dropped_total", r.dropped)
+		r.overflow++
+		// One line when the dropping starts and a summary once the queue drains (see settle),
+		// not one per sample for the whole outage.
+		if r.overflow == 1 {
+			r.log.Warn("recorder: queue full, dropping the oldest unsaved samples until the database is back",
+				"collected_at", oldest, "capacity", r.opts.Capacity)
+		}
 	}
 	r.nextSeq++
 	r.queue = append(r.queue, entry{seq: r.nextSeq, snap: s})
@@ -147,6 +157,14 @@ func (r *Recorder) Dropped() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.dropped
+}
+
+// Rejected is how many samples were discarded because the database refused them (not because it
+// was unreachable): storing them again could never succeed.
+func (r *Recorder) Rejected() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rejected
 }
 
 // Run writes queued samples until ctx ends, then tries to flush what is left until flushCtx
@@ -203,7 +221,7 @@ func (r *Recorder) flush(ctx context.Context) {
 	}
 }
 
-// drain writes batches until the queue is empty or a write fails.
+// drain writes batches until the queue is empty or the database cannot be reached.
 func (r *Recorder) drain(ctx context.Context) error {
 	for {
 		r.mu.Lock()
@@ -214,30 +232,69 @@ func (r *Recorder) drain(ctx context.Context) error {
 			return nil
 		}
 		err := r.write(ctx, batch)
-		r.mu.Lock()
-		if err != nil {
-			first := !r.failing
-			r.failing = true
-			queued := len(r.queue)
-			r.mu.Unlock()
-			if first {
-				r.log.Error("recorder: cannot store samples; keeping them in memory and retrying", "queued", queued, "err", err)
-			}
+		if err == nil {
+			r.settle(batch[n-1].seq, n, 0)
+			continue
+		}
+		if r.temporary(ctx, err) {
 			return err
 		}
-		// Samples of this batch dropped (queue full) while it was written have left already.
-		last := batch[n-1].seq
-		for len(r.queue) > 0 && r.queue[0].seq <= last {
-			r.popLocked()
+		// The batch as a whole can never be stored, and retrying it would hold back every
+		// later sample: store its samples one by one and drop only those refused.
+		for _, e := range batch {
+			err := r.write(ctx, []entry{e})
+			switch {
+			case err == nil:
+				r.settle(e.seq, 1, 0)
+			case r.temporary(ctx, err):
+				return err
+			default:
+				r.log.Error("recorder: dropped a sample the database refuses", "collected_at", e.snap.CollectedAt, "err", err)
+				r.settle(e.seq, 0, 1)
+			}
 		}
-		r.written += uint64(n)
-		recovered := r.failing
-		r.failing = false
-		queued := len(r.queue)
-		r.mu.Unlock()
-		if recovered {
-			r.log.Info("recorder: database reachable again, storing queued samples", "queued", queued)
-		}
+	}
+}
+
+// temporary reports whether err may pass (database unreachable, or shutting down) and the
+// samples must stay queued; the first such failure of an outage is logged.
+func (r *Recorder) temporary(ctx context.Context, err error) bool {
+	if ctx.Err() == nil && !database.Unreachable(err) {
+		return false
+	}
+	r.mu.Lock()
+	first := !r.failing
+	r.failing = true
+	queued := len(r.queue)
+	r.mu.Unlock()
+	if first && ctx.Err() == nil {
+		r.log.Error("recorder: cannot store samples; keeping them in memory and retrying", "queued", queued, "err", err)
+	}
+	return true
+}
+
+// settle removes the queued samples up to seq, which were stored (written) or refused (rejected).
+func (r *Recorder) settle(seq uint64, written, rejected int) {
+	r.mu.Lock()
+	// Samples dropped (queue full) while they were written have left already.
+	for len(r.queue) > 0 && r.queue[0].seq <= seq {
+		r.popLocked()
+	}
+	r.written += uint64(written)
+	r.rejected += uint64(rejected)
+	recovered := r.failing
+	r.failing = false
+	queued := len(r.queue)
+	overflow := r.overflow
+	if queued == 0 {
+		r.overflow = 0
+	}
+	r.mu.Unlock()
+	if recovered {
+		r.log.Info("recorder: database reachable again, storing queued samples", "queued", queued)
+	}
+	if queued == 0 && overflow > 0 {
+		r.log.Warn("recorder: queue drained; samples were dropped while the database was away", "dropped", overflow)
 	}
 }
 

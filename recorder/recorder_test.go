@@ -1,9 +1,14 @@
 package recorder_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,15 +192,83 @@ func TestAFullQueueDropsTheOldestSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	r := recorder.New(pool, recorder.Options{Capacity: 3})
+	var log lines
+	r := recorder.New(pool, recorder.Options{Capacity: 3, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 5 {
+	for i := range 50 {
 		r.Record(sample(base, i))
 	}
-	if r.Queued() != 3 || r.Dropped() != 2 {
-		t.Errorf("queued %d, dropped %d; want 3 and 2", r.Queued(), r.Dropped())
+	if r.Queued() != 3 || r.Dropped() != 47 {
+		t.Errorf("queued %d, dropped %d; want 3 and 47", r.Queued(), r.Dropped())
+	}
+	if n := log.count("level=WARN"); n != 1 {
+		t.Errorf("%d warnings for one outage's drops, want 1:\n%s", n, log.buf.String())
 	}
 	if got := recorder.CapacityFor(2*time.Hour, 5*time.Second); got != 1440 {
 		t.Errorf("two hours at 5s: capacity %d, want 1440", got)
+	}
+}
+
+// lines is a concurrency-safe log sink that counts lines containing a text.
+type lines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lines) count(text string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), text)
+}
+
+func TestASampleTheDatabaseRefusesIsDroppedAndTheRestStored(t *testing.T) {
+	pool := dbtest.Pool(t)
+	var log lines
+	r := recorder.New(pool, recorder.Options{
+		Thresholds: health.DefaultThresholds(), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
+	})
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	bad := sample(base, 0)
+	bad.System.CPU.TotalPercent = math.NaN() // its health component cannot be encoded
+	r.Record(bad)
+	for i := 1; i <= 20; i++ {
+		r.Record(sample(base, i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go r.Run(ctx, context.Background())
+	t.Cleanup(func() { cancel(); <-r.Done() })
+	waitStored(t, r)
+
+	assertStoredOnce(t, pool, 20)
+	if r.Written() != 20 || r.Rejected() != 1 {
+		t.Errorf("written %d, rejected %d; want 20 and 1", r.Written(), r.Rejected())
+	}
+	if n := log.count("level=ERROR"); n != 1 {
+		t.Errorf("%d ERROR lines for one refused sample, want 1:\n%s", n, log.buf.String())
+	}
+}
+
+func TestQueueDropsAreSummedUpOnceTheQueueDrains(t *testing.T) {
+	pool := dbtest.Pool(t)
+	var log lines
+	r := recorder.New(pool, recorder.Options{Capacity: 3, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10 { // recorded before the writer starts, as during an outage
+		r.Record(sample(base, i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go r.Run(ctx, context.Background())
+	t.Cleanup(func() { cancel(); <-r.Done() })
+	waitStored(t, r)
+	assertStoredOnce(t, pool, 3)
+	if log.count("level=WARN") != 2 || log.count("dropped=7") != 1 {
+		t.Errorf("want the first drop and one summary of 7 dropped:\n%s", log.buf.String())
 	}
 }

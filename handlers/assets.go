@@ -1,4 +1,4 @@
-package static
+package handlers
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/infradash/infradash/static"
 )
 
 // asset is one file prepared once at start: its content hash for the URL and a gzipped copy.
@@ -25,14 +27,14 @@ type Assets struct {
 	files map[string]*asset
 }
 
-// NewAssets hashes and compresses every embedded file.
+// NewAssets hashes and compresses every file of static.FS.
 func NewAssets() *Assets {
 	a := &Assets{files: map[string]*asset{}}
-	_ = fs.WalkDir(FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, ".go") {
+	_ = fs.WalkDir(static.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
 			return err
 		}
-		body, err := fs.ReadFile(FS, p)
+		body, err := fs.ReadFile(static.FS, p)
 		if err != nil {
 			return err
 		}
