@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/recorder"
 )
 
@@ -173,6 +175,40 @@ func TestHistoryRejectsBadParametersNamingThem(t *testing.T) {
 		if code != http.StatusBadRequest || env.Error == nil || env.Error.Code != "invalid_parameter" ||
 			!strings.HasPrefix(env.Error.Message, param+":") {
 			t.Errorf("%s: %d %+v; want 400 naming %s", query, code, env.Error, param)
+		}
+	}
+}
+
+// The history endpoint offers each metric in historyMetrics; the raw series queries and the
+// rollup queries list metric names on their own (SQL cannot share a Go list). This test keeps
+// them from drifting: every metric the endpoint accepts must come back from raw samples and
+// from rollups.
+func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	ctx := context.Background()
+	dbtest.SeedHistory(t, a.pool, "web-1", now.Add(-3*time.Hour), 3*time.Hour, time.Minute)
+	// Every rollup query jobs.Aggregate runs (handlers may not import jobs).
+	q := queries.New(a.pool)
+	p := queries.AggregateSystemMetricsParams{Period: "hourly", Now: now, FromTime: now.Add(-3 * time.Hour), Until: now.Truncate(time.Hour)}
+	if _, err := q.AggregateSystemMetrics(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams(p)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.AggregateHealthMetrics(ctx, queries.AggregateHealthMetricsParams(p)); err != nil {
+		t.Fatal(err)
+	}
+
+	for metric := range historyMetrics {
+		for rng, source := range map[string]string{"1h": "raw", "7d": "hourly+raw"} {
+			var h historyData
+			code, env := a.get(t, infraPath+"history?host=web-1&metric="+metric+"&range="+rng)
+			env.decode(t, &h)
+			if code != http.StatusOK || h.Source != source || len(h.Points) == 0 {
+				t.Errorf("%s over %s: %d, %d points from %q; want points from %s", metric, rng, code, len(h.Points), h.Source, source)
+			}
 		}
 	}
 }

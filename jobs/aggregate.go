@@ -45,15 +45,23 @@ func Aggregate(ctx context.Context, db queries.DBTX, period string, hours int, n
 	// time.Truncate counts from the zero time, which is UTC midnight: buckets match date_bin's.
 	rep := AggregateReport{Period: period, From: now.Add(-time.Duration(hours) * time.Hour).Truncate(size), Until: now}
 	q := queries.New(db)
-	n, err := q.AggregateSystemMetrics(ctx, queries.AggregateSystemMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
-	if err != nil {
-		return rep, fmt.Errorf("aggregate %s system metrics: %w", period, err)
+	for _, rollup := range []struct {
+		series string
+		run    func(context.Context, queries.AggregateSystemMetricsParams) (int64, error)
+	}{
+		{"system", q.AggregateSystemMetrics},
+		{"process", func(ctx context.Context, p queries.AggregateSystemMetricsParams) (int64, error) {
+			return q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams(p))
+		}},
+		{"health", func(ctx context.Context, p queries.AggregateSystemMetricsParams) (int64, error) {
+			return q.AggregateHealthMetrics(ctx, queries.AggregateHealthMetricsParams(p))
+		}},
+	} {
+		n, err := rollup.run(ctx, queries.AggregateSystemMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
+		if err != nil {
+			return rep, fmt.Errorf("aggregate %s %s metrics: %w", period, rollup.series, err)
+		}
+		rep.Rows += n
 	}
-	rep.Rows += n
-	n, err = q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
-	if err != nil {
-		return rep, fmt.Errorf("aggregate %s process metrics: %w", period, err)
-	}
-	rep.Rows += n
 	return rep, nil
 }

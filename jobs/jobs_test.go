@@ -68,8 +68,8 @@ func TestAggregateIsIdempotentAndMatchesTheRawRows(t *testing.T) {
 	if !rep.From.Equal(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)) {
 		t.Fatalf("the first bucket should be taken whole: from %s", rep.From)
 	}
-	// 8 host-wide series, 2 filesystems and 2 process series; buckets 08:00, 09:00, 10:00 on each host.
-	if want := (8 + 2 + 2) * 3 * 2; len(first) != want {
+	// 10 host-wide series, 2 filesystems, 2 process series and the health score; buckets 08:00, 09:00, 10:00 on each host.
+	if want := (10 + 2 + 2 + 1) * 3 * 2; len(first) != want {
 		t.Fatalf("want %d rollup rows, got %d", want, len(first))
 	}
 
