@@ -212,3 +212,72 @@ func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
 		}
 	}
 }
+
+func TestHistoryOlderThanRetentionReadsRollupsWhateverTheSpan(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	a.s.cfg.RetentionDays = 30 // raw samples older than 30 days are gone
+	day := now.AddDate(0, 0, -60).Truncate(24 * time.Hour)
+	for hour := range 24 {
+		if _, err := a.pool.Exec(context.Background(), `INSERT INTO metric_aggregations
+			(host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
+			VALUES ('old', 'cpu_percent', 'cpu', 'hourly', $1, 10, 30, 20, 28, 720)`, day.Add(time.Duration(hour)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := url.Values{"host": {"old"}, "metric": {"cpu_percent"}, "from": {day.Format(time.RFC3339)}, "to": {day.Add(24 * time.Hour).Format(time.RFC3339)}}
+	var h historyData
+	code, env := a.get(t, infraPath+"history?"+q.Encode())
+	env.decode(t, &h)
+	if code != http.StatusOK || h.Source != "hourly" || len(h.Points) != 24 || h.StepSeconds != 3600 {
+		t.Errorf("a day 60 days ago: %d, %d points from %q at %vs; want the 24 hourly rollups", code, len(h.Points), h.Source, h.StepSeconds)
+	}
+}
+
+func TestHistoryBucketsAreEpochAlignedAndNeverBeforeFrom(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	ctx := context.Background()
+	// Hourly rollups of one sample each up to the 11:00 bucket, the raw sample each holds, and two
+	// raw samples of the current hour: whatever the seam, every hour is counted once.
+	exec := func(sql string, args ...any) {
+		if _, err := a.pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for hour := 48; hour >= 2; hour-- {
+		start := now.Truncate(time.Hour).Add(-time.Duration(hour-1) * time.Hour)
+		exec(`INSERT INTO metric_aggregations
+			(host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
+			VALUES ('web', 'cpu_percent', 'cpu', 'hourly', $1, 50, 50, 50, 50, 1)`, start)
+		exec(`INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('web', $1, 50, 40)`, start.Add(30*time.Minute))
+	}
+	for _, at := range []time.Time{now.Add(-25 * time.Minute), now.Add(-10 * time.Minute)} {
+		exec(`INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('web', $1, 50, 40)`, at)
+	}
+	// 7 h does not divide a day: buckets counted from year 1 and from 1970 differ.
+	for _, query := range []string{"range=7d&step=7h", "range=7d&step=5h", "range=1h&step=7h", "range=6h&step=25m"} {
+		var h historyData
+		code, env := a.get(t, infraPath+"history?host=web&metric=cpu_percent&"+query)
+		env.decode(t, &h)
+		if code != http.StatusOK || len(h.Points) == 0 {
+			t.Fatalf("%s: %d, %d points", query, code, len(h.Points))
+		}
+		total := int32(0)
+		for i, p := range h.Points {
+			total += p.Samples
+			if p.At.Before(h.From) {
+				t.Errorf("%s: point %d at %v, before from %v", query, i, p.At, h.From)
+			}
+			if i > 0 && !p.At.After(h.Points[i-1].At) {
+				t.Errorf("%s: point %d at %v repeats or precedes %v", query, i, p.At, h.Points[i-1].At)
+			}
+			if step := time.Duration(h.StepSeconds) * time.Second; i > 0 && p.At.UnixNano()%int64(step) != 0 {
+				t.Errorf("%s: point %d at %v is not on a %v boundary from the epoch", query, i, p.At, step)
+			}
+		}
+		if strings.HasPrefix(query, "range=7d") && total != 47+2 {
+			t.Errorf("%s: %d samples, want every rolled-up and raw sample once", query, total)
+		}
+	}
+}

@@ -26,7 +26,7 @@ INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT h.host, 'health_score', 'health'::metrictype, '', $1::text,
        date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                h.collected_at, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+                h.collected_at, 'epoch'::timestamptz) AS bucket,
        min(h.score)::float8, max(h.score)::float8, avg(h.score)::float8,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY h.score::float8), count(*), $2::timestamptz
 FROM infrastructure_health h
@@ -65,7 +65,7 @@ INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT p.host, v.metric, 'process'::metrictype, '', $1::text,
        date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                p.collected_at, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+                p.collected_at, 'epoch'::timestamptz) AS bucket,
        min(v.value), max(v.value), avg(v.value),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), $2::timestamptz
 FROM process_metrics_history p
@@ -107,7 +107,7 @@ INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT s.host, v.metric, v.metric_type::metrictype, v.subject, $1::text,
        date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                s.collected_at, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+                s.collected_at, 'epoch'::timestamptz) AS bucket,
        min(v.value), max(v.value), avg(v.value),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), $2::timestamptz
 FROM system_metrics_history s
