@@ -174,10 +174,8 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 	pool := dbtest.Pool(t)
 	ctx := context.Background()
 	day := 24 * time.Hour
-	// 40 days of hourly samples: 10 days (240 rows) are past a 30-day retention.
+	// 40 days of hourly samples and health scores: 10 days (240 rows a table) are past a 30-day retention.
 	dbtest.SeedHistory(t, pool, "web-1", t0.Add(-40*day), 40*day, time.Hour)
-	exec(t, pool, `INSERT INTO infrastructure_health (host, collected_at, score, status)
-		SELECT 'web-1', $1::timestamptz - d * interval '1 day', 100, 'healthy' FROM generate_series(1, 40) d`, t0)
 	exec(t, pool, `INSERT INTO users (email, password_hash, role) VALUES ('a@example.com', 'x', 'admin')`)
 	exec(t, pool, `INSERT INTO api_tokens (user_id, token_hash, expires_at, revoked_at) VALUES
 		(1, 'a', $1::timestamptz - interval '1 day', NULL),    -- expired
@@ -194,7 +192,7 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 
 	opts := jobs.CleanupOptions{Retention: jobs.Retention{RawDays: 30, AlertDays: 90, AggregateDays: 365}, Now: t0, BatchSize: 100}
 	want := map[string]int64{
-		"system_metrics_history": 240, "process_metrics_history": 240, "infrastructure_health": 10,
+		"system_metrics_history": 240, "process_metrics_history": 240, "infrastructure_health": 240,
 		"infrastructure_alerts": 1, "metric_aggregations": 35, "sessions": 1, "api_tokens": 2,
 	}
 	before := map[string]int64{}
