@@ -198,13 +198,18 @@ func (s *Server) showHistory(c echo.Context) error {
 }
 
 // readSeries reads a series as showHistory and the dashboard's charts show it: raw samples for
-// spans up to a day, rollups beyond, and raw samples where the rollups do not reach yet. It
-// returns the source ("raw", "hourly", "hourly+raw", ...) and the step the rows are bucketed to.
+// spans up to a day, rollups beyond (and for anything older than RETENTION_DAYS, whose raw samples
+// are gone), and raw samples where the rollups do not reach yet. It returns the source ("raw",
+// "hourly", "hourly+raw", ...) and the step the rows are bucketed to.
 func (s *Server) readSeries(ctx context.Context, q historyQuery) ([]seriesRow, string, time.Duration, error) {
 	source := "raw"
 	var rows []seriesRow
 	rawFrom := q.from
-	if period, width := rollupPeriod(q.to.Sub(q.from)); period != "" {
+	period, width := rollupPeriod(q.to.Sub(q.from))
+	if period == "" && q.from.Before(s.rawSince()) {
+		period, width = "hourly", time.Hour
+	}
+	if period != "" {
 		step := max(q.step, width)
 		var err error
 		rows, rawFrom, err = s.rollupSeries(ctx, q, period, width, step)
@@ -223,7 +228,31 @@ func (s *Server) readSeries(ctx context.Context, q historyQuery) ([]seriesRow, s
 	if len(rows) > 0 && len(raw) > 0 {
 		source += "+raw"
 	}
-	return append(rows, raw...), source, q.step, nil
+	rows = append(rows, raw...)
+	// The first bucket may start before from; it holds nothing from before it.
+	if len(rows) > 0 && rows[0].Bucket.Before(q.from) {
+		rows[0].Bucket = q.from
+	}
+	return rows, source, q.step, nil
+}
+
+// rawSince is the oldest time raw samples are kept for (RETENTION_DAYS); zero when unknown.
+func (s *Server) rawSince() time.Time {
+	if s.cfg.RetentionDays <= 0 {
+		return time.Time{}
+	}
+	return s.now().AddDate(0, 0, -s.cfg.RetentionDays)
+}
+
+// binStart is the start of the step bucket holding t, counted from the Unix epoch as the series
+// queries' date_bin(step, t, 'epoch') counts (time.Truncate counts from year 1, which differs for
+// steps that do not divide a day).
+func binStart(t time.Time, step time.Duration) time.Time {
+	r := time.Duration(t.UnixNano() % int64(step))
+	if r < 0 {
+		r += step
+	}
+	return t.Add(-r)
 }
 
 // rollupPeriod is the rollup a span reads, and its bucket width; "" means raw samples.
@@ -249,9 +278,14 @@ func (s *Server) rollupSeries(ctx context.Context, q historyQuery, period string
 	if err != nil {
 		return nil, q.from, err
 	}
-	// Buckets are aligned to the Unix epoch, so cutting at a step boundary keeps rollups and raw
-	// samples from sharing a bucket.
-	cut := last.Add(width).Truncate(step)
+	// Cutting at a step boundary keeps rollups and raw samples from sharing a bucket: raw samples
+	// fill in the bucket the rollups end in, unless they are past retention, when the rollups
+	// take it whole.
+	end := last.Add(width)
+	cut := binStart(end, step)
+	if cut.Before(end) && cut.Before(s.rawSince()) {
+		cut = cut.Add(step)
+	}
 	if !cut.After(q.from) {
 		return nil, q.from, nil
 	}

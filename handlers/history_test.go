@@ -2,13 +2,16 @@ package handlers
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/recorder"
 )
 
@@ -86,17 +89,43 @@ func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
 		t.Errorf("range=1h: %d samples in %d points from %s, step %vs; want %d from raw at 5s", total, len(h.Points), h.Source, h.StepSeconds, len(stored))
 	}
 
-	// One-second buckets over exactly the stored span: one point per row.
+	// One-second buckets over exactly the stored span: each point holds the rows stored in its
+	// second. Samples are about a second apart, but timing jitter can put two in one second, so the
+	// expectation buckets the stored rows the same way instead of assuming one row a point.
 	from, to := stored[0].Truncate(time.Second), stored[len(stored)-1].Add(time.Second)
 	q := url.Values{"metric": {"cpu_percent"}, "from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}, "step": {"1s"}}
 	_, env = a.get(t, infraPath+"history?"+q.Encode())
 	env.decode(t, &h)
-	if len(h.Points) != len(stored) {
-		t.Errorf("step=1s: %d points for %d rows", len(h.Points), len(stored))
+	type bucket struct {
+		at    time.Time
+		n     int32
+		sum   float64
+		known bool // every row of it is a sample in recent, whose cpu the test knows
+	}
+	var want []bucket
+	for i, at := range stored {
+		b := binStart(at, time.Second)
+		if len(want) == 0 || !want[len(want)-1].at.Equal(b) {
+			want = append(want, bucket{at: b, known: true})
+		}
+		w := &want[len(want)-1]
+		w.n++
+		if i < len(recent) {
+			w.sum += recent[i].System.CPU.TotalPercent
+		} else {
+			w.known = false
+		}
+	}
+	if len(h.Points) != len(want) {
+		t.Fatalf("step=1s: %d points for %d rows in %d seconds", len(h.Points), len(stored), len(want))
 	}
 	for i, p := range h.Points {
-		if i < len(recent) && (p.Samples != 1 || p.Mean != recent[i].System.CPU.TotalPercent) {
-			t.Errorf("point %d: %+v, sample's cpu %v", i, p, recent[i].System.CPU.TotalPercent)
+		w := want[i]
+		if !p.At.Equal(w.at) || p.Samples != w.n {
+			t.Errorf("point %d: %d samples at %v; stored: %d at %v", i, p.Samples, p.At, w.n, w.at)
+		}
+		if mean := w.sum / float64(w.n); w.known && math.Abs(p.Mean-mean) > 1e-9 {
+			t.Errorf("point %d: mean %v, its samples' cpu mean %v", i, p.Mean, mean)
 		}
 	}
 
@@ -170,6 +199,109 @@ func TestHistoryRejectsBadParametersNamingThem(t *testing.T) {
 		if code != http.StatusBadRequest || env.Error == nil || env.Error.Code != "invalid_parameter" ||
 			!strings.HasPrefix(env.Error.Message, param+":") {
 			t.Errorf("%s: %d %+v; want 400 naming %s", query, code, env.Error, param)
+		}
+	}
+}
+
+// The history endpoint offers each metric in historyMetrics; the raw series queries and the
+// rollup queries list metric names on their own (SQL cannot share a Go list). This test keeps
+// them from drifting: every metric the endpoint accepts must come back from raw samples and
+// from rollups.
+func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	ctx := context.Background()
+	dbtest.SeedHistory(t, a.pool, "web-1", now.Add(-3*time.Hour), 3*time.Hour, time.Minute)
+	// Every rollup query jobs.Aggregate runs (handlers may not import jobs).
+	q := queries.New(a.pool)
+	p := queries.AggregateSystemMetricsParams{Period: "hourly", Now: now, FromTime: now.Add(-3 * time.Hour), Until: now.Truncate(time.Hour)}
+	if _, err := q.AggregateSystemMetrics(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams(p)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.AggregateHealthMetrics(ctx, queries.AggregateHealthMetricsParams(p)); err != nil {
+		t.Fatal(err)
+	}
+
+	for metric := range historyMetrics {
+		for rng, source := range map[string]string{"1h": "raw", "7d": "hourly+raw"} {
+			var h historyData
+			code, env := a.get(t, infraPath+"history?host=web-1&metric="+metric+"&range="+rng)
+			env.decode(t, &h)
+			if code != http.StatusOK || h.Source != source || len(h.Points) == 0 {
+				t.Errorf("%s over %s: %d, %d points from %q; want points from %s", metric, rng, code, len(h.Points), h.Source, source)
+			}
+		}
+	}
+}
+
+func TestHistoryOlderThanRetentionReadsRollupsWhateverTheSpan(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	a.s.cfg.RetentionDays = 30 // raw samples older than 30 days are gone
+	day := now.AddDate(0, 0, -60).Truncate(24 * time.Hour)
+	for hour := range 24 {
+		if _, err := a.pool.Exec(context.Background(), `INSERT INTO metric_aggregations
+			(host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
+			VALUES ('old', 'cpu_percent', 'cpu', 'hourly', $1, 10, 30, 20, 28, 720)`, day.Add(time.Duration(hour)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := url.Values{"host": {"old"}, "metric": {"cpu_percent"}, "from": {day.Format(time.RFC3339)}, "to": {day.Add(24 * time.Hour).Format(time.RFC3339)}}
+	var h historyData
+	code, env := a.get(t, infraPath+"history?"+q.Encode())
+	env.decode(t, &h)
+	if code != http.StatusOK || h.Source != "hourly" || len(h.Points) != 24 || h.StepSeconds != 3600 {
+		t.Errorf("a day 60 days ago: %d, %d points from %q at %vs; want the 24 hourly rollups", code, len(h.Points), h.Source, h.StepSeconds)
+	}
+}
+
+func TestHistoryBucketsAreEpochAlignedAndNeverBeforeFrom(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	ctx := context.Background()
+	// Hourly rollups of one sample each up to the 11:00 bucket, the raw sample each holds, and two
+	// raw samples of the current hour: whatever the seam, every hour is counted once.
+	exec := func(sql string, args ...any) {
+		if _, err := a.pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for hour := 48; hour >= 2; hour-- {
+		start := now.Truncate(time.Hour).Add(-time.Duration(hour-1) * time.Hour)
+		exec(`INSERT INTO metric_aggregations
+			(host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
+			VALUES ('web', 'cpu_percent', 'cpu', 'hourly', $1, 50, 50, 50, 50, 1)`, start)
+		exec(`INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('web', $1, 50, 40)`, start.Add(30*time.Minute))
+	}
+	for _, at := range []time.Time{now.Add(-25 * time.Minute), now.Add(-10 * time.Minute)} {
+		exec(`INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('web', $1, 50, 40)`, at)
+	}
+	// 7 h does not divide a day: buckets counted from year 1 and from 1970 differ.
+	for _, query := range []string{"range=7d&step=7h", "range=7d&step=5h", "range=1h&step=7h", "range=6h&step=25m"} {
+		var h historyData
+		code, env := a.get(t, infraPath+"history?host=web&metric=cpu_percent&"+query)
+		env.decode(t, &h)
+		if code != http.StatusOK || len(h.Points) == 0 {
+			t.Fatalf("%s: %d, %d points", query, code, len(h.Points))
+		}
+		total := int32(0)
+		for i, p := range h.Points {
+			total += p.Samples
+			if p.At.Before(h.From) {
+				t.Errorf("%s: point %d at %v, before from %v", query, i, p.At, h.From)
+			}
+			if i > 0 && !p.At.After(h.Points[i-1].At) {
+				t.Errorf("%s: point %d at %v repeats or precedes %v", query, i, p.At, h.Points[i-1].At)
+			}
+			if step := time.Duration(h.StepSeconds) * time.Second; i > 0 && p.At.UnixNano()%int64(step) != 0 {
+				t.Errorf("%s: point %d at %v is not on a %v boundary from the epoch", query, i, p.At, step)
+			}
+		}
+		if strings.HasPrefix(query, "range=7d") && total != 47+2 {
+			t.Errorf("%s: %d samples, want every rolled-up and raw sample once", query, total)
 		}
 	}
 }

@@ -27,8 +27,10 @@ func (r AggregateReport) String() string {
 }
 
 // Aggregate rolls the raw samples of the last `hours` hours up into period buckets (min, max,
-// mean, p95, count per host and series). The first bucket is taken whole and the current one is
-// partial; the next run completes it. Running it twice writes nothing the second time.
+// mean, p95, count per host and series). Only complete buckets are written: the first one is taken
+// whole and the current one is left to the run after it ends, because readers trust a rollup
+// bucket as final and read raw samples only after it. Running it twice writes nothing the second
+// time.
 func Aggregate(ctx context.Context, db queries.DBTX, period string, hours int, now time.Time) (AggregateReport, error) {
 	size := time.Hour
 	switch period {
@@ -42,18 +44,27 @@ func Aggregate(ctx context.Context, db queries.DBTX, period string, hours int, n
 		return AggregateReport{}, fmt.Errorf("aggregate: hours must be at least 1, not %d", hours)
 	}
 	now = now.UTC()
-	// time.Truncate counts from the zero time, which is UTC midnight: buckets match date_bin's.
-	rep := AggregateReport{Period: period, From: now.Add(-time.Duration(hours) * time.Hour).Truncate(size), Until: now}
+	// time.Truncate counts from the zero time, which is UTC midnight: hours and days match date_bin's.
+	until := now.Truncate(size)
+	rep := AggregateReport{Period: period, From: until.Add(-time.Duration(hours) * time.Hour).Truncate(size), Until: until}
 	q := queries.New(db)
-	n, err := q.AggregateSystemMetrics(ctx, queries.AggregateSystemMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
-	if err != nil {
-		return rep, fmt.Errorf("aggregate %s system metrics: %w", period, err)
+	for _, rollup := range []struct {
+		series string
+		run    func(context.Context, queries.AggregateSystemMetricsParams) (int64, error)
+	}{
+		{"system", q.AggregateSystemMetrics},
+		{"process", func(ctx context.Context, p queries.AggregateSystemMetricsParams) (int64, error) {
+			return q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams(p))
+		}},
+		{"health", func(ctx context.Context, p queries.AggregateSystemMetricsParams) (int64, error) {
+			return q.AggregateHealthMetrics(ctx, queries.AggregateHealthMetricsParams(p))
+		}},
+	} {
+		n, err := rollup.run(ctx, queries.AggregateSystemMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
+		if err != nil {
+			return rep, fmt.Errorf("aggregate %s %s metrics: %w", period, rollup.series, err)
+		}
+		rep.Rows += n
 	}
-	rep.Rows += n
-	n, err = q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams{Period: period, Now: now, FromTime: rep.From, Until: rep.Until})
-	if err != nil {
-		return rep, fmt.Errorf("aggregate %s process metrics: %w", period, err)
-	}
-	rep.Rows += n
 	return rep, nil
 }

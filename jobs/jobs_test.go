@@ -64,12 +64,13 @@ func TestAggregateIsIdempotentAndMatchesTheRawRows(t *testing.T) {
 	if rep.Rows == 0 || int64(len(first)) != rep.Rows {
 		t.Fatalf("the report should count the rows written: %d reported, %d stored", rep.Rows, len(first))
 	}
-	// --hours 2 at 10:17 covers the whole 08:00 bucket through the partial 10:00 one.
-	if !rep.From.Equal(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)) {
-		t.Fatalf("the first bucket should be taken whole: from %s", rep.From)
+	// --hours 2 at 10:17 covers the whole 08:00 and 09:00 buckets; the 10:00 one is still filling,
+	// and readers trust a rollup as final, so it waits for the run after 11:00.
+	if !rep.From.Equal(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)) || !rep.Until.Equal(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("whole buckets only: from %s until %s, want 08:00 to 10:00", rep.From, rep.Until)
 	}
-	// 8 host-wide series, 2 filesystems and 2 process series; buckets 08:00, 09:00, 10:00 on each host.
-	if want := (8 + 2 + 2) * 3 * 2; len(first) != want {
+	// 10 host-wide series, 2 filesystems, 2 process series and the health score; buckets 08:00 and 09:00 on each host.
+	if want := (10 + 2 + 2 + 1) * 2 * 2; len(first) != want {
 		t.Fatalf("want %d rollup rows, got %d", want, len(first))
 	}
 
@@ -106,30 +107,40 @@ func TestAggregateIsIdempotentAndMatchesTheRawRows(t *testing.T) {
 	check("web-1|cpu_percent||hourly|2026-03-02T09:00:00Z", `
 SELECT min(cpu_percent), max(cpu_percent), avg(cpu_percent), percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu_percent), count(*)
 FROM system_metrics_history WHERE host = 'web-1' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)
-	check("web-1|disk_percent|/|hourly|2026-03-02T10:00:00Z", `
+	check("web-1|disk_percent|/|hourly|2026-03-02T09:00:00Z", `
 SELECT min(v), max(v), avg(v), percentile_cont(0.95) WITHIN GROUP (ORDER BY v), count(*)
 FROM system_metrics_history, jsonb_array_elements(filesystems) fs, LATERAL (SELECT (fs->>'used_percent')::float8) x(v)
-WHERE host = 'web-1' AND fs->>'mountpoint' = '/' AND collected_at >= '2026-03-02T10:00:00Z' AND collected_at < '2026-03-02T10:17:00Z'`)
+WHERE host = 'web-1' AND fs->>'mountpoint' = '/' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)
 	check("web-2|process_rss_bytes||hourly|2026-03-02T09:00:00Z", `
 SELECT min(rss_bytes)::float8, max(rss_bytes)::float8, avg(rss_bytes)::float8, percentile_cont(0.95) WITHIN GROUP (ORDER BY rss_bytes), count(*)
 FROM process_metrics_history WHERE host = 'web-2' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)
 
-	// The partial bucket is refreshed by the next run once more samples arrive.
+	// The 10:00 bucket is written whole by the first run after it ends.
 	dbtest.SeedHistory(t, pool, "web-1", t0, 10*time.Minute, 5*time.Second)
-	later, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2, t0.Add(10*time.Minute))
+	if _, ok := rollups(t, pool)["web-1|cpu_percent||hourly|2026-03-02T10:00:00Z"]; ok {
+		t.Fatal("the 10:00 bucket was rolled up before it ended")
+	}
+	later, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2, time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := rollups(t, pool)["web-1|cpu_percent||hourly|2026-03-02T10:00:00Z"].count; later.Rows == 0 || got != (27*60)/5 {
-		t.Fatalf("the 10:00 bucket should now hold 27 minutes of samples, has %d", got)
+		t.Fatalf("the 10:00 bucket should hold its 27 minutes of samples, has %d", got)
 	}
 
+	// The daily run at 03:00 leaves today alone and rolls up yesterday whole.
 	daily, err := jobs.Aggregate(ctx, pool, jobs.Daily, 48, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := rollups(t, pool)["web-1|cpu_percent||daily|2026-03-02T00:00:00Z"]; daily.Rows == 0 || r.count != (3*3600)/5 {
-		t.Fatalf("the daily bucket should hold every sample of the day so far, has %d", r.count)
+	if _, ok := rollups(t, pool)["web-1|cpu_percent||daily|2026-03-02T00:00:00Z"]; daily.Rows != 0 || ok {
+		t.Fatalf("the daily run rolled up the day still going on (%d rows)", daily.Rows)
+	}
+	if _, err := jobs.Aggregate(ctx, pool, jobs.Daily, 48, time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if r := rollups(t, pool)["web-1|cpu_percent||daily|2026-03-02T00:00:00Z"]; r.count != (3*3600+10*60)/5 {
+		t.Fatalf("the daily bucket should hold every sample of the day, has %d", r.count)
 	}
 }
 
@@ -163,10 +174,8 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 	pool := dbtest.Pool(t)
 	ctx := context.Background()
 	day := 24 * time.Hour
-	// 40 days of hourly samples: 10 days (240 rows) are past a 30-day retention.
+	// 40 days of hourly samples and health scores: 10 days (240 rows a table) are past a 30-day retention.
 	dbtest.SeedHistory(t, pool, "web-1", t0.Add(-40*day), 40*day, time.Hour)
-	exec(t, pool, `INSERT INTO infrastructure_health (host, collected_at, score, status)
-		SELECT 'web-1', $1::timestamptz - d * interval '1 day', 100, 'healthy' FROM generate_series(1, 40) d`, t0)
 	exec(t, pool, `INSERT INTO users (email, password_hash, role) VALUES ('a@example.com', 'x', 'admin')`)
 	exec(t, pool, `INSERT INTO api_tokens (user_id, token_hash, expires_at, revoked_at) VALUES
 		(1, 'a', $1::timestamptz - interval '1 day', NULL),    -- expired
@@ -183,7 +192,7 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 
 	opts := jobs.CleanupOptions{Retention: jobs.Retention{RawDays: 30, AlertDays: 90, AggregateDays: 365}, Now: t0, BatchSize: 100}
 	want := map[string]int64{
-		"system_metrics_history": 240, "process_metrics_history": 240, "infrastructure_health": 10,
+		"system_metrics_history": 240, "process_metrics_history": 240, "infrastructure_health": 240,
 		"infrastructure_alerts": 1, "metric_aggregations": 35, "sessions": 1, "api_tokens": 2,
 	}
 	before := map[string]int64{}

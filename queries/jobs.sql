@@ -11,7 +11,7 @@ INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT s.host, v.metric, v.metric_type::metrictype, v.subject, @period::text,
        date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                s.collected_at, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+                s.collected_at, 'epoch'::timestamptz) AS bucket,
        min(v.value), max(v.value), avg(v.value),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), @now::timestamptz
 FROM system_metrics_history s
@@ -20,6 +20,8 @@ CROSS JOIN LATERAL (
            ('memory_percent', 'memory', '', s.memory_percent),
            ('swap_percent', 'swap', '', s.swap_percent),
            ('load1', 'load', '', s.load1),
+           ('load5', 'load', '', s.load5),
+           ('load15', 'load', '', s.load15),
            ('net_recv_bytes_per_second', 'network', '', s.net_recv_bytes_per_second),
            ('net_sent_bytes_per_second', 'network', '', s.net_sent_bytes_per_second),
            ('disk_read_bytes_per_second', 'disk_io', '', s.disk_read_bytes_per_second),
@@ -42,7 +44,7 @@ INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT p.host, v.metric, 'process'::metrictype, '', @period::text,
        date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                p.collected_at, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+                p.collected_at, 'epoch'::timestamptz) AS bucket,
        min(v.value), max(v.value), avg(v.value),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), @now::timestamptz
 FROM process_metrics_history p
@@ -51,6 +53,24 @@ CROSS JOIN LATERAL (
 ) AS v (metric, value)
 WHERE p.collected_at >= @from_time::timestamptz AND p.collected_at < @until::timestamptz
 GROUP BY p.host, v.metric, bucket
+ON CONFLICT (host, metric, subject, period, bucket_start) DO UPDATE
+SET min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, mean_value = EXCLUDED.mean_value,
+    p95_value = EXCLUDED.p95_value, sample_count = EXCLUDED.sample_count, updated_at = EXCLUDED.updated_at
+WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
+      IS DISTINCT FROM (EXCLUDED.min_value, EXCLUDED.max_value, EXCLUDED.mean_value, EXCLUDED.p95_value, EXCLUDED.sample_count);
+
+-- name: AggregateHealthMetrics :execrows
+-- The same rollup for the health score.
+INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period, bucket_start,
+                                      min_value, max_value, mean_value, p95_value, sample_count, updated_at)
+SELECT h.host, 'health_score', 'health'::metrictype, '', @period::text,
+       date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
+                h.collected_at, 'epoch'::timestamptz) AS bucket,
+       min(h.score)::float8, max(h.score)::float8, avg(h.score)::float8,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY h.score::float8), count(*), @now::timestamptz
+FROM infrastructure_health h
+WHERE h.collected_at >= @from_time::timestamptz AND h.collected_at < @until::timestamptz
+GROUP BY h.host, bucket
 ON CONFLICT (host, metric, subject, period, bucket_start) DO UPDATE
 SET min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, mean_value = EXCLUDED.mean_value,
     p95_value = EXCLUDED.p95_value, sample_count = EXCLUDED.sample_count, updated_at = EXCLUDED.updated_at

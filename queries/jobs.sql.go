@@ -21,12 +21,51 @@ func (q *Queries) AdvisoryUnlock(ctx context.Context, key int64) (bool, error) {
 	return pg_advisory_unlock, err
 }
 
+const aggregateHealthMetrics = `-- name: AggregateHealthMetrics :execrows
+INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period, bucket_start,
+                                      min_value, max_value, mean_value, p95_value, sample_count, updated_at)
+SELECT h.host, 'health_score', 'health'::metrictype, '', $1::text,
+       date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
+                h.collected_at, 'epoch'::timestamptz) AS bucket,
+       min(h.score)::float8, max(h.score)::float8, avg(h.score)::float8,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY h.score::float8), count(*), $2::timestamptz
+FROM infrastructure_health h
+WHERE h.collected_at >= $3::timestamptz AND h.collected_at < $4::timestamptz
+GROUP BY h.host, bucket
+ON CONFLICT (host, metric, subject, period, bucket_start) DO UPDATE
+SET min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, mean_value = EXCLUDED.mean_value,
+    p95_value = EXCLUDED.p95_value, sample_count = EXCLUDED.sample_count, updated_at = EXCLUDED.updated_at
+WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
+      IS DISTINCT FROM (EXCLUDED.min_value, EXCLUDED.max_value, EXCLUDED.mean_value, EXCLUDED.p95_value, EXCLUDED.sample_count)
+`
+
+type AggregateHealthMetricsParams struct {
+	Period   string
+	Now      time.Time
+	FromTime time.Time
+	Until    time.Time
+}
+
+// The same rollup for the health score.
+func (q *Queries) AggregateHealthMetrics(ctx context.Context, arg AggregateHealthMetricsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, aggregateHealthMetrics,
+		arg.Period,
+		arg.Now,
+		arg.FromTime,
+		arg.Until,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const aggregateProcessMetrics = `-- name: AggregateProcessMetrics :execrows
 INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period, bucket_start,
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT p.host, v.metric, 'process'::metrictype, '', $1::text,
        date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                p.collected_at, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+                p.collected_at, 'epoch'::timestamptz) AS bucket,
        min(v.value), max(v.value), avg(v.value),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), $2::timestamptz
 FROM process_metrics_history p
@@ -68,7 +107,7 @@ INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT s.host, v.metric, v.metric_type::metrictype, v.subject, $1::text,
        date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                s.collected_at, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+                s.collected_at, 'epoch'::timestamptz) AS bucket,
        min(v.value), max(v.value), avg(v.value),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), $2::timestamptz
 FROM system_metrics_history s
@@ -77,6 +116,8 @@ CROSS JOIN LATERAL (
            ('memory_percent', 'memory', '', s.memory_percent),
            ('swap_percent', 'swap', '', s.swap_percent),
            ('load1', 'load', '', s.load1),
+           ('load5', 'load', '', s.load5),
+           ('load15', 'load', '', s.load15),
            ('net_recv_bytes_per_second', 'network', '', s.net_recv_bytes_per_second),
            ('net_sent_bytes_per_second', 'network', '', s.net_sent_bytes_per_second),
            ('disk_read_bytes_per_second', 'disk_io', '', s.disk_read_bytes_per_second),

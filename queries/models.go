@@ -67,6 +67,7 @@ const (
 	MetrictypeNetwork Metrictype = "network"
 	MetrictypeDiskIo  Metrictype = "disk_io"
 	MetrictypeProcess Metrictype = "process"
+	MetrictypeHealth  Metrictype = "health"
 )
 
 func (e *Metrictype) Scan(src interface{}) error {
