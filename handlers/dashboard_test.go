@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -306,11 +307,17 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // The fragment carries the server's time with the sample's, so the browser judges the data's age
 // by one clock; a sample a few seconds old at a short interval is not stale (no flicker).
 func TestLiveFragmentCarriesTheServerClock(t *testing.T) {
-	var at time.Time
-	d := newDashboard(t, viewer, func(s collector.Snapshot) time.Time { at = s.CollectedAt.Add(6 * time.Second); return at })
+	// The clock is read from several goroutines (the charts are read in parallel).
+	var atNanos atomic.Int64
+	d := newDashboard(t, viewer, func(s collector.Snapshot) time.Time {
+		at := s.CollectedAt.Add(6 * time.Second)
+		atNanos.Store(at.UnixNano())
+		return at
+	})
 	d.srv.cfg.CollectInterval = time.Second
 	doc, _ := d.doc("GET", "/observability", false)
 	live := testid(doc, "live")
+	at := time.Unix(0, atNanos.Load())
 	if got, _ := live.Attr("data-now"); got != at.UTC().Format(time.RFC3339Nano) {
 		t.Errorf("data-now %q, want the server's time %s", got, at.UTC().Format(time.RFC3339Nano))
 	}
