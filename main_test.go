@@ -196,3 +196,57 @@ func waitServing(t *testing.T, r io.Reader) (string, <-chan string) {
 		return "", nil
 	}
 }
+
+// The quick start: with nothing configured, serve starts a private PostgreSQL in the working
+// folder, and Ctrl-C stops it too; the next start reuses its data.
+func TestDevelopmentServeStopsItsPrivateDatabase(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	// The private server runs as the postgres user, which must reach the working folder.
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pidFile := filepath.Join(dir, ".data", "postgres", "postmaster.pid")
+	run := func() string {
+		cmd := binary(t, bin, []string{"HTTP_ADDR=127.0.0.1:0", "JOBS_ENABLED=false", "LOG_FORMAT=json"}, "serve")
+		cmd.Dir = dir
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		base, logs := waitServing(t, stderr)
+		res, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("/healthz: %d", res.StatusCode)
+		}
+		if _, err := os.Stat(pidFile); err != nil {
+			t.Fatalf("no private PostgreSQL running in the working folder: %v", err)
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		if code := exitCode(t, cmd.Wait()); code != 0 {
+			t.Fatalf("exit after Ctrl-C: %d", code)
+		}
+		if _, err := os.Stat(pidFile); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("PostgreSQL still running after Ctrl-C (postmaster.pid: %v)", err)
+		}
+		return <-logs
+	}
+	if first := run(); !strings.Contains(first, "creating the private PostgreSQL cluster") {
+		t.Fatalf("the first start did not create the private database:\n%s", first)
+	}
+	if second := run(); strings.Contains(second, "creating the private PostgreSQL cluster") || !strings.Contains(second, "private PostgreSQL started") {
+		t.Fatalf("the second start did not reuse the data:\n%s", second)
+	}
+}
