@@ -111,15 +111,7 @@ func TestProductionServeStartsAndStopsCleanly(t *testing.T) {
 		"JOBS_ENABLED=false",
 	}
 	cmd := binary(t, bin, env, "serve")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	base, logs := waitServing(t, stderr)
+	base, logs := startServing(t, cmd)
 
 	for path, want := range map[string]int{"/healthz": 200, "/api/docs": 404} {
 		res, err := http.Get(base + path)
@@ -168,6 +160,21 @@ func TestProductionServeStartsAndStopsCleanly(t *testing.T) {
 
 // waitServing reads the JSON log until serve announces its URL, and keeps reading the rest into
 // the returned channel (delivered when the log closes).
+// startServing starts a serve command and waits until it announces its URL; the channel gets
+// its whole log once it exits.
+func startServing(t *testing.T, cmd *exec.Cmd) (string, <-chan string) {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return waitServing(t, stderr)
+}
+
 func waitServing(t *testing.T, r io.Reader) (string, <-chan string) {
 	t.Helper()
 	found := make(chan string, 1)
@@ -212,15 +219,7 @@ func TestDevelopmentServeStopsItsPrivateDatabase(t *testing.T) {
 	run := func() string {
 		cmd := binary(t, bin, []string{"HTTP_ADDR=127.0.0.1:0", "JOBS_ENABLED=false", "LOG_FORMAT=json"}, "serve")
 		cmd.Dir = dir
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		base, logs := waitServing(t, stderr)
+		base, logs := startServing(t, cmd)
 		res, err := http.Get(base + "/healthz")
 		if err != nil {
 			t.Fatal(err)
