@@ -80,6 +80,11 @@ func TestLiveAnswersWhileTheDatabaseIsDown(t *testing.T) {
 	if rec := health(token); rec.Code != http.StatusOK {
 		t.Errorf("health with a used token and the database down: %d %s", rec.Code, rec.Body)
 	}
+	// The whole page too: live numbers, and a note where the history charts would be.
+	page := a.do(t, request{path: "/observability", cookie: cookie})
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), `data-testid="charts-unavailable"`) || !strings.Contains(page.Body.String(), `data-testid="card-cpu"`) {
+		t.Errorf("the dashboard page with the database down: %d %s", page.Code, page.Body)
+	}
 	if rec := health(unseen); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("health with a token never checked and the database down: %d %s, want 503", rec.Code, rec.Body)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/views"
@@ -65,7 +66,7 @@ func (s *Server) showObservabilityPage(c echo.Context) error {
 		return s.render(c, http.StatusOK, views.Observability(d))
 	}
 	live := s.liveView(ctx)
-	charts, err := s.charts(ctx, c.QueryParam("range"), live.Snapshot)
+	charts, err := s.chartsOrNote(ctx, c.QueryParam("range"), live.Snapshot)
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func (s *Server) showChartFragment(c echo.Context) error {
 	noStore(c)
 	ctx := c.Request().Context()
 	snap := s.latestSnapshot()
-	charts, err := s.charts(ctx, c.QueryParam("range"), snap)
+	charts, err := s.chartsOrNote(ctx, c.QueryParam("range"), snap)
 	if err != nil {
 		return err
 	}
@@ -171,6 +172,19 @@ func alertViews[R queries.ListAlertsRow | queries.GetAlertWithAcknowledgerRow](r
 
 // charts reads the five history charts for a range ("" is 1h). Disks get one line per
 // filesystem the latest snapshot knows.
+// chartsOrNote reads the charts; with the database out of reach it answers the section with a
+// note instead, so the live numbers of the page still show when an operator needs them most.
+func (s *Server) chartsOrNote(ctx context.Context, rng string, snap collector.Snapshot) (views.Charts, error) {
+	charts, err := s.charts(ctx, rng, snap)
+	if err != nil && database.Unreachable(err) {
+		s.log.Warn("history unavailable: the database cannot be reached", "err", err)
+		charts.Unavailable = "History is unavailable: the database cannot be reached. The live numbers above are current."
+		charts.Charts = nil
+		return charts, nil
+	}
+	return charts, err
+}
+
 func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot) (views.Charts, error) {
 	if rng == "" {
 		rng = views.ChartRanges[0]

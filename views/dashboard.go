@@ -77,6 +77,8 @@ func (l Live) Stale() bool {
 type Charts struct {
 	Range  string
 	Charts []Chart
+	// Unavailable, when set, says why no chart could be drawn.
+	Unavailable string
 }
 
 // Infrastructure is the Infrastructure tab.
