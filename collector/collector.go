@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/host"
@@ -48,7 +49,7 @@ type Collector struct {
 	history  time.Duration
 	now      func() time.Time
 	log      *slog.Logger
-	platform Platform
+	platform sample.Platform
 	paths    hostPaths
 	self     *process.Process
 	started  time.Time
@@ -61,9 +62,9 @@ type Collector struct {
 	sensors   sensorState
 
 	mu         sync.RWMutex
-	latest     Snapshot
+	latest     sample.Snapshot
 	haveLatest bool
-	ring       []Snapshot
+	ring       []sample.Snapshot
 }
 
 // counters are the cumulative readings that rates and percentages are derived
@@ -98,7 +99,7 @@ func New(opts Options) *Collector {
 		started:  time.Now(),
 	}
 	c.procs.users = newUserCache(c.paths.etc)
-	c.ring = make([]Snapshot, 0, int(c.history/c.interval)+1)
+	c.ring = make([]sample.Snapshot, 0, int(c.history/c.interval)+1)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -117,10 +118,10 @@ func New(opts Options) *Collector {
 	return c
 }
 
-func (c *Collector) Platform() Platform { return c.platform }
+func (c *Collector) Platform() sample.Platform { return c.platform }
 
-func (c *Collector) readPlatform(ctx context.Context, version string) Platform {
-	p := Platform{
+func (c *Collector) readPlatform(ctx context.Context, version string) sample.Platform {
+	p := sample.Platform{
 		OS:           runtime.GOOS,
 		Architecture: runtime.GOARCH,
 		GoVersion:    runtime.Version(),
@@ -168,7 +169,7 @@ func (c *Collector) readPlatform(ctx context.Context, version string) Platform {
 
 // Collect takes one sample now. It never fails as a whole: whatever cannot be
 // read is left zero or empty and logged at debug level.
-func (c *Collector) Collect(ctx context.Context) Snapshot {
+func (c *Collector) Collect(ctx context.Context) sample.Snapshot {
 	c.collectMu.Lock()
 	defer c.collectMu.Unlock()
 
@@ -184,7 +185,7 @@ func (c *Collector) Collect(ctx context.Context) Snapshot {
 
 	cur := c.readCounters(ctx)
 	secs := cur.at.Sub(c.prev.at).Seconds()
-	s := Snapshot{
+	s := sample.Snapshot{
 		CollectedAt: c.now().UTC(),
 		Host:        c.platform.Hostname,
 	}
@@ -233,7 +234,7 @@ func (c *Collector) readCounters(ctx context.Context) counters {
 
 // Run samples every Interval until ctx ends, starting at once. Sinks run on the
 // collector's goroutine, so a slow sink delays the next sample.
-func (c *Collector) Run(ctx context.Context, sinks ...func(Snapshot)) {
+func (c *Collector) Run(ctx context.Context, sinks ...func(sample.Snapshot)) {
 	t := time.NewTicker(c.interval)
 	defer t.Stop()
 	for {
@@ -255,7 +256,7 @@ func (c *Collector) Run(ctx context.Context, sinks ...func(Snapshot)) {
 }
 
 // callSink keeps a panicking sink from stopping the sampling everybody else relies on.
-func (c *Collector) callSink(sink func(Snapshot), s Snapshot) {
+func (c *Collector) callSink(sink func(sample.Snapshot), s sample.Snapshot) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("collector: sink panicked", "panic", fmt.Sprint(r))
@@ -264,7 +265,7 @@ func (c *Collector) callSink(sink func(Snapshot), s Snapshot) {
 	sink(s)
 }
 
-func (c *Collector) record(s Snapshot) {
+func (c *Collector) record(s sample.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.latest = s
@@ -285,7 +286,7 @@ func (c *Collector) pruneLocked() {
 }
 
 // Latest returns the most recent snapshot recorded by Run; false before the first one.
-func (c *Collector) Latest() (Snapshot, bool) {
+func (c *Collector) Latest() (sample.Snapshot, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.latest, c.haveLatest
@@ -293,13 +294,13 @@ func (c *Collector) Latest() (Snapshot, bool) {
 
 // Recent returns the recorded snapshots collected at or after since and within
 // History of now, oldest first.
-func (c *Collector) Recent(since time.Time) []Snapshot {
+func (c *Collector) Recent(since time.Time) []sample.Snapshot {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if cutoff := c.now().Add(-c.history); since.Before(cutoff) {
 		since = cutoff
 	}
 	i := sort.Search(len(c.ring), func(i int) bool { return !c.ring[i].CollectedAt.Before(since) })
-	out := make([]Snapshot, 0, len(c.ring)-i)
+	out := make([]sample.Snapshot, 0, len(c.ring)-i)
 	return append(out, c.ring[i:]...)
 }

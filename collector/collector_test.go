@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/infradash/infradash/sample"
 )
 
 // memTotalFromProc reads MemTotal straight from the kernel, independently of gopsutil.
@@ -50,7 +52,7 @@ func TestCollectAgreesWithKernel(t *testing.T) {
 	if err := syscall.Statfs("/", &st); err != nil {
 		t.Fatalf("statfs /: %v", err)
 	}
-	var root *Filesystem
+	var root *sample.Filesystem
 	for i := range s.System.Filesystems {
 		if s.System.Filesystems[i].Mountpoint == "/" {
 			root = &s.System.Filesystems[i]
@@ -141,7 +143,7 @@ func TestCollectTwiceGivesSaneRatesAndPercentages(t *testing.T) {
 		}
 	}
 
-	for name, list := range map[string][]ProcInfo{"by_cpu": s.Top.ByCPU, "by_memory": s.Top.ByMemory} {
+	for name, list := range map[string][]sample.ProcInfo{"by_cpu": s.Top.ByCPU, "by_memory": s.Top.ByMemory} {
 		if len(list) > topN {
 			t.Errorf("%s has %d entries, want at most %d", name, len(list), topN)
 		}
@@ -199,7 +201,7 @@ func TestRecentKeepsHistoryOldestFirst(t *testing.T) {
 			c := New(Options{History: tt.history, Interval: time.Minute, Now: clock.Now})
 			for _, m := range tt.samples {
 				clock.Set(at(m))
-				c.record(Snapshot{CollectedAt: at(m)})
+				c.record(sample.Snapshot{CollectedAt: at(m)})
 			}
 			clock.Set(at(tt.now))
 			got := c.Recent(tt.since)
@@ -224,7 +226,7 @@ func TestRingBufferStaysBounded(t *testing.T) {
 	for i := range 1000 {
 		ts := t0.Add(time.Duration(i) * 5 * time.Second)
 		clock.Set(ts)
-		c.record(Snapshot{CollectedAt: ts})
+		c.record(sample.Snapshot{CollectedAt: ts})
 	}
 	if got := len(c.Recent(time.Time{})); got != 13 {
 		t.Errorf("ring holds %d samples over 1 minute at 5 s, want 13", got)
@@ -241,20 +243,20 @@ func TestRunFeedsSinksLatestAndRecent(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	got := make(chan Snapshot, 10)
+	got := make(chan sample.Snapshot, 10)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		c.Run(ctx,
-			func(Snapshot) { panic("a broken sink must not stop the collector") },
-			func(s Snapshot) {
+			func(sample.Snapshot) { panic("a broken sink must not stop the collector") },
+			func(s sample.Snapshot) {
 				select {
 				case got <- s:
 				default:
 				}
 			})
 	}()
-	var last Snapshot
+	var last sample.Snapshot
 	for range 3 {
 		select {
 		case last = <-got:

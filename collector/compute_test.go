@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/net"
@@ -37,31 +38,31 @@ func TestCPUPercents(t *testing.T) {
 	tests := []struct {
 		name      string
 		prev, cur []cpu.TimesStat
-		want      CPU
+		want      sample.CPU
 	}{
 		{
 			name: "one core busy, one idle",
 			prev: []cpu.TimesStat{core(0, 0, 0, 0, 0), core(0, 0, 0, 0, 0)},
 			cur:  []cpu.TimesStat{core(6, 4, 0, 0, 0), core(0, 0, 10, 0, 0)},
-			want: CPU{TotalPercent: 50, UserPercent: 30, SystemPercent: 20, IdlePercent: 50, PerCorePercent: []float64{100, 0}},
+			want: sample.CPU{TotalPercent: 50, UserPercent: 30, SystemPercent: 20, IdlePercent: 50, PerCorePercent: []float64{100, 0}},
 		},
 		{
 			name: "iowait and steal are not busy time",
 			prev: []cpu.TimesStat{core(10, 10, 10, 10, 10)},
 			cur:  []cpu.TimesStat{core(12, 11, 14, 12, 11)},
-			want: CPU{TotalPercent: 40, UserPercent: 20, SystemPercent: 10, IdlePercent: 40, IowaitPercent: 20, StealPercent: 10, PerCorePercent: []float64{40}},
+			want: sample.CPU{TotalPercent: 40, UserPercent: 20, SystemPercent: 10, IdlePercent: 40, IowaitPercent: 20, StealPercent: 10, PerCorePercent: []float64{40}},
 		},
 		{
 			name: "counters went backwards",
 			prev: []cpu.TimesStat{core(10, 10, 10, 0, 0)},
 			cur:  []cpu.TimesStat{core(1, 1, 1, 0, 0)},
-			want: CPU{PerCorePercent: []float64{0}},
+			want: sample.CPU{PerCorePercent: []float64{0}},
 		},
 		{
 			name: "a core came online",
 			prev: []cpu.TimesStat{core(1, 1, 1, 0, 0)},
 			cur:  []cpu.TimesStat{core(2, 2, 2, 0, 0), core(1, 1, 1, 0, 0)},
-			want: CPU{PerCorePercent: []float64{0, 0}},
+			want: sample.CPU{PerCorePercent: []float64{0, 0}},
 		},
 	}
 	for _, tt := range tests {
@@ -92,7 +93,7 @@ func TestDiskRatesIgnoreNewDisks(t *testing.T) {
 		"sdb": {ReadBytes: 1 << 40, WriteBytes: 1 << 40}, // lifetime counters of a newly attached disk
 	}
 	got := diskRates(prev, cur, 5)
-	want := DiskIO{ReadBytesPerSecond: 200, WriteBytesPerSecond: 100, ReadOpsPerSecond: 2, WriteOpsPerSecond: 1}
+	want := sample.DiskIO{ReadBytesPerSecond: 200, WriteBytesPerSecond: 100, ReadOpsPerSecond: 2, WriteOpsPerSecond: 1}
 	if got != want {
 		t.Errorf("diskRates = %+v, want %+v", got, want)
 	}

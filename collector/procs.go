@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/net"
 	"github.com/shirou/gopsutil/v4/process"
 )
@@ -74,7 +75,7 @@ func (t *procTracker) scan(ctx context.Context, c *Collector, at time.Time) int 
 
 // top picks the five busiest and five largest processes from the last scan
 // with a partial selection, and only then pays for their names and users.
-func (t *procTracker) top(ctx context.Context, c *Collector, memTotal uint64) TopProcesses {
+func (t *procTracker) top(ctx context.Context, c *Collector, memTotal uint64) sample.TopProcesses {
 	byCPU := selectTop(t.entries, func(a, b *procEntry) bool {
 		return a.cpuPercent > b.cpuPercent || (a.cpuPercent == b.cpuPercent && a.rssBytes > b.rssBytes)
 	})
@@ -82,8 +83,8 @@ func (t *procTracker) top(ctx context.Context, c *Collector, memTotal uint64) To
 	if t.named == nil {
 		t.named = make(map[int32]procName)
 	}
-	info := func(e procEntry) ProcInfo {
-		d := ProcInfo{PID: e.pid, CPUPercent: e.cpuPercent, RSSBytes: e.rssBytes}
+	info := func(e procEntry) sample.ProcInfo {
+		d := sample.ProcInfo{PID: e.pid, CPUPercent: e.cpuPercent, RSSBytes: e.rssBytes}
 		if memTotal > 0 {
 			d.MemoryPercent = float64(e.rssBytes) / float64(memTotal) * 100
 		}
@@ -101,7 +102,7 @@ func (t *procTracker) top(ctx context.Context, c *Collector, memTotal uint64) To
 		d.Name, d.User = n.name, n.user
 		return d
 	}
-	out := TopProcesses{ByCPU: make([]ProcInfo, 0, len(byCPU)), ByMemory: make([]ProcInfo, 0, len(byMem))}
+	out := sample.TopProcesses{ByCPU: make([]sample.ProcInfo, 0, len(byCPU)), ByMemory: make([]sample.ProcInfo, 0, len(byMem))}
 	for _, e := range byCPU {
 		out.ByCPU = append(out.ByCPU, info(e))
 	}
@@ -183,10 +184,10 @@ func (u *userCache) load() {
 	}
 }
 
-func (c *Collector) readSelf(ctx context.Context, prevCPU, curCPU, secs float64) Process {
+func (c *Collector) readSelf(ctx context.Context, prevCPU, curCPU, secs float64) sample.Process {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	out := Process{
+	out := sample.Process{
 		PID:                 int32(os.Getpid()),
 		Goroutines:          runtime.NumGoroutine(),
 		HeapAllocBytes:      ms.HeapAlloc,

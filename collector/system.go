@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/load"
@@ -38,8 +39,8 @@ func hostPathsFromEnv() hostPaths {
 	}
 }
 
-func cpuPercents(prev, cur []cpu.TimesStat) CPU {
-	out := CPU{PerCorePercent: make([]float64, len(cur))}
+func cpuPercents(prev, cur []cpu.TimesStat) sample.CPU {
+	out := sample.CPU{PerCorePercent: make([]float64, len(cur))}
 	if len(prev) != len(cur) {
 		// CPUs went on- or offline between samples; one sample without
 		// percentages is better than percentages over mismatched cores.
@@ -105,13 +106,13 @@ func rate(prev, cur uint64, secs float64) float64 {
 	return float64(cur-prev) / secs
 }
 
-func (c *Collector) readLoad(ctx context.Context) Load {
+func (c *Collector) readLoad(ctx context.Context) sample.Load {
 	a, err := load.AvgWithContext(ctx)
 	if err != nil {
 		c.log.Debug("collector: load average", "err", err)
-		return Load{}
+		return sample.Load{}
 	}
-	l := Load{Load1: a.Load1, Load5: a.Load5, Load15: a.Load15}
+	l := sample.Load{Load1: a.Load1, Load5: a.Load5, Load15: a.Load15}
 	if n := c.platform.LogicalCores; n > 0 {
 		l.PerCore1 = a.Load1 / float64(n)
 	}
@@ -120,13 +121,13 @@ func (c *Collector) readLoad(ctx context.Context) Load {
 
 // readMemory also yields swap, from the same /proc/meminfo read: gopsutil's
 // SwapMemory would parse /proc/vmstat too, for paging counters we do not report.
-func (c *Collector) readMemory(ctx context.Context) (Memory, Swap) {
+func (c *Collector) readMemory(ctx context.Context) (sample.Memory, sample.Swap) {
 	v, err := mem.VirtualMemoryWithContext(ctx)
 	if err != nil {
 		c.log.Debug("collector: memory", "err", err)
-		return Memory{}, Swap{}
+		return sample.Memory{}, sample.Swap{}
 	}
-	m := Memory{
+	m := sample.Memory{
 		TotalBytes:     v.Total,
 		UsedBytes:      v.Used,
 		AvailableBytes: v.Available,
@@ -135,7 +136,7 @@ func (c *Collector) readMemory(ctx context.Context) (Memory, Swap) {
 		BuffersBytes:   v.Buffers,
 		UsedPercent:    v.UsedPercent,
 	}
-	sw := Swap{TotalBytes: v.SwapTotal, FreeBytes: v.SwapFree}
+	sw := sample.Swap{TotalBytes: v.SwapTotal, FreeBytes: v.SwapFree}
 	if v.SwapTotal > v.SwapFree {
 		sw.UsedBytes = v.SwapTotal - v.SwapFree
 		sw.UsedPercent = float64(sw.UsedBytes) / float64(v.SwapTotal) * 100
@@ -176,8 +177,8 @@ func realFilesystem(p disk.PartitionStat) bool {
 	return p.Device != "none" && p.Device != ""
 }
 
-func (c *Collector) readFilesystems(ctx context.Context) []Filesystem {
-	out := []Filesystem{}
+func (c *Collector) readFilesystems(ctx context.Context) []sample.Filesystem {
+	out := []sample.Filesystem{}
 	// all=true because gopsutil's own filter drops an overlay root, which we keep.
 	parts, err := disk.PartitionsWithContext(ctx, true)
 	if err != nil {
@@ -213,7 +214,7 @@ func (c *Collector) readFilesystems(ctx context.Context) []Filesystem {
 		if u.Total == 0 {
 			continue
 		}
-		out = append(out, Filesystem{
+		out = append(out, sample.Filesystem{
 			Mountpoint:        p.Mountpoint,
 			Device:            p.Device,
 			Fstype:            p.Fstype,
@@ -224,7 +225,7 @@ func (c *Collector) readFilesystems(ctx context.Context) []Filesystem {
 			InodesUsedPercent: u.InodesUsedPercent,
 		})
 	}
-	slices.SortFunc(out, func(a, b Filesystem) int { return strings.Compare(a.Mountpoint, b.Mountpoint) })
+	slices.SortFunc(out, func(a, b sample.Filesystem) int { return strings.Compare(a.Mountpoint, b.Mountpoint) })
 	return out
 }
 
@@ -267,8 +268,8 @@ func (d *diskSet) counters(ctx context.Context, c *Collector) map[string]disk.IO
 
 // diskRates compares disk by disk, so a disk that appears between samples adds
 // nothing rather than its whole lifetime of I/O.
-func diskRates(prev, cur map[string]disk.IOCountersStat, secs float64) DiskIO {
-	var out DiskIO
+func diskRates(prev, cur map[string]disk.IOCountersStat, secs float64) sample.DiskIO {
+	var out sample.DiskIO
 	for name, c := range cur {
 		p, ok := prev[name]
 		if !ok {
@@ -297,14 +298,14 @@ func (c *Collector) readNetCounters(ctx context.Context) map[string]net.IOCounte
 	return m
 }
 
-func netRates(prev, cur map[string]net.IOCountersStat, secs float64) Network {
-	out := Network{Interfaces: make([]Interface, 0, len(cur))}
+func netRates(prev, cur map[string]net.IOCountersStat, secs float64) sample.Network {
+	out := sample.Network{Interfaces: make([]sample.Interface, 0, len(cur))}
 	for name, c := range cur {
 		p, ok := prev[name]
 		if !ok {
 			p = c // new interface: zero rates this time
 		}
-		i := Interface{
+		i := sample.Interface{
 			Name:                 name,
 			RecvBytesPerSecond:   rate(p.BytesRecv, c.BytesRecv, secs),
 			SentBytesPerSecond:   rate(p.BytesSent, c.BytesSent, secs),
@@ -323,7 +324,7 @@ func netRates(prev, cur map[string]net.IOCountersStat, secs float64) Network {
 		out.RecvDropsPerSecond += rate(p.Dropin, c.Dropin, secs)
 		out.SentDropsPerSecond += rate(p.Dropout, c.Dropout, secs)
 	}
-	slices.SortFunc(out.Interfaces, func(a, b Interface) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Interfaces, func(a, b sample.Interface) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -335,8 +336,8 @@ type sensorState struct {
 	checkedAt time.Time
 }
 
-func (st *sensorState) read(ctx context.Context, c *Collector) []Temperature {
-	out := []Temperature{}
+func (st *sensorState) read(ctx context.Context, c *Collector) []sample.Temperature {
+	out := []sample.Temperature{}
 	if st.none && time.Since(st.checkedAt) < 10*time.Minute {
 		return out
 	}
@@ -350,7 +351,7 @@ func (st *sensorState) read(ctx context.Context, c *Collector) []Temperature {
 		if t.Temperature == 0 || math.IsNaN(t.Temperature) {
 			continue
 		}
-		out = append(out, Temperature{Sensor: t.SensorKey, Celsius: t.Temperature})
+		out = append(out, sample.Temperature{Sensor: t.SensorKey, Celsius: t.Temperature})
 	}
 	st.none = len(out) == 0
 	return out

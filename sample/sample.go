@@ -1,4 +1,7 @@
-package collector
+// Package sample holds what one sample of a host is: the snapshot the collector takes, the
+// platform facts, and the versioned wire format agents send them to the hub in. It imports
+// nothing but the standard library, so every other package can share it.
+package sample
 
 import "time"
 
