@@ -16,7 +16,6 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/devdb"
-	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/telemetry"
 )
 
@@ -174,13 +173,4 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 		log.Info("migrations applied", "versions", applied)
 	}
 	return nil
-}
-
-// healthThresholds are the HEALTH_* settings in the form the health score takes.
-func healthThresholds(cfg config.Config) health.Thresholds {
-	return health.Thresholds{
-		CPUWarning: cfg.CPU.Warning, CPUCritical: cfg.CPU.Critical,
-		MemoryWarning: cfg.Memory.Warning, MemoryCritical: cfg.Memory.Critical,
-		DiskWarning: cfg.Disk.Warning, DiskCritical: cfg.Disk.Critical,
-	}
 }

@@ -65,7 +65,7 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	}
 	metrics := telemetry.New()
 
-	thresholds := healthThresholds(cfg)
+	thresholds := cfg.Thresholds
 	col := collector.New(collector.Options{Host: cfg.Host, Interval: cfg.CollectInterval, Version: ver, Logger: log})
 	// Two hours of samples wait in memory while the database is unreachable.
 	rec := recorder.New(pool, recorder.Options{

@@ -10,13 +10,14 @@ import (
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/recorder"
+	"github.com/infradash/infradash/sample"
 	"github.com/infradash/infradash/telemetry"
 )
 
 // registerGauges exposes on /metrics what infradash already knows: the latest sample of its
 // host, the recorder's queue, and the open alerts. Values are read at scrape time.
 func registerGauges(m *telemetry.Metrics, col *collector.Collector, rec *recorder.Recorder, pool *pgxpool.Pool, t health.Thresholds) error {
-	latest := func(read func(collector.Snapshot) []telemetry.Value) func() []telemetry.Value {
+	latest := func(read func(sample.Snapshot) []telemetry.Value) func() []telemetry.Value {
 		return func() []telemetry.Value {
 			s, ok := col.Latest()
 			if !ok {
@@ -29,15 +30,15 @@ func registerGauges(m *telemetry.Metrics, col *collector.Collector, rec *recorde
 	q := queries.New(pool)
 	return m.Gauges(
 		telemetry.Gauge{Name: "infradash_host_cpu_percent", Help: "CPU in use on the host, percent.",
-			Read: latest(func(s collector.Snapshot) []telemetry.Value { return one(s.System.CPU.TotalPercent) })},
+			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(s.System.CPU.TotalPercent) })},
 		telemetry.Gauge{Name: "infradash_host_memory_used_percent", Help: "Memory in use on the host, percent.",
-			Read: latest(func(s collector.Snapshot) []telemetry.Value { return one(s.System.Memory.UsedPercent) })},
+			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(s.System.Memory.UsedPercent) })},
 		telemetry.Gauge{Name: "infradash_host_swap_used_percent", Help: "Swap in use on the host, percent.",
-			Read: latest(func(s collector.Snapshot) []telemetry.Value { return one(s.System.Swap.UsedPercent) })},
+			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(s.System.Swap.UsedPercent) })},
 		telemetry.Gauge{Name: "infradash_host_load1", Help: "One-minute load average of the host.",
-			Read: latest(func(s collector.Snapshot) []telemetry.Value { return one(s.System.Load.Load1) })},
+			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(s.System.Load.Load1) })},
 		telemetry.Gauge{Name: "infradash_host_filesystem_used_percent", Help: "Space in use per filesystem, percent.", Labels: []string{"mountpoint"},
-			Read: latest(func(s collector.Snapshot) []telemetry.Value {
+			Read: latest(func(s sample.Snapshot) []telemetry.Value {
 				out := make([]telemetry.Value, 0, len(s.System.Filesystems))
 				for _, fs := range s.System.Filesystems {
 					out = append(out, telemetry.Value{Labels: []string{fs.Mountpoint}, Value: fs.UsedPercent})
@@ -45,13 +46,13 @@ func registerGauges(m *telemetry.Metrics, col *collector.Collector, rec *recorde
 				return out
 			})},
 		telemetry.Gauge{Name: "infradash_host_network_bytes_per_second", Help: "Network traffic of the host, bytes per second.", Labels: []string{"direction"},
-			Read: latest(func(s collector.Snapshot) []telemetry.Value {
+			Read: latest(func(s sample.Snapshot) []telemetry.Value {
 				return []telemetry.Value{{Labels: []string{"receive"}, Value: s.System.Network.RecvBytesPerSecond}, {Labels: []string{"transmit"}, Value: s.System.Network.SentBytesPerSecond}}
 			})},
 		telemetry.Gauge{Name: "infradash_health_score", Help: "Health score of the host, 0-100.",
-			Read: latest(func(s collector.Snapshot) []telemetry.Value { return one(float64(health.Evaluate(s, t).Score)) })},
+			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(float64(health.Evaluate(s, t).Score)) })},
 		telemetry.Gauge{Name: "infradash_last_sample_timestamp_seconds", Help: "When the latest sample was taken, Unix time.",
-			Read: latest(func(s collector.Snapshot) []telemetry.Value { return one(float64(s.CollectedAt.UnixMilli()) / 1000) })},
+			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(float64(s.CollectedAt.UnixMilli()) / 1000) })},
 		telemetry.Gauge{Name: "infradash_samples_queued", Help: "Samples waiting in memory to be stored (grows while the database is unreachable).",
 			Read: func() []telemetry.Value { return one(float64(rec.Queued())) }},
 		telemetry.Gauge{Name: "infradash_samples_written_total", Help: "Samples stored since start.",

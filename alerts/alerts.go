@@ -13,35 +13,26 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
 )
 
 // Rules are the thresholds and timings of alerting.
 type Rules struct {
-	CPU, Memory, Disk config.Thresholds
-	Window            time.Duration // the mean is taken over this much recent history
-	Cooldown          time.Duration // least time between two notices about one series
-	RepeatInterval    time.Duration // reminders while firing and unacknowledged
-	Hysteresis        float64       // points below warning before an alert resolves
+	// Thresholds are the levels the health score uses too; an alert's metric is a health kind
+	// (cpu, memory, disk).
+	Thresholds     health.Thresholds
+	Window         time.Duration // the mean is taken over this much recent history
+	Cooldown       time.Duration // least time between two notices about one series
+	RepeatInterval time.Duration // reminders while firing and unacknowledged
+	Hysteresis     float64       // points below warning before an alert resolves
 }
 
 // RulesFrom takes the rules out of the configuration.
 func RulesFrom(cfg config.Config) Rules {
-	return Rules{CPU: cfg.CPU, Memory: cfg.Memory, Disk: cfg.Disk, Window: cfg.AlertWindow,
+	return Rules{Thresholds: cfg.Thresholds, Window: cfg.AlertWindow,
 		Cooldown: cfg.AlertCooldown, RepeatInterval: cfg.AlertRepeatInterval, Hysteresis: cfg.AlertHysteresis}
-}
-
-func (r Rules) thresholds(metric string) (config.Thresholds, bool) {
-	switch metric {
-	case "cpu":
-		return r.CPU, true
-	case "memory":
-		return r.Memory, true
-	case "disk":
-		return r.Disk, true
-	}
-	return config.Thresholds{}, false
 }
 
 // Action is what an evaluation does to one series.
@@ -93,16 +84,16 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 	reporting := make(map[seriesKey]bool, len(means))
 	for _, m := range means {
 		reporting[seriesKey{m.Host, m.Metric, m.Subject}] = true
-		th, ok := r.thresholds(m.Metric)
+		th, ok := r.Thresholds.For(m.Metric)
 		if !ok {
 			continue
 		}
 		level, threshold := "", 0.0
-		switch {
-		case m.MeanValue >= th.Critical:
-			level, threshold = "critical", th.Critical
-		case m.MeanValue >= th.Warning:
-			level, threshold = "warning", th.Warning
+		switch th.Classify(m.MeanValue) {
+		case health.Critical:
+			level, threshold = string(health.Critical), th.Critical
+		case health.Warning:
+			level, threshold = string(health.Warning), th.Warning
 		}
 		c := Change{Host: m.Host, Metric: m.Metric, Subject: m.Subject, Value: m.MeanValue, Severity: level, Threshold: threshold, Since: now}
 		a, isOpen := byKey[seriesKey{m.Host, m.Metric, m.Subject}]
@@ -115,7 +106,7 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 		}
 		c.AlertID, c.Since, c.Severity, c.Threshold = a.ID, a.StartedAt, string(a.Severity), a.Threshold
 		switch {
-		case level == "critical" && a.Severity == queries.HealthstatusWarning:
+		case level == string(health.Critical) && a.Severity == queries.HealthstatusWarning:
 			c.Action, c.Severity, c.Threshold = Escalate, level, threshold
 		case level != "":
 			c.Action = Update

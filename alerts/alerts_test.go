@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infradash/infradash/alerts"
-	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
 )
@@ -87,8 +87,7 @@ type fixture struct {
 
 func rules() alerts.Rules {
 	return alerts.Rules{
-		CPU: config.Thresholds{Warning: 80, Critical: 95}, Memory: config.Thresholds{Warning: 85, Critical: 95},
-		Disk: config.Thresholds{Warning: 85, Critical: 95}, Window: time.Minute, Cooldown: 15 * time.Minute,
+		Thresholds: health.DefaultThresholds(), Window: time.Minute, Cooldown: 15 * time.Minute,
 		RepeatInterval: 4 * time.Hour, Hysteresis: 5,
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/infradash/infradash/health"
 )
 
 // Environment names.
@@ -25,11 +27,6 @@ const (
 	Development = "development"
 	Production  = "production"
 )
-
-// Thresholds are warning and critical levels in percent.
-type Thresholds struct {
-	Warning, Critical float64
-}
 
 // Config is the whole configuration of a running infradash.
 type Config struct {
@@ -53,7 +50,8 @@ type Config struct {
 	AdminEmail    string
 	AdminPassword string
 
-	CPU, Memory, Disk Thresholds
+	// Thresholds are the HEALTH_* levels: the built-in rule for every host.
+	Thresholds health.Thresholds
 
 	CollectInterval        time.Duration
 	RetentionDays          int
@@ -109,9 +107,7 @@ func Load(lookup LookupFunc) (Config, error) {
 		AdminEmail:    r.str("ADMIN_EMAIL", ""),
 		AdminPassword: r.str("ADMIN_PASSWORD", ""),
 
-		CPU:    r.thresholds("HEALTH_CPU", 80, 95),
-		Memory: r.thresholds("HEALTH_MEMORY", 85, 95),
-		Disk:   r.thresholds("HEALTH_DISK", 85, 95),
+		Thresholds: r.thresholds(health.DefaultThresholds()),
 
 		CollectInterval:        r.duration("COLLECT_INTERVAL", 5*time.Second, time.Second, 5*time.Minute),
 		RetentionDays:          r.integer("RETENTION_DAYS", 30, 1, 36500),
@@ -378,15 +374,25 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 	return d
 }
 
-func (r *reader) thresholds(prefix string, defWarn, defCrit float64) Thresholds {
-	t := Thresholds{
-		Warning:  r.number(prefix+"_WARNING", defWarn, 0, 100),
-		Critical: r.number(prefix+"_CRITICAL", defCrit, 0, 100),
-	}
-	if t.Warning >= t.Critical {
-		r.fail(prefix+"_WARNING", "(%g) must be below %s_CRITICAL (%g)", t.Warning, prefix, t.Critical)
-	}
+// thresholds reads HEALTH_CPU_*, HEALTH_MEMORY_* and HEALTH_DISK_* over the defaults; swap and
+// load keep theirs (they corroborate, they are not resources an operator plans).
+func (r *reader) thresholds(def health.Thresholds) health.Thresholds {
+	t := def
+	t.CPU = r.level("HEALTH_CPU", def.CPU)
+	t.Memory = r.level("HEALTH_MEMORY", def.Memory)
+	t.Disk = r.level("HEALTH_DISK", def.Disk)
 	return t
+}
+
+func (r *reader) level(prefix string, def health.Level) health.Level {
+	l := health.Level{
+		Warning:  r.number(prefix+"_WARNING", def.Warning, 0, 100),
+		Critical: r.number(prefix+"_CRITICAL", def.Critical, 0, 100),
+	}
+	if l.Warning >= l.Critical {
+		r.fail(prefix+"_WARNING", "(%g) must be below %s_CRITICAL (%g)", l.Warning, prefix, l.Critical)
+	}
+	return l
 }
 
 func (r *reader) list(name string) []string {

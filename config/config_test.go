@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infradash/infradash/health"
 )
 
 func env(kv ...string) LookupFunc {
@@ -27,8 +29,8 @@ func TestDefaults(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:8080" || c.Environment != Development || c.CollectInterval != 5*time.Second {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.CPU != (Thresholds{80, 95}) || c.Memory != (Thresholds{85, 95}) || c.Disk != (Thresholds{85, 95}) {
-		t.Errorf("threshold defaults: %+v %+v %+v", c.CPU, c.Memory, c.Disk)
+	if c.Thresholds != health.DefaultThresholds() {
+		t.Errorf("threshold defaults: %+v", c.Thresholds)
 	}
 	if !c.SecretGenerated || len(c.SecretKey) < 32 {
 		t.Errorf("development must generate a secret, got %q", c.SecretKey)

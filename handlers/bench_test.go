@@ -13,17 +13,18 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/sample"
 )
 
 // fixedSamples serves one real snapshot of this host, as a collector between two samples.
 type fixedSamples struct {
-	snap     collector.Snapshot
-	platform collector.Platform
+	snap     sample.Snapshot
+	platform sample.Platform
 }
 
-func (f fixedSamples) Latest() (collector.Snapshot, bool)    { return f.snap, true }
-func (f fixedSamples) Recent(time.Time) []collector.Snapshot { return []collector.Snapshot{f.snap} }
-func (f fixedSamples) Platform() collector.Platform          { return f.platform }
+func (f fixedSamples) Latest() (sample.Snapshot, bool)    { return f.snap, true }
+func (f fixedSamples) Recent(time.Time) []sample.Snapshot { return []sample.Snapshot{f.snap} }
+func (f fixedSamples) Platform() sample.Platform          { return f.platform }
 
 func benchmarkEndpoint(b *testing.B, name string) {
 	col := collector.New(collector.Options{Version: "bench"})

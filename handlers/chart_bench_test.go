@@ -14,6 +14,7 @@ import (
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/sample"
 )
 
 // BenchmarkCharts reads the dashboard's charts over 30 days of 5-second samples (518,400 rows in
@@ -35,7 +36,7 @@ func BenchmarkCharts(b *testing.B) {
 
 	col := collector.New(collector.Options{Version: "bench"})
 	snap := col.Collect(ctx)
-	snap.System.Filesystems = []collector.Filesystem{{Mountpoint: "/", UsedPercent: 55}, {Mountpoint: "/data", UsedPercent: 81}}
+	snap.System.Filesystems = []sample.Filesystem{{Mountpoint: "/", UsedPercent: 55}, {Mountpoint: "/data", UsedPercent: 81}}
 	pool := dbtest.Pool(b)
 	s := New(Deps{
 		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: pool, Host: snap.Host,

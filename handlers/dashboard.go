@@ -10,10 +10,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/sample"
 	"github.com/infradash/infradash/views"
 )
 
@@ -174,7 +174,7 @@ func alertViews[R queries.ListAlertsRow | queries.GetAlertWithAcknowledgerRow](r
 // filesystem the latest snapshot knows.
 // chartsOrNote reads the charts; with the database out of reach it answers the section with a
 // note instead, so the live numbers of the page still show when an operator needs them most.
-func (s *Server) chartsOrNote(ctx context.Context, rng string, snap collector.Snapshot) (views.Charts, error) {
+func (s *Server) chartsOrNote(ctx context.Context, rng string, snap sample.Snapshot) (views.Charts, error) {
 	charts, err := s.charts(ctx, rng, snap)
 	if err != nil && database.Unreachable(err) {
 		s.log.Warn("history unavailable: the database cannot be reached", "err", err)
@@ -185,7 +185,7 @@ func (s *Server) chartsOrNote(ctx context.Context, rng string, snap collector.Sn
 	return charts, err
 }
 
-func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot) (views.Charts, error) {
+func (s *Server) charts(ctx context.Context, rng string, snap sample.Snapshot) (views.Charts, error) {
 	if rng == "" {
 		rng = views.ChartRanges[0]
 	}
@@ -199,14 +199,14 @@ func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot
 	specs := []struct {
 		id, title string
 		unit      views.Unit
-		th        struct{ w, c float64 }
+		th        health.Level
 		lines     []line
 	}{
-		{"cpu", "CPU", views.UnitPercent, struct{ w, c float64 }{s.cfg.CPU.Warning, s.cfg.CPU.Critical}, []line{{"cpu", "cpu_percent", ""}}},
-		{"memory", "Memory", views.UnitPercent, struct{ w, c float64 }{s.cfg.Memory.Warning, s.cfg.Memory.Critical}, []line{{"memory", "memory_percent", ""}}},
-		{"disk", "Disk", views.UnitPercent, struct{ w, c float64 }{s.cfg.Disk.Warning, s.cfg.Disk.Critical}, nil},
-		{"network", "Network", views.UnitBytesPerSec, struct{ w, c float64 }{}, []line{{"received", "net_recv_bytes_per_second", ""}, {"sent", "net_sent_bytes_per_second", ""}}},
-		{"load", "Load", views.UnitLoad, struct{ w, c float64 }{}, []line{{"load1", "load1", ""}}},
+		{"cpu", "CPU", views.UnitPercent, s.thresholds.CPU, []line{{"cpu", "cpu_percent", ""}}},
+		{"memory", "Memory", views.UnitPercent, s.thresholds.Memory, []line{{"memory", "memory_percent", ""}}},
+		{"disk", "Disk", views.UnitPercent, s.thresholds.Disk, nil},
+		{"network", "Network", views.UnitBytesPerSec, health.Level{}, []line{{"received", "net_recv_bytes_per_second", ""}, {"sent", "net_sent_bytes_per_second", ""}}},
+		{"load", "Load", views.UnitLoad, health.Level{}, []line{{"load1", "load1", ""}}},
 	}
 	for _, fs := range snap.System.Filesystems {
 		specs[2].lines = append(specs[2].lines, line{fs.Mountpoint, "disk_percent", fs.Mountpoint})
@@ -218,7 +218,7 @@ func (s *Server) charts(ctx context.Context, rng string, snap collector.Snapshot
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(chartReaders)
 	for _, sp := range specs {
-		ch := views.Chart{ID: sp.id, Title: sp.title, Unit: sp.unit, Warning: sp.th.w, Critical: sp.th.c, From: from, To: to}
+		ch := views.Chart{ID: sp.id, Title: sp.title, Unit: sp.unit, Warning: sp.th.Warning, Critical: sp.th.Critical, From: from, To: to}
 		ch.Series = make([]views.Series, len(sp.lines))
 		for i, l := range sp.lines {
 			g.Go(func() error {
@@ -248,17 +248,17 @@ func (s *Server) series(ctx context.Context, metric, subject string, from, to ti
 
 // latestSnapshot is the collector's newest sample; zero (shown as "no data yet") before the
 // first one or in a server wired without a collector.
-func (s *Server) latestSnapshot() collector.Snapshot {
+func (s *Server) latestSnapshot() sample.Snapshot {
 	if s.samples == nil {
-		return collector.Snapshot{}
+		return sample.Snapshot{}
 	}
 	snap, _ := s.samples.Latest()
 	return snap
 }
 
-func (s *Server) platform() collector.Platform {
+func (s *Server) platform() sample.Platform {
 	if s.samples == nil {
-		return collector.Platform{}
+		return sample.Platform{}
 	}
 	return s.samples.Platform()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/recorder"
+	"github.com/infradash/infradash/sample"
 )
 
 // dashboard is a Server on a fresh database with a collector that has sampled this host once,
@@ -28,20 +29,20 @@ type dashboard struct {
 	e    *echo.Echo
 	srv  *Server
 	q    *queries.Queries
-	snap collector.Snapshot
+	snap sample.Snapshot
 }
 
-func newDashboard(t testing.TB, who *Principal, now func(collector.Snapshot) time.Time) *dashboard {
+func newDashboard(t testing.TB, who *Principal, now func(sample.Snapshot) time.Time) *dashboard {
 	t.Helper()
 	pool := dbtest.Pool(t)
 	// One real sample of this host, then none for the rest of the test.
 	col := collector.New(collector.Options{Interval: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
-	first := make(chan collector.Snapshot, 1)
+	first := make(chan sample.Snapshot, 1)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		col.Run(ctx, func(s collector.Snapshot) { first <- s })
+		col.Run(ctx, func(s sample.Snapshot) { first <- s })
 	}()
 	t.Cleanup(func() { cancel(); <-stopped })
 	snap := <-first
@@ -167,7 +168,7 @@ func TestLiveFragmentIsSmallAndServedToHtmx(t *testing.T) {
 }
 
 func TestStaleDataShowsTheNotice(t *testing.T) {
-	d := newDashboard(t, viewer, func(s collector.Snapshot) time.Time { return s.CollectedAt.Add(time.Minute) })
+	d := newDashboard(t, viewer, func(s sample.Snapshot) time.Time { return s.CollectedAt.Add(time.Minute) })
 	doc, _ := d.doc("GET", "/observability", false)
 	notice := testid(doc, "stale-notice")
 	if _, hidden := notice.Attr("hidden"); hidden {
@@ -309,7 +310,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestLiveFragmentCarriesTheServerClock(t *testing.T) {
 	// The clock is read from several goroutines (the charts are read in parallel).
 	var atNanos atomic.Int64
-	d := newDashboard(t, viewer, func(s collector.Snapshot) time.Time {
+	d := newDashboard(t, viewer, func(s sample.Snapshot) time.Time {
 		at := s.CollectedAt.Add(6 * time.Second)
 		atNanos.Store(at.UnixNano())
 		return at

@@ -9,9 +9,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/sample"
 )
 
 var errNoSample = &Error{Status: http.StatusServiceUnavailable, Code: "no_sample", Message: "no sample has been collected yet; try again in a few seconds"}
@@ -27,7 +27,7 @@ type liveCache struct {
 
 // encoded returns build()'s JSON for snap, building it once per snapshot and key. An answer
 // build marks as incomplete (keep false) is served but not kept, so the next request tries again.
-func (s *Server) encoded(snap collector.Snapshot, key string, build func() (v any, keep bool)) ([]byte, error) {
+func (s *Server) encoded(snap sample.Snapshot, key string, build func() (v any, keep bool)) ([]byte, error) {
 	lc := &s.live
 	lc.mu.Lock()
 	if !lc.at.Equal(snap.CollectedAt) {
@@ -65,25 +65,25 @@ func (s *Server) okEncoded(c echo.Context, data []byte) error {
 }
 
 // latest is the snapshot the live endpoints answer from; they never sample on request.
-func (s *Server) latest() (collector.Snapshot, error) {
+func (s *Server) latest() (sample.Snapshot, error) {
 	if s.samples == nil {
-		return collector.Snapshot{}, errNoSample
+		return sample.Snapshot{}, errNoSample
 	}
 	snap, ok := s.samples.Latest()
 	if !ok {
-		return collector.Snapshot{}, errNoSample
+		return sample.Snapshot{}, errNoSample
 	}
 	return snap, nil
 }
 
 // serveLive answers a live endpoint from the cached encoding of the latest snapshot.
-func (s *Server) serveLive(c echo.Context, key string, build func(collector.Snapshot) any) error {
-	return s.serveLiveUnlessIncomplete(c, key, func(snap collector.Snapshot) (any, bool) { return build(snap), true })
+func (s *Server) serveLive(c echo.Context, key string, build func(sample.Snapshot) any) error {
+	return s.serveLiveUnlessIncomplete(c, key, func(snap sample.Snapshot) (any, bool) { return build(snap), true })
 }
 
 // serveLiveUnlessIncomplete is serveLive for an answer that can come out incomplete, which is
 // not cached.
-func (s *Server) serveLiveUnlessIncomplete(c echo.Context, key string, build func(collector.Snapshot) (any, bool)) error {
+func (s *Server) serveLiveUnlessIncomplete(c echo.Context, key string, build func(sample.Snapshot) (any, bool)) error {
 	snap, err := s.latest()
 	if err != nil {
 		return err
@@ -98,14 +98,14 @@ func (s *Server) serveLiveUnlessIncomplete(c echo.Context, key string, build fun
 type systemData struct {
 	Host        string    `json:"host"`
 	CollectedAt time.Time `json:"collected_at"`
-	collector.System
+	sample.System
 }
 
 type processData struct {
-	Host         string                 `json:"host"`
-	CollectedAt  time.Time              `json:"collected_at"`
-	Process      collector.Process      `json:"process"`
-	TopProcesses collector.TopProcesses `json:"top_processes"`
+	Host         string              `json:"host"`
+	CollectedAt  time.Time           `json:"collected_at"`
+	Process      sample.Process      `json:"process"`
+	TopProcesses sample.TopProcesses `json:"top_processes"`
 }
 
 type healthData struct {
@@ -129,19 +129,19 @@ type summaryData struct {
 	OpenAlerts *int `json:"open_alerts"`
 }
 
-func (s *Server) systemOf(snap collector.Snapshot) any {
+func (s *Server) systemOf(snap sample.Snapshot) any {
 	return systemData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), System: snap.System}
 }
 
-func (s *Server) processOf(snap collector.Snapshot) any {
+func (s *Server) processOf(snap sample.Snapshot) any {
 	return processData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), Process: snap.Process, TopProcesses: snap.Top}
 }
 
-func (s *Server) healthOf(snap collector.Snapshot) any {
+func (s *Server) healthOf(snap sample.Snapshot) any {
 	return healthData{Host: snap.Host, Report: health.Evaluate(snap, s.thresholds)}
 }
 
-func (s *Server) platformOf(collector.Snapshot) any { return s.samples.Platform() }
+func (s *Server) platformOf(sample.Snapshot) any { return s.samples.Platform() }
 
 func (s *Server) showSystem(c echo.Context) error  { return s.serveLive(c, "system", s.systemOf) }
 func (s *Server) showProcess(c echo.Context) error { return s.serveLive(c, "process", s.processOf) }
@@ -160,7 +160,7 @@ func (s *Server) showPlatform(c echo.Context) error {
 // request that happens to make it (a client hanging up would leave everyone without it), and a
 // failed count is not kept.
 func (s *Server) showSummary(c echo.Context) error {
-	return s.serveLiveUnlessIncomplete(c, "summary", func(snap collector.Snapshot) (any, bool) {
+	return s.serveLiveUnlessIncomplete(c, "summary", func(snap sample.Snapshot) (any, bool) {
 		rep := health.Evaluate(snap, s.thresholds)
 		sum := summaryData{
 			Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), Score: rep.Score, Status: rep.Status,
@@ -226,7 +226,7 @@ func (s *Server) showReport(c echo.Context) error {
 	parts := []struct {
 		dst   *json.RawMessage
 		key   string
-		build func(collector.Snapshot) any
+		build func(sample.Snapshot) any
 	}{
 		{&rep.System, "system", s.systemOf},
 		{&rep.Process, "process", s.processOf},
@@ -279,7 +279,7 @@ func utcPtr(t *time.Time) *time.Time {
 }
 
 // trendOf is the last hour in per-minute means, from the collector's in-memory history.
-func (s *Server) trendOf(snap collector.Snapshot) any {
+func (s *Server) trendOf(snap sample.Snapshot) any {
 	t := trendData{StepSeconds: 60, Points: []trendPoint{}}
 	for _, r := range s.samples.Recent(snap.CollectedAt.Add(-time.Hour)) {
 		at := r.CollectedAt.UTC().Truncate(time.Minute)

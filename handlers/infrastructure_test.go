@@ -21,6 +21,7 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/sample"
 )
 
 const infraPath = "/api/v1/observability/infrastructure/"
@@ -91,7 +92,7 @@ func (e envelopeOf) decode(t *testing.T, v any) {
 
 // runningCollector samples the real host every second until the test ends and returns once it
 // has its first sample.
-func runningCollector(t *testing.T, sinks ...func(collector.Snapshot)) *collector.Collector {
+func runningCollector(t *testing.T, sinks ...func(sample.Snapshot)) *collector.Collector {
 	t.Helper()
 	col := collector.New(collector.Options{Interval: time.Second, Version: "test"})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -168,7 +169,7 @@ func TestLiveEndpointsDescribeThisHost(t *testing.T) {
 	}
 
 	_, env = a.get(t, infraPath+"platform")
-	var plat collector.Platform
+	var plat sample.Platform
 	env.decode(t, &plat)
 	if plat.LogicalCores != runtime.NumCPU() || plat.GoVersion != runtime.Version() || plat.Version != "test" {
 		t.Errorf("platform: %+v", plat)
@@ -265,9 +266,9 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 // noSamples is a collector that has not sampled yet.
 type noSamples struct{}
 
-func (noSamples) Latest() (collector.Snapshot, bool)    { return collector.Snapshot{}, false }
-func (noSamples) Recent(time.Time) []collector.Snapshot { return nil }
-func (noSamples) Platform() collector.Platform          { return collector.Platform{Hostname: "fresh"} }
+func (noSamples) Latest() (sample.Snapshot, bool)    { return sample.Snapshot{}, false }
+func (noSamples) Recent(time.Time) []sample.Snapshot { return nil }
+func (noSamples) Platform() sample.Platform          { return sample.Platform{Hostname: "fresh"} }
 
 func TestLiveEndpointsAnswer503BeforeTheFirstSample(t *testing.T) {
 	a := newAPIServer(t, noSamples{}, nil)
@@ -295,14 +296,14 @@ func TestInfrastructureNeedsCredentials(t *testing.T) {
 }
 
 // oneSample is a collector that took one sample and no more: every request answers from it.
-type oneSample struct{ snap collector.Snapshot }
+type oneSample struct{ snap sample.Snapshot }
 
-func (o oneSample) Latest() (collector.Snapshot, bool)    { return o.snap, true }
-func (o oneSample) Recent(time.Time) []collector.Snapshot { return []collector.Snapshot{o.snap} }
-func (o oneSample) Platform() collector.Platform          { return collector.Platform{Hostname: o.snap.Host} }
+func (o oneSample) Latest() (sample.Snapshot, bool)    { return o.snap, true }
+func (o oneSample) Recent(time.Time) []sample.Snapshot { return []sample.Snapshot{o.snap} }
+func (o oneSample) Platform() sample.Platform          { return sample.Platform{Hostname: o.snap.Host} }
 
 func TestSummaryNeverKeepsAMissingAlertCount(t *testing.T) {
-	a := newAPIServer(t, oneSample{collector.Snapshot{Host: "web-1", CollectedAt: time.Now().UTC()}}, nil)
+	a := newAPIServer(t, oneSample{sample.Snapshot{Host: "web-1", CollectedAt: time.Now().UTC()}}, nil)
 	summary := func(ctx context.Context) *int {
 		t.Helper()
 		req := httptest.NewRequest(http.MethodGet, infraPath+"summary", nil).WithContext(ctx)

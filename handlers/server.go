@@ -12,10 +12,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/auth"
-	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/sample"
 	"github.com/infradash/infradash/telemetry"
 )
 
@@ -73,9 +73,9 @@ type Deps struct {
 
 // Samples is what the handlers read of the collector: they never sample on request.
 type Samples interface {
-	Latest() (collector.Snapshot, bool)
-	Recent(since time.Time) []collector.Snapshot
-	Platform() collector.Platform
+	Latest() (sample.Snapshot, bool)
+	Recent(since time.Time) []sample.Snapshot
+	Platform() sample.Platform
 }
 
 // Login attempts allowed per client address and minute, on /login and /api/v1/auth/login.

@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/sample"
 )
 
 // Status values are those of the PostgreSQL enum healthstatus.
@@ -33,31 +33,53 @@ func (s Status) severity() int {
 	return 0
 }
 
-// Thresholds are percents, 0-100 (HEALTH_* configuration).
-type Thresholds struct {
-	CPUWarning, CPUCritical       float64
-	MemoryWarning, MemoryCritical float64
-	DiskWarning, DiskCritical     float64
+// Level is a warning and a critical value: a reading at or above Critical is critical, at or
+// above Warning is warning.
+type Level struct {
+	Warning  float64 `json:"warning"`
+	Critical float64 `json:"critical"`
 }
 
-// DefaultThresholds are the configuration defaults of the product specification.
+// Thresholds are the levels every judge of a host uses: the health score, the dashboard's bars
+// and chart lines, and the alerts. There is one value of it per host (the environment's HEALTH_*
+// settings unless a rule overrides them), so none of them can disagree with another.
+type Thresholds struct {
+	CPU    Level `json:"cpu"`    // percent
+	Memory Level `json:"memory"` // percent
+	Disk   Level `json:"disk"`   // percent, each filesystem
+	Swap   Level `json:"swap"`   // percent
+	Load   Level `json:"load"`   // 1-minute load per logical core
+}
+
+// DefaultThresholds are the configuration defaults of the product specification. Swap in use is
+// a symptom rather than a resource to plan, so it is only judged late; a run queue of 1.5 per
+// core means work is waiting, 3.0 that the host is clearly overcommitted.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
-		CPUWarning: 80, CPUCritical: 95,
-		MemoryWarning: 85, MemoryCritical: 95,
-		DiskWarning: 85, DiskCritical: 95,
+		CPU:    Level{Warning: 80, Critical: 95},
+		Memory: Level{Warning: 85, Critical: 95},
+		Disk:   Level{Warning: 85, Critical: 95},
+		Swap:   Level{Warning: 80, Critical: 95},
+		Load:   Level{Warning: 1.5, Critical: 3.0},
 	}
 }
 
-// Thresholds that are not configurable: swap in use is a symptom rather than a
-// resource to plan, and a run queue of 1.5 per core means work is waiting, 3.0
-// that the host is clearly overcommitted.
-const (
-	SwapWarning         = 80
-	SwapCritical        = 95
-	LoadPerCoreWarning  = 1.5
-	LoadPerCoreCritical = 3.0
-)
+// For returns the level of a component kind (KindCPU, KindDisk, ...).
+func (t Thresholds) For(kind string) (Level, bool) {
+	switch kind {
+	case KindCPU:
+		return t.CPU, true
+	case KindMemory:
+		return t.Memory, true
+	case KindDisk:
+		return t.Disk, true
+	case KindSwap:
+		return t.Swap, true
+	case KindLoad:
+		return t.Load, true
+	}
+	return Level{}, false
+}
 
 // Component kinds, and their weights in the overall score. CPU, memory and
 // disk are what operators set thresholds for; load and swap corroborate them.
@@ -102,6 +124,9 @@ type Report struct {
 
 // Classify: value >= critical is critical, value >= warning is warning. NaN,
 // a reading that failed, is unknown rather than silently healthy.
+func (l Level) Classify(value float64) Status { return Classify(value, l.Warning, l.Critical) }
+
+// Classify judges value against a warning and a critical value (see Level.Classify).
 func Classify(value, warning, critical float64) Status {
 	switch {
 	case math.IsNaN(value):
@@ -132,30 +157,30 @@ func ComponentScore(value, warning, critical float64) float64 {
 }
 
 // Evaluate scores s. A zero snapshot (nothing collected yet) is unknown with score 0.
-func Evaluate(s collector.Snapshot, t Thresholds) Report {
+func Evaluate(s sample.Snapshot, t Thresholds) Report {
 	if s.CollectedAt.IsZero() {
 		return Report{Status: Unknown, Components: []Component{}}
 	}
 	sys := s.System
 	comps := make([]Component, 0, 4+len(sys.Filesystems))
-	add := func(name, kind, subject, unit string, value, warning, critical float64) {
+	add := func(name, kind, subject, unit string, value float64, l Level) {
 		comps = append(comps, Component{
 			Name: name, Kind: kind, Subject: subject, Unit: unit,
-			Value: value, Warning: warning, Critical: critical,
-			Status: Classify(value, warning, critical),
-			Score:  ComponentScore(value, warning, critical),
+			Value: value, Warning: l.Warning, Critical: l.Critical,
+			Status: l.Classify(value),
+			Score:  ComponentScore(value, l.Warning, l.Critical),
 		})
 	}
-	add("cpu", KindCPU, "", "percent", sys.CPU.TotalPercent, t.CPUWarning, t.CPUCritical)
-	add("memory", KindMemory, "", "percent", sys.Memory.UsedPercent, t.MemoryWarning, t.MemoryCritical)
+	add("cpu", KindCPU, "", "percent", sys.CPU.TotalPercent, t.CPU)
+	add("memory", KindMemory, "", "percent", sys.Memory.UsedPercent, t.Memory)
 	if sys.Swap.TotalBytes > 0 {
-		add("swap", KindSwap, "", "percent", sys.Swap.UsedPercent, SwapWarning, SwapCritical)
+		add("swap", KindSwap, "", "percent", sys.Swap.UsedPercent, t.Swap)
 	}
 	if sys.CPU.LogicalCores > 0 {
-		add("load", KindLoad, "", "per_core", sys.Load.PerCore1, LoadPerCoreWarning, LoadPerCoreCritical)
+		add("load", KindLoad, "", "per_core", sys.Load.PerCore1, t.Load)
 	}
 	for _, fs := range sys.Filesystems {
-		add("disk:"+fs.Mountpoint, KindDisk, fs.Mountpoint, "percent", fs.UsedPercent, t.DiskWarning, t.DiskCritical)
+		add("disk:"+fs.Mountpoint, KindDisk, fs.Mountpoint, "percent", fs.UsedPercent, t.Disk)
 	}
 	return Report{
 		Score:      overallScore(comps),

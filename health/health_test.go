@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/sample"
 )
 
 func TestClassify(t *testing.T) {
@@ -82,18 +82,18 @@ func TestComponentScoreIsMonotonicAndSteeperPastWarning(t *testing.T) {
 	}
 }
 
-func snapshot(cpu, mem, swapUsed, loadPerCore float64, swapTotal uint64, disks map[string]float64) collector.Snapshot {
-	s := collector.Snapshot{CollectedAt: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Host: "test"}
+func snapshot(cpu, mem, swapUsed, loadPerCore float64, swapTotal uint64, disks map[string]float64) sample.Snapshot {
+	s := sample.Snapshot{CollectedAt: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Host: "test"}
 	s.System.CPU.TotalPercent = cpu
 	s.System.CPU.LogicalCores = 4
 	s.System.Load.PerCore1 = loadPerCore
 	s.System.Memory.UsedPercent = mem
 	s.System.Swap.TotalBytes = swapTotal
 	s.System.Swap.UsedPercent = swapUsed
-	s.System.Filesystems = []collector.Filesystem{}
+	s.System.Filesystems = []sample.Filesystem{}
 	for _, mp := range []string{"/", "/home", "/var"} {
 		if v, ok := disks[mp]; ok {
-			s.System.Filesystems = append(s.System.Filesystems, collector.Filesystem{Mountpoint: mp, UsedPercent: v})
+			s.System.Filesystems = append(s.System.Filesystems, sample.Filesystem{Mountpoint: mp, UsedPercent: v})
 		}
 	}
 	return s
@@ -103,7 +103,7 @@ func TestEvaluate(t *testing.T) {
 	th := DefaultThresholds()
 	tests := []struct {
 		name       string
-		snap       collector.Snapshot
+		snap       sample.Snapshot
 		wantStatus Status
 		wantScore  int
 		wantNames  []string
@@ -154,7 +154,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:       "nothing collected yet",
-			snap:       collector.Snapshot{},
+			snap:       sample.Snapshot{},
 			wantStatus: Unknown, wantScore: 0,
 			wantNames: []string{},
 		},

@@ -22,10 +22,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/sample"
 )
 
 // Defaults of Options.
@@ -71,7 +71,7 @@ type Recorder struct {
 // entry is a queued sample; seq tells a batch's samples apart from those queued after it.
 type entry struct {
 	seq  uint64
-	snap collector.Snapshot
+	snap sample.Snapshot
 }
 
 // New returns a Recorder writing through pool. Call Run to start writing.
@@ -109,7 +109,7 @@ func CapacityFor(span, interval time.Duration) int {
 }
 
 // Record queues s for writing and returns at once; pass it to collector.Run as a sink.
-func (r *Recorder) Record(s collector.Snapshot) {
+func (r *Recorder) Record(s sample.Snapshot) {
 	r.mu.Lock()
 	if len(r.queue) >= r.opts.Capacity {
 		oldest := r.queue[0].snap.CollectedAt
@@ -331,7 +331,7 @@ func (r *Recorder) write(ctx context.Context, batch []entry) error {
 }
 
 // rows maps one snapshot to its three history rows.
-func rows(s collector.Snapshot, t health.Thresholds) (queries.InsertSystemSampleParams, queries.InsertProcessSampleParams, queries.InsertHealthSampleParams, error) {
+func rows(s sample.Snapshot, t health.Thresholds) (queries.InsertSystemSampleParams, queries.InsertProcessSampleParams, queries.InsertHealthSampleParams, error) {
 	sys := s.System
 	fs, err1 := jsonArray(sys.Filesystems)
 	ifs, err2 := jsonArray(sys.Network.Interfaces)

@@ -14,24 +14,24 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/devdb"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/recorder"
+	"github.com/infradash/infradash/sample"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // sample is a synthetic snapshot i seconds after base, with a recognisable CPU figure.
-func sample(base time.Time, i int) collector.Snapshot {
-	s := collector.Snapshot{CollectedAt: base.Add(time.Duration(i) * time.Second), Host: "test-host"}
+func snapAt(base time.Time, i int) sample.Snapshot {
+	s := sample.Snapshot{CollectedAt: base.Add(time.Duration(i) * time.Second), Host: "test-host"}
 	s.System.CPU.TotalPercent = float64(i % 100)
 	s.System.CPU.LogicalCores = 2
 	s.System.Memory.TotalBytes = 8 << 30
 	s.System.Memory.UsedPercent = 40
-	s.System.Filesystems = []collector.Filesystem{{Mountpoint: "/", TotalBytes: 100 << 30, UsedPercent: 50}}
+	s.System.Filesystems = []sample.Filesystem{{Mountpoint: "/", TotalBytes: 100 << 30, UsedPercent: 50}}
 	s.Process.PID = 42
 	s.Process.RSSBytes = 30 << 20
 	return s
@@ -93,11 +93,11 @@ func TestEverySampleIsStoredOnceInAllThreeTables(t *testing.T) {
 	r, _ := start(t, pool)
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 250 { // more than one batch
-		r.Record(sample(base, i))
+		r.Record(snapAt(base, i))
 	}
 	// A retry after an ambiguous failure writes the same samples again.
 	for i := range 10 {
-		r.Record(sample(base, i))
+		r.Record(snapAt(base, i))
 	}
 	waitStored(t, r)
 	assertStoredOnce(t, pool, 250)
@@ -158,7 +158,7 @@ func TestStoppingPostgreSQLFor30SecondsLosesNoSample(t *testing.T) {
 	n := 0
 	feed := func(count int, every time.Duration) {
 		for range count {
-			r.Record(sample(base, n))
+			r.Record(snapAt(base, n))
 			n++
 			time.Sleep(every)
 		}
@@ -196,7 +196,7 @@ func TestAFullQueueDropsTheOldestSample(t *testing.T) {
 	r := recorder.New(pool, recorder.Options{Capacity: 3, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 50 {
-		r.Record(sample(base, i))
+		r.Record(snapAt(base, i))
 	}
 	if r.Queued() != 3 || r.Dropped() != 47 {
 		t.Errorf("queued %d, dropped %d; want 3 and 47", r.Queued(), r.Dropped())
@@ -235,11 +235,11 @@ func TestASampleTheDatabaseRefusesIsDroppedAndTheRestStored(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&log, nil)),
 	})
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	bad := sample(base, 0)
+	bad := snapAt(base, 0)
 	bad.System.CPU.TotalPercent = math.NaN() // its health component cannot be encoded
 	r.Record(bad)
 	for i := 1; i <= 20; i++ {
-		r.Record(sample(base, i))
+		r.Record(snapAt(base, i))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.Run(ctx, context.Background())
@@ -261,7 +261,7 @@ func TestQueueDropsAreSummedUpOnceTheQueueDrains(t *testing.T) {
 	r := recorder.New(pool, recorder.Options{Capacity: 3, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 10 { // recorded before the writer starts, as during an outage
-		r.Record(sample(base, i))
+		r.Record(snapAt(base, i))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.Run(ctx, context.Background())

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/sample"
 )
 
 // Tabs of /observability, in the order they are shown.
@@ -46,7 +46,7 @@ func (a Alert) Open() bool { return a.ResolvedAt == nil }
 
 // Live is what the polled part of the Infrastructure tab shows.
 type Live struct {
-	Snapshot   collector.Snapshot
+	Snapshot   sample.Snapshot
 	Health     health.Report
 	OpenAlerts []Alert
 	// AlertsUnavailable: the open alerts could not be read (the database is down); the live
@@ -84,7 +84,7 @@ type Charts struct {
 // Infrastructure is the Infrastructure tab.
 type Infrastructure struct {
 	Live     Live
-	Platform collector.Platform
+	Platform sample.Platform
 	Charts   Charts
 }
 

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/sample"
 )
 
 // Observability is /observability: the Infrastructure or the Alerts tab in the page frame.
@@ -1222,7 +1222,7 @@ func loadCard(l Live) templ.Component {
 	})
 }
 
-func filesystemCard(l Live, fs collector.Filesystem) templ.Component {
+func filesystemCard(l Live, fs sample.Filesystem) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -1359,7 +1359,7 @@ func filesystemCard(l Live, fs collector.Filesystem) templ.Component {
 	})
 }
 
-func networkCard(sys collector.System) templ.Component {
+func networkCard(sys sample.System) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -1436,7 +1436,7 @@ func networkCard(sys collector.System) templ.Component {
 	})
 }
 
-func uptimeCard(sys collector.System) templ.Component {
+func uptimeCard(sys sample.System) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -1487,7 +1487,7 @@ func uptimeCard(sys collector.System) templ.Component {
 	})
 }
 
-func processCard(p collector.Process) templ.Component {
+func processCard(p sample.Process) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -1603,7 +1603,7 @@ func processCard(p collector.Process) templ.Component {
 	})
 }
 
-func topProcesses(title, testid string, procs []collector.ProcInfo) templ.Component {
+func topProcesses(title, testid string, procs []sample.ProcInfo) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -1951,7 +1951,7 @@ func openAlerts(alerts []Alert, unavailable bool) templ.Component {
 	})
 }
 
-func platformCard(p collector.Platform) templ.Component {
+func platformCard(p sample.Platform) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
