@@ -13,12 +13,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/net"
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/infradash/infradash/sample"
 )
 
 const (

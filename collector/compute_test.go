@@ -4,10 +4,11 @@ import (
 	"math"
 	"testing"
 
-	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/net"
+
+	"github.com/infradash/infradash/sample"
 )
 
 func TestRate(t *testing.T) {

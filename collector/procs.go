@@ -10,9 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/net"
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/infradash/infradash/sample"
 )
 
 // procEntry is what one pass over the process table keeps per process: just

@@ -9,13 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/infradash/infradash/sample"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/load"
 	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/shirou/gopsutil/v4/net"
 	"github.com/shirou/gopsutil/v4/sensors"
+
+	"github.com/infradash/infradash/sample"
 )
 
 // hostPaths are gopsutil's own variables for reading the host from a container.
