@@ -46,6 +46,9 @@ type Config struct {
 	BaseURL         string
 	SessionLifetime time.Duration
 	CORSOrigins     []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed for the client address
+	// (login rate limit, logs); empty believes no forwarding header.
+	TrustedProxies []*net.IPNet
 
 	AdminEmail    string
 	AdminPassword string
@@ -133,6 +136,7 @@ func Load(lookup LookupFunc) (Config, error) {
 		MetricsToken: r.str("METRICS_TOKEN", ""),
 		SentryDSN:    r.str("SENTRY_DSN", ""),
 	}
+	c.TrustedProxies = r.networks("TRUSTED_PROXIES")
 	c.Host = r.str("INFRADASH_HOST", "")
 	if c.Host == "" {
 		c.Host = defaultHost(r.str("HOST_ETC", ""))
@@ -174,6 +178,11 @@ func Load(lookup LookupFunc) (Config, error) {
 		c.BaseURL = URLFromAddr(c.HTTPAddr)
 	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("BASE_URL", "must be an absolute http(s) URL, like https://infradash.example.com")
+	} else if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		// infradash serves from the root of its own origin: under a path its pages, links and
+		// the cross-origin check would all be wrong.
+		r.fail("BASE_URL", "must be an origin without a path, query or user, like https://infradash.example.com, not %q "+
+			"(infradash serves from the root; give it its own host name rather than a path under another site)", c.BaseURL)
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		r.fail("DATABASE_URL", "must be a postgres:// or postgresql:// URL")
@@ -405,6 +414,38 @@ func (r *reader) list(name string) []string {
 		if p := strings.TrimRight(strings.TrimSpace(part), "/"); p != "" {
 			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// networks reads a comma-separated list of CIDR ranges; a bare address stands for itself alone.
+func (r *reader) networks(name string) []*net.IPNet {
+	v, ok := r.raw(name)
+	if !ok {
+		return nil
+	}
+	var out []*net.IPNet
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			if ip := net.ParseIP(part); ip != nil {
+				bits := 8 * len(ip.To4())
+				if bits == 0 {
+					bits = 8 * net.IPv6len
+				}
+				out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+				continue
+			}
+		}
+		_, n, err := net.ParseCIDR(part)
+		if err != nil {
+			r.fail(name, "%q is not an address range like 10.0.0.0/8, 192.168.1.10/32 or fd00::/8", part)
+			continue
+		}
+		out = append(out, n)
 	}
 	return out
 }

@@ -68,6 +68,10 @@ func TestProblems(t *testing.T) {
 		{"debug in production", append(prod, "DEBUG", "true"), []string{"DEBUG: must be false in production"}},
 		{"wildcard cors", append(prod, "CORS_ORIGINS", "https://a.example.com,*"), []string{"CORS_ORIGINS: a wildcard (*) is refused in production"}},
 		{"bad cors origin", []string{"CORS_ORIGINS", "dash.example.com"}, []string{`CORS_ORIGINS: "dash.example.com" is not an origin`}},
+		{"base URL with a path", []string{"BASE_URL", "https://example.com/infradash/"}, []string{`BASE_URL: must be an origin without a path`}},
+		{"base URL with a query", []string{"BASE_URL", "https://example.com?x=1"}, []string{`BASE_URL: must be an origin without a path`}},
+		{"bad trusted proxy", []string{"TRUSTED_PROXIES", "10.0.0.0/8, 172.16.0.0/33,proxy.internal"}, []string{
+			`TRUSTED_PROXIES: "172.16.0.0/33" is not an address range`, `TRUSTED_PROXIES: "proxy.internal" is not an address range`}},
 		{"many at once", []string{"ENVIRONMENT", "production", "DEBUG", "true", "HEALTH_MEMORY_WARNING", "x"}, []string{
 			"DATABASE_URL: is required", "DEBUG: must be false", "SECRET_KEY: is required", "HEALTH_MEMORY_WARNING: must be a number"}},
 	}
@@ -121,6 +125,24 @@ func TestProductionGood(t *testing.T) {
 	}
 	if c.LogFormat != "json" || c.SecretGenerated || c.CORSOrigins[0] != "https://dash.example.com" {
 		t.Errorf("production config: %+v", c)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(env())
+	if err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default: %v %v, want no trusted proxy", c.TrustedProxies, err)
+	}
+	c, err = Load(env("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1,fd00::/8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range c.TrustedProxies {
+		got = append(got, n.String())
+	}
+	if strings.Join(got, " ") != "127.0.0.1/32 10.0.0.0/8 ::1/128 fd00::/8" {
+		t.Errorf("trusted proxies %v", got)
 	}
 }
 

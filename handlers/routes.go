@@ -9,9 +9,7 @@ import (
 // Routes declares every route of infradash, so the whole surface is visible in one place.
 func (s *Server) Routes(e *echo.Echo) {
 	e.HTTPErrorHandler = s.HTTPErrorHandler
-	// The client address (login rate limit, logs) comes from X-Forwarded-For only when the
-	// direct peer is a proxy on a loopback or private network; nobody else can forge it.
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	e.IPExtractor = clientAddress(s.cfg.TrustedProxies)
 	// Every request gets an ID first, so every later line about it carries the ID. The access
 	// log sits outside the panic recovery so a panic is logged and counted as the 500 it became.
 	e.Use(requestID, s.observe, s.recoverPanics)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 
@@ -60,13 +61,33 @@ func isBodyTooLarge(err error) bool {
 	return errors.As(err, &mbe)
 }
 
+// clientAddress says who a request comes from (the per-address login limit, the logs): the TCP
+// peer, or, when the peer is one of the trusted proxies (TRUSTED_PROXIES), the nearest address
+// in X-Forwarded-For that is not one of them. Nobody else's forwarding header is believed, or a
+// client could reset its own login limit and forge addresses in the log.
+func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
 // crossOriginProtection refuses state-changing browser requests from other sites (Go's
 // Fetch-metadata check, no tokens in forms). Bearer-token requests are exempt: they carry no
 // ambient credential a foreign page could borrow.
 func (s *Server) crossOriginProtection() echo.MiddlewareFunc {
 	cop := http.NewCrossOriginProtection()
-	// BASE_URL is this site, also when a proxy in front rewrites the Host header.
-	_ = cop.AddTrustedOrigin(s.cfg.BaseURL)
+	// BASE_URL is this site, also when a proxy in front rewrites the Host header. The
+	// configuration refuses one that is not a bare origin, which is all this accepts.
+	if s.cfg.BaseURL != "" {
+		if err := cop.AddTrustedOrigin(s.cfg.BaseURL); err != nil {
+			s.log.Error("BASE_URL is not trusted as this site's origin", "base_url", s.cfg.BaseURL, "err", err)
+		}
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if _, ok := bearerToken(c.Request()); ok {
