@@ -44,20 +44,24 @@ func (s *Server) Routes(e *echo.Echo) {
 	pages.POST("/alerts/:id/acknowledge", s.acknowledgeAlertFromPage, requireAdmin)
 	pages.POST("/alerts/test", s.testAlertFromPage, requireAdmin)
 
-	// The JSON API. Everything in this group needs credentials.
-	api := e.Group("/api/v1", s.requireAuth)
-	api.POST("/auth/logout", s.apiLogout)
-	api.GET("/auth/me", s.showMe)
-	api.GET("/users", s.listUsers, requireAdmin)
+	// The JSON API: every route needs credentials. requireAuth goes on each route, not on the
+	// group, because a group middleware makes Echo route every unknown method to a catch-all,
+	// and a wrong method must answer 405 with Allow (and OPTIONS 204) before any login.
+	api := e.Group("/api/v1")
+	api.RouteNotFound("/*", s.apiRouteNotFound)
+	auth := s.requireAuth
+	api.POST("/auth/logout", s.apiLogout, auth)
+	api.GET("/auth/me", s.showMe, auth)
+	api.GET("/users", s.listUsers, auth, requireAdmin)
 	infra := api.Group("/observability/infrastructure")
-	infra.GET("/system", s.showSystem)
-	infra.GET("/process", s.showProcess)
-	infra.GET("/platform", s.showPlatform)
-	infra.GET("/summary", s.showSummary)
-	infra.GET("/health", s.showHealth)
-	infra.GET("/report", s.showReport)
-	infra.GET("/history", s.showHistory)
-	infra.GET("/alerts", s.listAlerts)
-	infra.POST("/alerts/test", s.testAlert, requireAdmin)
-	infra.POST("/alerts/:id/acknowledge", s.acknowledgeAlert, requireAdmin)
+	infra.GET("/system", s.showSystem, auth)
+	infra.GET("/process", s.showProcess, auth)
+	infra.GET("/platform", s.showPlatform, auth)
+	infra.GET("/summary", s.showSummary, auth)
+	infra.GET("/health", s.showHealth, auth)
+	infra.GET("/report", s.showReport, auth)
+	infra.GET("/history", s.showHistory, auth)
+	infra.GET("/alerts", s.listAlerts, auth)
+	infra.POST("/alerts/test", s.testAlert, auth, requireAdmin)
+	infra.POST("/alerts/:id/acknowledge", s.acknowledgeAlert, auth, requireAdmin)
 }

@@ -102,13 +102,24 @@ func (s *Server) crossOriginProtection() echo.MiddlewareFunc {
 }
 
 // cors lets the configured origins call /api/v1 from their pages; with none configured there is
-// no CORS at all (same origin only).
+// no CORS at all (same origin only). A preflight is answered here, before any login, with the
+// methods the router has for the path, as in Allow.
 func (s *Server) cors() echo.MiddlewareFunc {
-	return middleware.CORSWithConfig(middleware.CORSConfig{
+	cors := middleware.CORSWithConfig(middleware.CORSConfig{
 		Skipper:      func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, "/api/v1/") },
 		AllowOrigins: s.cfg.CORSOrigins,
-		AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
 		AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType},
 		MaxAge:       600,
 	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		h := cors(next)
+		return func(c echo.Context) error {
+			if c.Request().Method == http.MethodOptions {
+				if allow := allowHeader(c); allow != "" {
+					c.Set(echo.ContextKeyHeaderAllow, allow)
+				}
+			}
+			return h(c)
+		}
+	}
 }
