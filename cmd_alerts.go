@@ -13,6 +13,7 @@ import (
 	"github.com/infradash/infradash/alerts"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/notify"
+	"github.com/infradash/infradash/units"
 )
 
 var alertsCommand = command{
@@ -59,7 +60,8 @@ func alertsRun(ctx context.Context, env *environment, args []string) error {
 			if c.Subject != "" {
 				what += " " + c.Subject
 			}
-			fmt.Fprintf(env.stdout, "%-8s %s %s: %.1f%% (%s, threshold %.0f%%)\n", c.Action, c.Host, what, c.Value, c.Severity, c.Threshold)
+			fmt.Fprintf(env.stdout, "%-8s %s %s: %s (%s, threshold %s)\n", c.Action, c.Host, what,
+				units.Format(c.Value, units.Percent), c.Severity, units.Format(c.Threshold, units.Percent))
 		}
 		for _, e := range rep.Errors {
 			fmt.Fprintf(env.stdout, "delivery failed (kept for the next run): %s\n", e)

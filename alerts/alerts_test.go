@@ -174,7 +174,7 @@ func TestAlertLifecycleNotifiesOncePerChange(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("opening should send one notification, got %d", len(msgs))
 	}
-	for _, want := range []string{"web-1", "cpu", "90.0%", "80%", "warning", "2026-03-02 10:00 UTC", "https://dash.example.com/observability?tab=alerts"} {
+	for _, want := range []string{"web-1", "cpu", "at 90 % (threshold 80 %)", "warning", "2026-03-02 10:00 UTC", "https://dash.example.com/observability?tab=alerts"} {
 		if !strings.Contains(msgs[0], want) {
 			t.Errorf("the Slack message should mention %q: %s", want, msgs[0])
 		}

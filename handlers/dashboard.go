@@ -196,17 +196,19 @@ func (s *Server) charts(ctx context.Context, rng string, snap sample.Snapshot) (
 	to := s.now().UTC()
 	from := to.Add(-historyRanges[rng])
 	type line struct{ name, metric, subject string }
+	th := s.thresholds
 	specs := []struct {
 		id, title string
 		unit      views.Unit
-		th        health.Level
+		th        *health.Level // nil: no threshold lines
 		lines     []line
 	}{
-		{"cpu", "CPU", views.UnitPercent, s.thresholds.CPU, []line{{"cpu", "cpu_percent", ""}}},
-		{"memory", "Memory", views.UnitPercent, s.thresholds.Memory, []line{{"memory", "memory_percent", ""}}},
-		{"disk", "Disk", views.UnitPercent, s.thresholds.Disk, nil},
-		{"network", "Network", views.UnitBytesPerSec, health.Level{}, []line{{"received", "net_recv_bytes_per_second", ""}, {"sent", "net_sent_bytes_per_second", ""}}},
-		{"load", "Load", views.UnitLoad, health.Level{}, []line{{"load1", "load1", ""}}},
+		{"cpu", "CPU", views.UnitPercent, &th.CPU, []line{{"cpu", "cpu_percent", ""}}},
+		{"memory", "Memory", views.UnitPercent, &th.Memory, []line{{"memory", "memory_percent", ""}}},
+		{"disk", "Disk", views.UnitPercent, &th.Disk, nil},
+		{"network", "Network", views.UnitBytesPerSec, nil, []line{{"received", "net_recv_bytes_per_second", ""}, {"sent", "net_sent_bytes_per_second", ""}}},
+		// The load thresholds are per core; the chart shows the host's load.
+		{"load", "Load", views.UnitLoad, nil, []line{{"load1", "load1", ""}}},
 	}
 	for _, fs := range snap.System.Filesystems {
 		specs[2].lines = append(specs[2].lines, line{fs.Mountpoint, "disk_percent", fs.Mountpoint})
@@ -218,7 +220,7 @@ func (s *Server) charts(ctx context.Context, rng string, snap sample.Snapshot) (
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(chartReaders)
 	for _, sp := range specs {
-		ch := views.Chart{ID: sp.id, Title: sp.title, Unit: sp.unit, Warning: sp.th.Warning, Critical: sp.th.Critical, From: from, To: to}
+		ch := views.Chart{ID: sp.id, Title: sp.title, Unit: sp.unit, Thresholds: sp.th, From: from, To: to}
 		ch.Series = make([]views.Series, len(sp.lines))
 		for i, l := range sp.lines {
 			g.Go(func() error {

@@ -220,6 +220,19 @@ func TestChartRanges(t *testing.T) {
 	}
 }
 
+// HEALTH_CPU_WARNING=0 is valid (everything is at least a warning) and the score and the alerts
+// honour it; the chart must draw that line too, even with no history to draw.
+func TestAZeroWarningThresholdIsDrawn(t *testing.T) {
+	d := newDashboard(t, viewer, nil)
+	d.srv.thresholds.CPU = health.Level{Warning: 0, Critical: 95}
+	doc, _ := d.doc("GET", "/observability/fragments/charts?range=1h", true)
+	line := testid(doc, "chart-cpu").Find("line.threshold.warning")
+	if line.Length() != 1 || line.Find("title").Text() != "warning 0 %" {
+		html, _ := testid(doc, "chart-cpu").Html()
+		t.Fatalf("the cpu chart should draw its warning line at 0 %%:\n%s", html)
+	}
+}
+
 func openTestAlert(t *testing.T, d *dashboard) int64 {
 	t.Helper()
 	id, err := d.q.OpenAlert(context.Background(), queries.OpenAlertParams{

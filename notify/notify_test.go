@@ -57,3 +57,18 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// Notices write values and thresholds with the dashboard's formatter: a threshold of 82.5 is
+// "82.5 %" on the chart, so it must not become "83%" in Slack.
+func TestNoticesWriteValuesLikeTheDashboard(t *testing.T) {
+	m := Message{Kind: Opened, Host: "web-1", Metric: "memory", Severity: "warning", Value: 90.04, Threshold: 82.5}
+	body := slackPayload(m).(map[string]string)["text"]
+	for _, want := range []string{"at 90 % (threshold 82.5 %)", "*Value:* 90 %", "*Threshold:* 82.5 %"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the Slack text should contain %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "83") {
+		t.Errorf("the threshold was rounded:\n%s", body)
+	}
+}

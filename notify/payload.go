@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/infradash/infradash/units"
 )
 
 const noDataPrefix = "Resolved (no data):"
@@ -22,17 +24,20 @@ func (m Message) Title() string {
 		return "Test notification from infradash"
 	case Resolved:
 		if m.NoData {
-			return fmt.Sprintf("%s %s on %s stopped reporting; last value %.1f%%", noDataPrefix, what, m.Host, m.Value)
+			return fmt.Sprintf("%s %s on %s stopped reporting; last value %s", noDataPrefix, what, m.Host, pct(m.Value))
 		}
-		return fmt.Sprintf("Resolved: %s on %s is back to %.1f%%", what, m.Host, m.Value)
+		return fmt.Sprintf("Resolved: %s on %s is back to %s", what, m.Host, pct(m.Value))
 	case Escalated:
-		return fmt.Sprintf("Escalated to CRITICAL: %s on %s at %.1f%% (threshold %.0f%%)", what, m.Host, m.Value, m.Threshold)
+		return fmt.Sprintf("Escalated to CRITICAL: %s on %s at %s (threshold %s)", what, m.Host, pct(m.Value), pct(m.Threshold))
 	case Reminder:
-		return fmt.Sprintf("Still %s: %s on %s at %.1f%% (threshold %.0f%%)", strings.ToUpper(m.Severity), what, m.Host, m.Value, m.Threshold)
+		return fmt.Sprintf("Still %s: %s on %s at %s (threshold %s)", strings.ToUpper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
 	default:
-		return fmt.Sprintf("%s: %s on %s at %.1f%% (threshold %.0f%%)", strings.ToUpper(m.Severity), what, m.Host, m.Value, m.Threshold)
+		return fmt.Sprintf("%s: %s on %s at %s (threshold %s)", strings.ToUpper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
 	}
 }
+
+// pct writes an alert's value or threshold; every alerting metric is a percentage.
+func pct(v float64) string { return units.Format(v, units.Percent) }
 
 func slackPayload(m Message) any {
 	icon := map[string]string{"critical": ":red_circle:", "warning": ":large_yellow_circle:"}[m.Severity]
@@ -49,7 +54,7 @@ func slackPayload(m Message) any {
 		if m.Subject != "" {
 			fmt.Fprintf(&b, "   *Filesystem:* %s", m.Subject)
 		}
-		fmt.Fprintf(&b, "\n*Value:* %.1f%%   *Threshold:* %.0f%%   *Severity:* %s", m.Value, m.Threshold, m.Severity)
+		fmt.Fprintf(&b, "\n*Value:* %s   *Threshold:* %s   *Severity:* %s", pct(m.Value), pct(m.Threshold), m.Severity)
 		fmt.Fprintf(&b, "\n*Since:* %s", m.Since.UTC().Format("2006-01-02 15:04 MST"))
 	} else {
 		b.WriteString("\nNotifications from infradash reach this channel.")

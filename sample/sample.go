@@ -80,7 +80,7 @@ type Filesystem struct {
 	Fstype            string  `json:"fstype"`
 	TotalBytes        uint64  `json:"total_bytes"`
 	UsedBytes         uint64  `json:"used_bytes"`
-	FreeBytes         uint64  `json:"free_bytes"`
+	FreeBytes         uint64  `json:"free_bytes"` // available to unprivileged users (df's "Avail")
 	UsedPercent       float64 `json:"used_percent"`
 	InodesUsedPercent float64 `json:"inodes_used_percent"`
 }

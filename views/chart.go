@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/units"
 )
 
 // Point is one value of a time series.
@@ -26,18 +29,20 @@ type Chart struct {
 	Unit  Unit
 	// Series are drawn in order, each with its own class (series-0, series-1, ...).
 	Series []Series
-	// Warning and Critical draw the threshold lines; zero draws none.
-	Warning, Critical float64
-	From, To          time.Time
+	// Thresholds draw the warning and critical lines; nil (a chart without thresholds, such as
+	// network) draws none. A threshold of 0 is a real one and gets its line.
+	Thresholds *health.Level
+	From, To   time.Time
 }
 
-// Unit says how a chart's values are written on its axis and in its hover titles.
-type Unit string
+// Unit says how a chart's values are written on its axis and in its hover titles (by
+// units.Format, like every value of the pages and the notifications).
+type Unit = units.Unit
 
 const (
-	UnitPercent     Unit = "%"
-	UnitBytesPerSec Unit = "B/s"
-	UnitLoad        Unit = "load"
+	UnitPercent     = units.Percent
+	UnitBytesPerSec = units.BytesPerSec
+	UnitLoad        = units.Load
 )
 
 // Chart drawing area in SVG user units; the SVG scales to its container with viewBox.
@@ -111,7 +116,9 @@ func LayoutChart(c Chart) Geometry {
 	if c.Unit == UnitPercent {
 		maxV = 100
 	}
-	maxV = math.Max(maxV, c.Critical)
+	if c.Thresholds != nil {
+		maxV = math.Max(maxV, c.Thresholds.Critical)
+	}
 	ticks := NiceTicks(0, maxV, 4)
 	top := ticks[len(ticks)-1]
 	y := LinearScale(0, top, g.Base, g.Top)
@@ -123,16 +130,15 @@ func LayoutChart(c Chart) Geometry {
 	xAt := func(t time.Time) float64 { return x(float64(t.Unix())) }
 
 	for _, v := range ticks {
-		g.YTicks = append(g.YTicks, Tick{Pos: y(v), Label: FormatValue(v, c.Unit)})
+		g.YTicks = append(g.YTicks, Tick{Pos: y(v), Label: units.Format(v, c.Unit)})
 	}
 	for _, t := range TimeTicks(from, to, 5) {
 		g.XTicks = append(g.XTicks, Tick{Pos: xAt(t), Label: timeLabel(t, to.Sub(from))})
 	}
-	if c.Warning > 0 {
-		g.Lines = append(g.Lines, Line{Y: y(c.Warning), Class: "warning", Label: "warning " + FormatValue(c.Warning, c.Unit)})
-	}
-	if c.Critical > 0 {
-		g.Lines = append(g.Lines, Line{Y: y(c.Critical), Class: "critical", Label: "critical " + FormatValue(c.Critical, c.Unit)})
+	if th := c.Thresholds; th != nil {
+		g.Lines = append(g.Lines,
+			Line{Y: y(th.Warning), Class: "warning", Label: "warning " + units.Format(th.Warning, c.Unit)},
+			Line{Y: y(th.Critical), Class: "critical", Label: "critical " + units.Format(th.Critical, c.Unit)})
 	}
 	for i, s := range c.Series {
 		pts := Downsample(s.Points, maxPathPoints)
@@ -285,7 +291,7 @@ func hovers(c Chart, from, to time.Time, x func(time.Time) float64) []Hover {
 			if cells[i].vals == nil {
 				cells[i].vals = make([]string, len(c.Series))
 			}
-			cells[i].vals[si] = FormatValue(p.Value, c.Unit)
+			cells[i].vals[si] = units.Format(p.Value, c.Unit)
 			cells[i].at = p.At
 		}
 	}
@@ -315,36 +321,4 @@ func hovers(c Chart, from, to time.Time, x func(time.Time) float64) []Hover {
 		})
 	}
 	return out
-}
-
-// FormatValue writes a value with its unit for people: "42.5 %", "1.2 MB/s", "0.87".
-func FormatValue(v float64, u Unit) string {
-	switch u {
-	case UnitPercent:
-		return strconv.FormatFloat(v, 'f', trimDigits(v), 64) + " %"
-	case UnitBytesPerSec:
-		return Bytes(v) + "/s"
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
-}
-
-func trimDigits(v float64) int {
-	if v == math.Trunc(v) {
-		return 0
-	}
-	return 1
-}
-
-// Bytes writes a byte count with a decimal prefix: 950 B, 1.5 kB, 12 MB, 3.2 GB.
-func Bytes(v float64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	i := 0
-	for math.Abs(v) >= 1000 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	if i == 0 || v >= 100 {
-		return strconv.FormatFloat(v, 'f', 0, 64) + " " + units[i]
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + " " + units[i]
 }

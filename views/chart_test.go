@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infradash/infradash/health"
 )
 
 func TestNiceTicks(t *testing.T) {
@@ -117,7 +119,7 @@ func TestDownsample(t *testing.T) {
 func TestLayout(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	c := Chart{
-		ID: "cpu", Unit: UnitPercent, Warning: 80, Critical: 95,
+		ID: "cpu", Unit: UnitPercent, Thresholds: &health.Level{Warning: 80, Critical: 95},
 		From: t0, To: t0.Add(time.Hour),
 		Series: []Series{{Name: "cpu", Points: pointsEvery(t0, time.Minute, 10, 50, 90)}},
 	}
@@ -157,22 +159,16 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-func TestFormat(t *testing.T) {
-	tests := []struct {
-		v    float64
-		u    Unit
-		want string
-	}{
-		{42, UnitPercent, "42 %"},
-		{42.25, UnitPercent, "42.2 %"},
-		{950, UnitBytesPerSec, "950 B/s"},
-		{1_500, UnitBytesPerSec, "1.5 kB/s"},
-		{123_000_000, UnitBytesPerSec, "123 MB/s"},
-		{0.873, UnitLoad, "0.87"},
+// A warning threshold of 0 is valid configuration (everything is at least a warning) and the
+// health score and the alerts honour it: the chart must draw it too, at the bottom of the plot.
+func TestAZeroThresholdIsDrawn(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	g := LayoutChart(Chart{ID: "cpu", Unit: UnitPercent, Thresholds: &health.Level{Warning: 0, Critical: 95},
+		From: t0, To: t0.Add(time.Hour), Series: []Series{{Name: "cpu", Points: pointsEvery(t0, time.Minute, 10)}}})
+	if len(g.Lines) != 2 || g.Lines[0].Class != "warning" || g.Lines[0].Y != g.Base || g.Lines[0].Label != "warning 0 %" {
+		t.Fatalf("want a warning line at 0 %% on the base of the plot, got %+v", g.Lines)
 	}
-	for _, tt := range tests {
-		if got := FormatValue(tt.v, tt.u); got != tt.want {
-			t.Errorf("FormatValue(%v, %q) = %q, want %q", tt.v, tt.u, got, tt.want)
-		}
+	if n := len(LayoutChart(Chart{ID: "network", Unit: UnitBytesPerSec, From: t0, To: t0.Add(time.Hour)}).Lines); n != 0 {
+		t.Errorf("a chart without thresholds draws no lines, got %d", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/sample"
+	"github.com/infradash/infradash/units"
 )
 
 // Tabs of /observability, in the order they are shown.
@@ -103,7 +104,7 @@ type Dashboard struct {
 	Alerts         *AlertList
 }
 
-func pct(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " %" }
+func pct(v float64) string { return units.Format(v, units.Percent) }
 
 // num writes an SVG coordinate.
 func num(v float64) string {
@@ -116,9 +117,11 @@ func num(v float64) string {
 // barWidth is a percentage clamped to the 0-100 of a bar's viewBox.
 func barWidth(v float64) string { return num(math.Max(0, math.Min(100, v))) }
 
-func bytesU(v uint64) string { return Bytes(float64(v)) }
+func bytesU(v uint64) string { return units.Format(float64(v), units.Bytes) }
 
-func rate(v float64) string { return FormatValue(v, UnitBytesPerSec) }
+func rate(v float64) string { return units.Format(v, units.BytesPerSec) }
+
+func load(v float64) string { return units.Format(v, units.Load) }
 
 func clock(t time.Time) string { return t.UTC().Format("15:04:05 UTC") }
 
@@ -148,6 +151,17 @@ func Duration(d time.Duration) string {
 	return fmt.Sprintf("%ds", int(d.Seconds()))
 }
 
+// diskSpace writes a filesystem's space so that it adds up to the percentage above it, which is
+// used/(used+available) as df computes it: the blocks reserved for root are neither, and are
+// named when there are some, so used + available + reserved is the size.
+func diskSpace(fs sample.Filesystem) string {
+	s := bytesU(fs.UsedBytes) + " used · " + bytesU(fs.FreeBytes) + " available"
+	if reserved := fs.TotalBytes - min(fs.TotalBytes, fs.UsedBytes+fs.FreeBytes); reserved > 0 {
+		s += " · " + bytesU(reserved) + " reserved"
+	}
+	return s + " · " + bytesU(fs.TotalBytes) + " in all"
+}
+
 // coreStatus judges one core against the CPU thresholds, for the colour of its bar.
 func (l Live) coreStatus(v float64) string {
 	c, ok := l.component(health.KindCPU)
@@ -162,7 +176,7 @@ func componentValue(v float64, unit string) string {
 	if unit == "percent" {
 		return pct(v)
 	}
-	return FormatValue(v, UnitLoad) + " per core"
+	return load(v) + " per core"
 }
 
 // component finds a health component by name; ok is false when the snapshot lacks it.
