@@ -13,6 +13,7 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/sample"
 )
@@ -22,7 +23,7 @@ import (
 // as a server keeping the default retention has them (PRODUCT.md §12: a 24 h and a 30 d chart in
 // at most 50 ms each).
 //
-//   - series-24h/*: one chart line through readSeries, the code the chart fragment and the
+//   - series-24h/*: one chart line through history.Reader, the code the chart fragment and the
 //     history endpoint share; 24 h reads raw samples.
 //   - series-30d/*: the same over 30 days, which reads the hourly rollups.
 //   - page-1h: the first load, GET /observability, its charts full (an hour of samples).
@@ -73,17 +74,17 @@ func BenchmarkCharts(b *testing.B) {
 	})
 	for _, rng := range []string{"24h", "30d"} {
 		for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}} {
-			q := historyQuery{host: snap.Host, metric: line.metric, subject: line.subject, def: historyMetrics[line.metric],
-				from: now.Add(-historyRanges[rng]), to: now, step: chartSteps[rng]}
+			r, _ := history.LookupRange(rng)
+			q := history.Query{Host: snap.Host, Metric: line.metric, Subject: line.subject, From: now.Add(-r.Span), To: now, Step: r.ChartStep}
 			b.Run("series-"+rng+"/"+line.metric, func(b *testing.B) {
 				var points int
 				var source string
 				for b.Loop() {
-					rows, src, _, err := s.readSeries(ctx, q)
+					series, err := s.history.Read(ctx, q)
 					if err != nil {
 						b.Fatal(err)
 					}
-					points, source = len(rows), src
+					points, source = len(series.Points), series.Source
 				}
 				if points < 300 {
 					b.Fatalf("%d points, want about 360", points)

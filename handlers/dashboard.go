@@ -12,6 +12,7 @@ import (
 
 	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/sample"
 	"github.com/infradash/infradash/views"
@@ -23,12 +24,6 @@ const alertListLimit = 50
 // chartReaders bounds the history queries one chart request runs at once, leaving most of the
 // pool (database.Open: 10 connections) to other requests.
 const chartReaders = 3
-
-// chartSteps are the bucket widths of the range selector's choices (spans in historyRanges):
-// every chart gets about 360 points whatever its span.
-var chartSteps = map[string]time.Duration{
-	"1h": 10 * time.Second, "6h": time.Minute, "24h": 4 * time.Minute, "7d": 30 * time.Minute, "30d": 2 * time.Hour,
-}
 
 // live sets the headers of every dashboard answer: live data is never cached, and the page and
 // its fragment share a URL, so caches must tell them apart.
@@ -186,15 +181,16 @@ func (s *Server) chartsOrNote(ctx context.Context, rng string, snap sample.Snaps
 }
 
 func (s *Server) charts(ctx context.Context, rng string, snap sample.Snapshot) (views.Charts, error) {
-	if rng == "" {
-		rng = views.ChartRanges[0]
-	}
-	step, ok := chartSteps[rng]
-	if !ok {
-		return views.Charts{}, errBadParam("range", "must be one of %v", views.ChartRanges)
+	offered := history.ChartRanges()
+	r := offered[0]
+	if rng != "" {
+		var ok bool
+		if r, ok = history.LookupRange(rng); !ok || r.ChartStep == 0 {
+			return views.Charts{}, errBadParam("range", "must be one of %v", history.Names(offered))
+		}
 	}
 	to := s.now().UTC()
-	from := to.Add(-historyRanges[rng])
+	from := to.Add(-r.Span)
 	type line struct{ name, metric, subject string }
 	th := s.thresholds
 	specs := []struct {
@@ -213,7 +209,7 @@ func (s *Server) charts(ctx context.Context, rng string, snap sample.Snapshot) (
 	for _, fs := range snap.System.Filesystems {
 		specs[2].lines = append(specs[2].lines, line{fs.Mountpoint, "disk_percent", fs.Mountpoint})
 	}
-	out := views.Charts{Range: rng}
+	out := views.Charts{Range: r.Name, Ranges: history.Names(offered)}
 	// Each line is one query scanning the whole span (a day of raw samples for 24h); reading
 	// them side by side lets PostgreSQL use every core, so the section arrives in the time of
 	// the slowest few lines rather than of all seven in a row.
@@ -224,7 +220,7 @@ func (s *Server) charts(ctx context.Context, rng string, snap sample.Snapshot) (
 		ch.Series = make([]views.Series, len(sp.lines))
 		for i, l := range sp.lines {
 			g.Go(func() error {
-				pts, err := s.series(gctx, l.metric, l.subject, from, to, step)
+				pts, err := s.series(gctx, history.Query{Host: s.host, Metric: l.metric, Subject: l.subject, From: from, To: to, Step: r.ChartStep})
 				ch.Series[i] = views.Series{Name: l.name, Points: pts}
 				return err
 			})
@@ -234,16 +230,15 @@ func (s *Server) charts(ctx context.Context, rng string, snap sample.Snapshot) (
 	return out, g.Wait()
 }
 
-// series reads one history series through the same code as the history API.
-func (s *Server) series(ctx context.Context, metric, subject string, from, to time.Time, step time.Duration) ([]views.Point, error) {
-	q := historyQuery{host: s.host, metric: metric, subject: subject, def: historyMetrics[metric], from: from, to: to, step: step}
-	rows, _, _, err := s.readSeries(ctx, q)
+// series reads one chart line through the same code as the history API.
+func (s *Server) series(ctx context.Context, q history.Query) ([]views.Point, error) {
+	series, err := s.history.Read(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("history of %s: %w", metric, err)
+		return nil, fmt.Errorf("history of %s: %w", q.Metric, err)
 	}
-	pts := make([]views.Point, len(rows))
-	for i, r := range rows {
-		pts[i] = views.Point{At: r.Bucket, Value: r.MeanValue}
+	pts := make([]views.Point, len(series.Points))
+	for i, p := range series.Points {
+		pts[i] = views.Point{At: p.At, Value: p.Mean}
 	}
 	return pts, nil
 }

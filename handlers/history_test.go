@@ -5,12 +5,14 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/recorder"
 )
@@ -104,7 +106,7 @@ func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
 	}
 	var want []bucket
 	for i, at := range stored {
-		b := binStart(at, time.Second)
+		b := history.BinStart(at, time.Second)
 		if len(want) == 0 || !want[len(want)-1].at.Equal(b) {
 			want = append(want, bucket{at: b, known: true})
 		}
@@ -203,7 +205,7 @@ func TestHistoryRejectsBadParametersNamingThem(t *testing.T) {
 	}
 }
 
-// The history endpoint offers each metric in historyMetrics; the raw series queries and the
+// The history endpoint offers each metric package history knows; the raw series queries and the
 // rollup queries list metric names on their own (SQL cannot share a Go list). This test keeps
 // them from drifting: every metric the endpoint accepts must come back from raw samples and
 // from rollups.
@@ -225,7 +227,7 @@ func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for metric := range historyMetrics {
+	for _, metric := range history.MetricNames() {
 		for rng, source := range map[string]string{"1h": "raw", "7d": "hourly+raw"} {
 			var h historyData
 			code, env := a.get(t, infraPath+"history?host=web-1&metric="+metric+"&range="+rng)
@@ -240,7 +242,7 @@ func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
 func TestHistoryOlderThanRetentionReadsRollupsWhateverTheSpan(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
 	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
-	a.s.cfg.RetentionDays = 30 // raw samples older than 30 days are gone
+	a.s.history = history.NewReader(a.pool, history.Options{RetentionDays: 30, Now: a.s.now}) // raw samples older than 30 days are gone
 	day := now.AddDate(0, 0, -60).Truncate(24 * time.Hour)
 	for hour := range 24 {
 		if _, err := a.pool.Exec(context.Background(), `INSERT INTO metric_aggregations
@@ -302,6 +304,32 @@ func TestHistoryBucketsAreEpochAlignedAndNeverBeforeFrom(t *testing.T) {
 		}
 		if strings.HasPrefix(query, "range=7d") && total != 47+2 {
 			t.Errorf("%s: %d samples, want every rolled-up and raw sample once", query, total)
+		}
+	}
+}
+
+// openapi.yaml lists the metrics and ranges by hand; they must be package history's, so a
+// client generated from the document asks only for what the endpoint serves.
+func TestOpenAPIListsTheHistoryMetricsAndRanges(t *testing.T) {
+	doc, err := loadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := doc.Paths.Find("/observability/infrastructure/history").Get
+	for param, want := range map[string][]string{"metric": history.MetricNames(), "range": history.Names(history.Ranges())} {
+		p := op.Parameters.GetByInAndName("query", param)
+		if p == nil {
+			t.Fatalf("openapi.yaml: the history endpoint has no %s parameter", param)
+		}
+		var got []string
+		for _, v := range p.Schema.Value.Enum {
+			got = append(got, v.(string))
+		}
+		if param == "metric" {
+			slices.Sort(got)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("openapi.yaml offers %s %v; the endpoint serves %v", param, got, want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/sample"
 	"github.com/infradash/infradash/telemetry"
@@ -43,6 +44,7 @@ type Server struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 	samples    Samples
 	thresholds health.Thresholds
+	history    *history.Reader
 	live       liveCache
 	openapi    []byte // the OpenAPI document as JSON
 
@@ -115,6 +117,7 @@ func New(d Deps) *Server {
 
 		samples:    d.Samples,
 		thresholds: d.Thresholds,
+		history:    history.NewReader(d.Pool, history.Options{RetentionDays: d.Config.RetentionDays, Now: d.Now}),
 		openapi:    mustOpenAPIJSON(),
 		metrics:    d.Metrics,
 		reporter:   d.Reporter,

@@ -24,9 +24,6 @@ const (
 	PathChartFragment = "/observability/fragments/charts"
 )
 
-// ChartRanges are the spans the chart section offers, shortest first.
-var ChartRanges = []string{"1h", "6h", "24h", "7d", "30d"}
-
 // Alert is one row of infrastructure_alerts as the pages show it.
 type Alert struct {
 	ID             int64
@@ -74,9 +71,10 @@ func (l Live) Stale() bool {
 	return l.Snapshot.IsZero() || l.Now.Sub(l.Snapshot.CollectedAt) > l.MaxAge()
 }
 
-// Charts is the chart section: the selected range and one chart per metric.
+// Charts is the chart section: the range selector and one chart per metric.
 type Charts struct {
-	Range  string
+	Range  string   // the selected one of Ranges
+	Ranges []string // the choices, shortest first
 	Charts []Chart
 	// Unavailable, when set, says why no chart could be drawn.
 	Unavailable string
