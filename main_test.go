@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,19 +22,44 @@ import (
 	"github.com/infradash/infradash/dbtest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := dbtest.Run(m)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 const strongSecret = "9c1f4e7a2b8d5f3a6e0c9b2d7f4a1e8c5b3d6f9a2c7e0b4d8f1a5c3e6b9d2f7a"
 
-// buildBinary compiles infradash once per test into a temporary folder, as `make build` does.
+// The binary the tests run, built by the first test that needs it into binDir (removed when the
+// tests end): one build per test binary, not one per test.
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// buildBinary compiles infradash as `make build` does, once for all the tests.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "infradash")
-	out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=9.9.9-test", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "infradash-bin-"); buildErr != nil {
+			return
+		}
+		bin := filepath.Join(binDir, "infradash")
+		out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=9.9.9-test", "-o", bin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		binPath = bin
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return binPath
 }
 
 // binary runs the built program with exactly the given environment (nothing inherited from the

@@ -32,10 +32,12 @@ var baseURL string
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main without the exit, for a TestMain with cleanup of its own after the tests; it
+// returns the exit code.
+func Run(m *testing.M) int {
 	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
 		baseURL = u
 		return m.Run()
