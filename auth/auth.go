@@ -297,8 +297,7 @@ func (f *LoginFailure) Unwrap() error { return ErrInvalidCredentials }
 func (s *Store) Login(ctx context.Context, email, password string) (User, error) {
 	row, err := s.q.UserByEmail(ctx, NormalizeEmail(email))
 	if errors.Is(err, pgx.ErrNoRows) {
-		_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
-		return User{}, &LoginFailure{Reason: "unknown email"}
+		return User{}, s.NoAccount(password)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("login: %w", err)
@@ -336,6 +335,13 @@ func (s *Store) Login(ctx context.Context, email, password string) (User, error)
 	u := userFrom(row)
 	u.LastLoginAt, u.FailedAttempts, u.LockedUntil = &now, 0, nil
 	return u, nil
+}
+
+// NoAccount fails a login for which there is no account, as Login does for an unknown email:
+// it verifies one argon2id hash, so it takes as long as a wrong password.
+func (s *Store) NoAccount(password string) error {
+	_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
+	return &LoginFailure{Reason: "unknown email"}
 }
 
 // FailureMessage is the message a client sees after a failed login: the same for every reason, and

@@ -80,10 +80,22 @@ func emailForLog(secret string, f *auth.LoginFailure, email string) string {
 // connection is held while it waits.
 func (s *Server) login(c echo.Context, email, password string) (auth.User, error) {
 	ctx := c.Request().Context()
-	u, err := s.users.Login(ctx, email, password)
+	var u auth.User
+	var err error
+	malformed, _ := c.Get(malformedLoginKey).(string)
+	if malformed != "" {
+		// No account has such an email or password, and the database cannot even be asked.
+		err = s.users.NoAccount(password)
+	} else {
+		u, err = s.users.Login(ctx, email, password)
+	}
 	var f *auth.LoginFailure
 	if errors.As(err, &f) {
-		attrs := []any{"email", emailForLog(s.cfg.SecretKey, f, email), "ip", c.RealIP(), "reason", f.Reason}
+		reason := f.Reason
+		if malformed != "" {
+			reason += " (malformed input: " + malformed + ")"
+		}
+		attrs := []any{"email", emailForLog(s.cfg.SecretKey, f, email), "ip", c.RealIP(), "reason", reason}
 		if f.LockedUntil != nil {
 			attrs = append(attrs, "locked_until", f.LockedUntil.UTC().Format(time.RFC3339))
 		}
@@ -116,14 +128,13 @@ func (s *Server) showLoginPage(c echo.Context) error {
 // submitLogin logs a browser in: a new session token (so one planted before login is useless),
 // then back where the user was going.
 func (s *Server) submitLogin(c echo.Context) error {
-	if err := c.Request().ParseForm(); err != nil {
-		if isBodyTooLarge(err) {
-			return errBodyTooLarge
-		}
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_form", Message: "the login form could not be read: " + err.Error()}
+	if err := parseForm(c.Request()); err != nil {
+		return err
 	}
+	email := strings.TrimSpace(c.Request().PostForm.Get("email"))
 	form := views.LoginForm{
-		Email: strings.TrimSpace(c.Request().PostForm.Get("email")),
+		// Shown back in the form: a malformed value is shown as well as it can be.
+		Email: strings.ToValidUTF8(strings.ReplaceAll(email, "\x00", ""), "\uFFFD"),
 		Next:  localPath(c.Request().PostForm.Get("next")),
 	}
 	again := func(status int, msg string) error {
@@ -136,10 +147,10 @@ func (s *Server) submitLogin(c echo.Context) error {
 		return again(e.Status, e.Message)
 	}
 	password := c.Request().PostForm.Get("password")
-	if form.Email == "" || password == "" {
+	if email == "" || password == "" {
 		return again(http.StatusBadRequest, "Enter your email and your password.")
 	}
-	u, err := s.login(c, form.Email, password)
+	u, err := s.login(c, email, password)
 	var e *Error
 	if errors.As(err, &e) {
 		return again(e.Status, e.Message)

@@ -14,7 +14,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	// log sits outside the panic recovery so a panic is logged and counted as the 500 it became.
 	e.Use(requestID, s.observe, s.recoverPanics)
 
-	e.Use(s.securityHeaders, limitBody, s.crossOriginProtection())
+	e.Use(s.securityHeaders, limitBody, refuseMalformedText, s.crossOriginProtection())
 	if len(s.cfg.CORSOrigins) > 0 {
 		e.Use(s.cors())
 	}
