@@ -21,7 +21,7 @@ build: ## build bin/infradash
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 test: lint check-generated ## gofmt, vet, generated-code freshness, then every test with -race against real PostgreSQL and Chromium
-	scripts/ensure-deps.sh postgres chromium
+	scripts/ensure-deps.sh postgres chromium promtool
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: ## gofmt and go vet

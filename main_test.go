@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,19 +151,36 @@ func TestProductionServeStartsAndStopsCleanly(t *testing.T) {
 			t.Errorf("production %s: %d, want %d", path, res.StatusCode, want)
 		}
 	}
-	res, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// Once the first sample is in, /metrics has every family serve exposes without a job run.
+	var metrics []byte
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, err = io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(metrics, []byte("\ninfradash_last_sample_timestamp_seconds ")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sample on /metrics after a minute:\n%s", metrics)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(res.Body)
-	res.Body.Close()
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(metrics))
 	if err != nil {
 		t.Fatalf("/metrics is not Prometheus text: %v", err)
 	}
 	if fams["infradash_http_requests_total"] == nil || fams["go_goroutines"] == nil {
 		t.Errorf("/metrics lacks the HTTP counter or Go metrics; has %d families", len(fams))
 	}
+	promtoolCheck(t, metrics)
 
 	// The container's HEALTHCHECK runs it with no flag: the URL comes from HTTP_ADDR alone.
 	hc := binary(t, bin, []string{"HTTP_ADDR=" + strings.TrimPrefix(base, "http://"), "ENVIRONMENT=production"}, "healthcheck")
@@ -185,8 +203,22 @@ func TestProductionServeStartsAndStopsCleanly(t *testing.T) {
 	}
 }
 
-// waitServing reads the JSON log until serve announces its URL, and keeps reading the rest into
-// the returned channel (delivered when the log closes).
+// promtoolCheck lints a /metrics answer as Prometheus does (`promtool check metrics`: types,
+// names, units, help texts) and fails on any problem it names.
+func promtoolCheck(t *testing.T, metrics []byte) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is not installed: run scripts/ensure-deps.sh promtool (make test does)")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(metrics)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics found problems in /metrics (%v):\n%s", err, out)
+	}
+}
+
 // startServing starts a serve command and waits until it announces its URL; the channel gets
 // its whole log once it exits.
 func startServing(t *testing.T, cmd *exec.Cmd) (string, <-chan string) {

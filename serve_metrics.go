@@ -15,7 +15,7 @@ import (
 )
 
 // registerGauges exposes on /metrics what infradash already knows: the latest sample of its
-// host, the recorder's queue, and the open alerts. Values are read at scrape time.
+// host, the recorder's queue and totals, and the open alerts. Values are read at scrape time.
 func registerGauges(m *telemetry.Metrics, col *collector.Collector, rec *recorder.Recorder, pool *pgxpool.Pool, t health.Thresholds) error {
 	latest := func(read func(sample.Snapshot) []telemetry.Value) func() []telemetry.Value {
 		return func() []telemetry.Value {
@@ -28,6 +28,17 @@ func registerGauges(m *telemetry.Metrics, col *collector.Collector, rec *recorde
 	}
 	one := func(v float64) []telemetry.Value { return []telemetry.Value{{Value: v}} }
 	q := queries.New(pool)
+	err := m.Counters(
+		telemetry.Counter{Name: "infradash_samples_written_total", Help: "Samples stored since start.",
+			Read: func() []telemetry.Value { return one(float64(rec.Written())) }},
+		telemetry.Counter{Name: "infradash_samples_dropped_total", Help: "Samples dropped because the queue was full while the database was away.",
+			Read: func() []telemetry.Value { return one(float64(rec.Dropped())) }},
+		telemetry.Counter{Name: "infradash_samples_rejected_total", Help: "Samples dropped because the database refused them (an invalid value); each is logged.",
+			Read: func() []telemetry.Value { return one(float64(rec.Rejected())) }},
+	)
+	if err != nil {
+		return err
+	}
 	return m.Gauges(
 		telemetry.Gauge{Name: "infradash_host_cpu_percent", Help: "CPU in use on the host, percent.",
 			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(s.System.CPU.TotalPercent) })},
@@ -55,12 +66,6 @@ func registerGauges(m *telemetry.Metrics, col *collector.Collector, rec *recorde
 			Read: latest(func(s sample.Snapshot) []telemetry.Value { return one(float64(s.CollectedAt.UnixMilli()) / 1000) })},
 		telemetry.Gauge{Name: "infradash_samples_queued", Help: "Samples waiting in memory to be stored (grows while the database is unreachable).",
 			Read: func() []telemetry.Value { return one(float64(rec.Queued())) }},
-		telemetry.Gauge{Name: "infradash_samples_written_total", Help: "Samples stored since start.",
-			Read: func() []telemetry.Value { return one(float64(rec.Written())) }},
-		telemetry.Gauge{Name: "infradash_samples_dropped_total", Help: "Samples dropped because the queue was full while the database was away.",
-			Read: func() []telemetry.Value { return one(float64(rec.Dropped())) }},
-		telemetry.Gauge{Name: "infradash_samples_rejected_total", Help: "Samples dropped because the database refused them (an invalid value); each is logged.",
-			Read: func() []telemetry.Value { return one(float64(rec.Rejected())) }},
 		telemetry.Gauge{Name: "infradash_alerts_open", Help: "Open alerts by severity.", Labels: []string{"severity"},
 			Read: func() []telemetry.Value {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what infradash's make targets need and the machine lacks, from Debian's packages.
-# Usage: scripts/ensure-deps.sh postgres|chromium ...
+# Usage: scripts/ensure-deps.sh postgres|chromium|promtool ...
 set -euo pipefail
 
 sudo=""
@@ -37,6 +37,18 @@ for dep in "$@"; do
       if ! command -v chromium >/dev/null 2>&1; then
         echo "ensure-deps: installing chromium for the browser tests" >&2
         apt_install chromium
+      fi
+      ;;
+    promtool)
+      # The tests lint /metrics with `promtool check metrics`; Debian ships it in the prometheus
+      # package. Only the tool is wanted: on a systemd machine the package also enables and
+      # starts a Prometheus server, which is stopped and disabled again when this installed it.
+      if ! command -v promtool >/dev/null 2>&1; then
+        echo "ensure-deps: installing prometheus (for promtool) for the metrics test" >&2
+        apt_install prometheus
+        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+          $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+        fi
       fi
       ;;
     *) echo "ensure-deps: unknown dependency $dep" >&2; exit 2 ;;

@@ -4,7 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Value is one reading of a gauge; Labels line up with the gauge's label names.
+// Value is one reading of a gauge or counter; Labels line up with its label names.
 type Value struct {
 	Labels []string
 	Value  float64
@@ -22,34 +22,63 @@ type Gauge struct {
 	Read func() []Value
 }
 
+// Counter is a counter whose values are read at scrape time, like Gauge: for a total another
+// part of the program already counts (samples stored, dropped, rejected). Read must return
+// totals since the process started that never go down; the name ends in _total.
+type Counter struct {
+	Name   string
+	Help   string
+	Labels []string
+	Read   func() []Value
+}
+
 // Gauges registers read-at-scrape-time gauges.
 func (m *Metrics) Gauges(gs ...Gauge) error {
-	c := &gaugeCollector{gauges: gs}
+	c := &readCollector{}
 	for _, g := range gs {
-		c.descs = append(c.descs, prometheus.NewDesc(g.Name, g.Help, g.Labels, nil))
+		c.add(prometheus.GaugeValue, g.Name, g.Help, g.Labels, g.Read)
 	}
 	return m.reg.Register(c)
 }
 
-type gaugeCollector struct {
-	gauges []Gauge
-	descs  []*prometheus.Desc
+// Counters registers read-at-scrape-time counters.
+func (m *Metrics) Counters(cs ...Counter) error {
+	c := &readCollector{}
+	for _, k := range cs {
+		c.add(prometheus.CounterValue, k.Name, k.Help, k.Labels, k.Read)
+	}
+	return m.reg.Register(c)
 }
 
-func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs {
-		ch <- d
+// readCollector serves metrics whose values are read from their source at each scrape.
+type readCollector struct {
+	metrics []readMetric
+}
+
+type readMetric struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	read func() []Value
+}
+
+func (c *readCollector) add(kind prometheus.ValueType, name, help string, labels []string, read func() []Value) {
+	c.metrics = append(c.metrics, readMetric{desc: prometheus.NewDesc(name, help, labels, nil), kind: kind, read: read})
+}
+
+func (c *readCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
 	}
 }
 
-func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
-	for i, g := range c.gauges {
-		for _, v := range g.Read() {
-			m, err := prometheus.NewConstMetric(c.descs[i], prometheus.GaugeValue, v.Value, v.Labels...)
+func (c *readCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.metrics {
+		for _, v := range m.read() {
+			pm, err := prometheus.NewConstMetric(m.desc, m.kind, v.Value, v.Labels...)
 			if err != nil {
-				m = prometheus.NewInvalidMetric(c.descs[i], err)
+				pm = prometheus.NewInvalidMetric(m.desc, err)
 			}
-			ch <- m
+			ch <- pm
 		}
 	}
 }

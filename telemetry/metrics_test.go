@@ -121,3 +121,21 @@ func TestRegisterRefusesADuplicate(t *testing.T) {
 		t.Error("registering the same metric name twice must fail, not silently shadow")
 	}
 }
+
+func TestCountersAreCountersReadAtScrapeTime(t *testing.T) {
+	m := New()
+	var written float64
+	if err := m.Counters(Counter{Name: "infradash_samples_written_total", Help: "Samples stored.",
+		Read: func() []Value { return []Value{{Value: written}} }}); err != nil {
+		t.Fatal(err)
+	}
+	written = 7
+	f := scrape(t, m.Handler())["infradash_samples_written_total"]
+	if f.GetType() != dto.MetricType_COUNTER || f.GetMetric()[0].GetCounter().GetValue() != 7 {
+		t.Fatalf("want a counter at 7, got %v", f)
+	}
+	written = 9
+	if got := scrape(t, m.Handler())["infradash_samples_written_total"].GetMetric()[0].GetCounter().GetValue(); got != 9 {
+		t.Errorf("a later scrape must read the new total, got %v", got)
+	}
+}
