@@ -76,7 +76,7 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	if err := registerGauges(metrics, col, rec, pool, thresholds); err != nil {
 		return err
 	}
-	sched, err := startJobs(cfg, pool, log, metrics.Registry())
+	sched, err := startJobs(cfg, pool, log, metrics.Registry(), reporter)
 	if err != nil {
 		return err
 	}

@@ -10,11 +10,13 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/jobs"
 	"github.com/infradash/infradash/notify"
+	"github.com/infradash/infradash/telemetry"
 )
 
 // startJobs starts the scheduled jobs unless JOBS_ENABLED=false (then nil, and cron runs the
-// commands instead). Their series are registered with reg, the registry /metrics serves.
-func startJobs(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) (*jobs.Scheduler, error) {
+// commands instead). Their series are registered with reg, the registry /metrics serves, and
+// their failures and panics go to rep (Sentry) as well as to the log.
+func startJobs(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer, rep *telemetry.Reporter) (*jobs.Scheduler, error) {
 	if !cfg.JobsEnabled {
 		log.Info("scheduled jobs are off (JOBS_ENABLED=false); run cleanup, alerts and aggregate from cron")
 		return nil, nil
@@ -27,7 +29,7 @@ func startJobs(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, reg prom
 	sched, err := jobs.NewScheduler(
 		jobs.Standard(jobs.Deps{Pool: pool, Config: cfg, Logger: log,
 			Notifiers: notify.FromURLs(cfg.SlackWebhookURL, cfg.AlertWebhookURL, notify.Options{})}),
-		jobs.Options{Logger: log, Metrics: metrics, Elector: jobs.NewElector(pool, log)},
+		jobs.Options{Logger: log, Metrics: metrics, Elector: jobs.NewElector(pool, log), Reporter: rep},
 	)
 	if err != nil {
 		return nil, err

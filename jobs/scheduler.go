@@ -34,7 +34,23 @@ type Options struct {
 	// StopTimeout bounds how long Shutdown waits for a running job; default 30 s.
 	StopTimeout time.Duration
 	Now         func() time.Time
+	// Reporter hears of every run that failed, timed out or panicked (telemetry.Reporter sends
+	// them to Sentry); nil reports nothing beyond the log and the metrics.
+	Reporter Reporter
 }
+
+// Reporter is told about the runs that went wrong.
+type Reporter interface {
+	JobError(job string, err error)
+	// JobPanic is called while the panic is being recovered, so a stack taken there is the
+	// panic's own.
+	JobPanic(job string, v any)
+}
+
+type noReporter struct{}
+
+func (noReporter) JobError(string, error) {}
+func (noReporter) JobPanic(string, any)   {}
 
 // Scheduler runs Jobs on their schedules.
 type Scheduler struct {
@@ -44,6 +60,7 @@ type Scheduler struct {
 	metrics *Metrics
 	elector *Elector
 	now     func() time.Time
+	report  Reporter
 }
 
 // NewScheduler schedules jobs; nothing runs before Start.
@@ -60,6 +77,9 @@ func NewScheduler(jobs []Job, o Options) (*Scheduler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Reporter == nil {
+		o.Reporter = noReporter{}
+	}
 	opts := []gocron.SchedulerOption{
 		gocron.WithLocation(time.UTC),
 		gocron.WithStopTimeout(o.StopTimeout),
@@ -72,7 +92,7 @@ func NewScheduler(jobs []Job, o Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
-	s := &Scheduler{s: gs, byName: map[string]gocron.Job{}, log: o.Logger, metrics: o.Metrics, now: o.Now}
+	s := &Scheduler{s: gs, byName: map[string]gocron.Job{}, log: o.Logger, metrics: o.Metrics, now: o.Now, report: o.Reporter}
 	s.elector, _ = o.Elector.(*Elector)
 	for _, j := range jobs {
 		gj, err := gs.NewJob(
@@ -126,7 +146,7 @@ func (s *Scheduler) wrap(j Job) func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, j.Timeout)
 		defer cancel()
 		start := s.now()
-		summary, err := runRecovering(ctx, j.Run)
+		summary, err := runRecovering(ctx, j.Run, func(v any) { s.report.JobPanic(j.Name, v) })
 		end := s.now()
 		outcome := OutcomeSuccess
 		var p errPanic
@@ -139,18 +159,22 @@ func (s *Scheduler) wrap(j Job) func(ctx context.Context) {
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 			outcome = OutcomeTimeout
 			s.log.Error("job timed out", "job", j.Name, "timeout", j.Timeout, "err", err)
+			s.report.JobError(j.Name, fmt.Errorf("job %s timed out after %s: %w", j.Name, j.Timeout, err))
 		default:
 			outcome = OutcomeFailure
 			s.log.Error("job failed", "job", j.Name, "duration", end.Sub(start).Round(time.Millisecond), "err", err)
+			s.report.JobError(j.Name, fmt.Errorf("job %s: %w", j.Name, err))
 		}
 		s.metrics.observe(j.Name, outcome, end.Sub(start), end)
 	}
 }
 
-func runRecovering(ctx context.Context, run func(context.Context) (string, error)) (summary string, err error) {
+// runRecovering runs run, turning a panic into an errPanic after telling onPanic about it.
+func runRecovering(ctx context.Context, run func(context.Context) (string, error), onPanic func(any)) (summary string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = errPanic{value: r, stack: debug.Stack()}
+			onPanic(r)
 		}
 	}()
 	return run(ctx)

@@ -88,6 +88,31 @@ func (r *Reporter) Panic(req *http.Request, v any) {
 	r.hub(req).RecoverWithContext(ctx, v)
 }
 
+// jobHub is a hub whose events say which scheduled job they come from.
+func (r *Reporter) jobHub(job string) *sentry.Hub {
+	scope := sentry.NewScope()
+	scope.SetTag("job", job)
+	scope.SetTag("component", "jobs")
+	return sentry.NewHub(r.client, scope)
+}
+
+// JobError reports a scheduled job's run that failed or timed out.
+func (r *Reporter) JobError(job string, err error) {
+	if r == nil {
+		return
+	}
+	r.jobHub(job).CaptureException(err)
+}
+
+// JobPanic reports a scheduled job's panic. Call it from the deferred function that recovered
+// it: the stack attached is the one at the call, which there still holds the panicking frames.
+func (r *Reporter) JobPanic(job string, v any) {
+	if r == nil {
+		return
+	}
+	r.jobHub(job).RecoverWithContext(context.Background(), v)
+}
+
 // Flush waits up to timeout for queued reports to leave; call it before the process exits.
 func (r *Reporter) Flush(timeout time.Duration) {
 	if r == nil {

@@ -1,33 +1,17 @@
 package telemetry
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/getsentry/sentry-go"
+
+	"github.com/infradash/infradash/telemetrytest"
 )
-
-// fakeTransport keeps what would have been sent to Sentry.
-type fakeTransport struct {
-	mu     sync.Mutex
-	events []*sentry.Event
-}
-
-func (f *fakeTransport) Configure(sentry.ClientOptions)        {}
-func (f *fakeTransport) Flush(time.Duration) bool              { return true }
-func (f *fakeTransport) FlushWithContext(context.Context) bool { return true }
-func (f *fakeTransport) Close()                                {}
-func (f *fakeTransport) SendEvent(e *sentry.Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.events = append(f.events, e)
-}
 
 func TestScrubRemovesSecrets(t *testing.T) {
 	e := &sentry.Event{
@@ -72,8 +56,8 @@ func TestScrubRemovesSecrets(t *testing.T) {
 }
 
 func TestReporterSendsScrubbedEvents(t *testing.T) {
-	tr := &fakeTransport{}
-	r, err := NewReporter(ReporterOptions{DSN: "https://public@sentry.example.com/1", Environment: "production", Release: "1.2.3", Transport: tr})
+	tr := &telemetrytest.Transport{}
+	r, err := NewReporter(ReporterOptions{DSN: telemetrytest.DSN, Environment: "production", Release: "1.2.3", Transport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +68,11 @@ func TestReporterSendsScrubbedEvents(t *testing.T) {
 	r.Panic(req, "nil map write")
 	r.Flush(time.Second)
 
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	if len(tr.events) != 2 {
-		t.Fatalf("want 2 events (error and panic), got %d", len(tr.events))
+	events := tr.Events()
+	if len(events) != 2 {
+		t.Fatalf("want 2 events (error and panic), got %d", len(events))
 	}
-	for _, e := range tr.events {
+	for _, e := range events {
 		if e.Environment != "production" || e.Release != "infradash@1.2.3" {
 			t.Errorf("environment/release = %q/%q", e.Environment, e.Release)
 		}
@@ -100,17 +83,9 @@ func TestReporterSendsScrubbedEvents(t *testing.T) {
 			t.Errorf("secrets reached the event: %+v", e.Request)
 		}
 	}
-	if msg := tr.events[1].Message + exceptionText(tr.events[1]); !strings.Contains(msg, "nil map write") {
+	if msg := telemetrytest.Text(events[1]); !strings.Contains(msg, "nil map write") {
 		t.Errorf("panic event does not name the panic: %q", msg)
 	}
-}
-
-func exceptionText(e *sentry.Event) string {
-	var s string
-	for _, x := range e.Exception {
-		s += x.Value
-	}
-	return s
 }
 
 func TestNoDSNMeansNoReporter(t *testing.T) {
