@@ -35,8 +35,10 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 const (
-	adminEmail    = "admin@example.com"
-	adminPassword = "correct horse battery staple"
+	adminEmail     = "admin@example.com"
+	adminPassword  = "correct horse battery staple"
+	viewerEmail    = "viewer@example.com"
+	viewerPassword = "viewer horse battery staple"
 )
 
 // app is infradash serving on 127.0.0.1 for one test.
@@ -185,11 +187,17 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 
 func login(t *testing.T, ctx context.Context, a *app) {
 	t.Helper()
+	loginAs(t, ctx, a, adminEmail, adminPassword)
+}
+
+// loginAs logs in through the form and waits for the Infrastructure tab.
+func loginAs(t *testing.T, ctx context.Context, a *app, email, password string) {
+	t.Helper()
 	must(t, ctx,
 		chromedp.Navigate(a.url+"/observability"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid="login-email"]`), adminEmail),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid="login-password"]`), adminPassword),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="login-email"]`), email),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="login-password"]`), password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="health-score"]`)),
 	)
@@ -247,7 +255,7 @@ func TestDashboardInChromium(t *testing.T) {
 		if !eval[bool](t, ctx, `window.__sameDocument === true`) {
 			t.Fatalf("switching to %s reloaded the page", r)
 		}
-		if n := eval[int](t, ctx, `document.querySelectorAll('[data-testid="charts"] figure.chart svg').length`); n != 5 {
+		if n := eval[int](t, ctx, `document.querySelectorAll('[data-testid="charts"] figure.chart svg.area').length`); n != 5 {
 			t.Errorf("range %s: %d charts, want 5", r, n)
 		}
 	}

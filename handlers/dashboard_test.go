@@ -134,8 +134,8 @@ func TestInfrastructureTabShowsTheLatestSample(t *testing.T) {
 		t.Errorf("live section polls with %q, want every 5s", trig)
 	}
 	for _, id := range []string{"chart-cpu", "chart-memory", "chart-disk", "chart-network", "chart-load"} {
-		if testid(doc, id).Find("svg").Length() != 1 {
-			t.Errorf("%s has no SVG", id)
+		if testid(doc, id).Find("svg.area").Length() != 1 {
+			t.Errorf("%s has no plot", id)
 		}
 	}
 	if cur, _ := testid(doc, "range-1h").Attr("aria-current"); cur != "true" {

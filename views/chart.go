@@ -45,14 +45,17 @@ const (
 	UnitLoad        = units.Load
 )
 
-// Chart drawing area in SVG user units; the SVG scales to its container with viewBox.
+// Chart drawing area. The plot's SVG stretches to its container's width (viewBox, no aspect
+// ratio), so x is in user units while y, with a height in CSS pixels, is in pixels. Its text
+// would shrink with the width (6 px on a phone), so the axis labels are drawn beside it, in
+// pixels: YTicks at their Pos, XTicks at their share of the width.
 const (
 	chartWidth  = 640
-	chartHeight = 200
-	padLeft     = 56
-	padRight    = 8
+	chartHeight = 180
+	padLeft     = 0
+	padRight    = 0
 	padTop      = 8
-	padBottom   = 24
+	padBottom   = 4
 	// maxHoverSlots bounds the <title> targets per chart: enough to read values off a line,
 	// few enough that a 30-day chart stays a few kilobytes.
 	maxHoverSlots = 60

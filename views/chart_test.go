@@ -136,7 +136,7 @@ func TestLayout(t *testing.T) {
 	if !(g.Lines[1].Y < g.Lines[0].Y) {
 		t.Error("the critical line must be above the warning line")
 	}
-	if !strings.HasPrefix(g.Paths[0].D, "M56.0 ") {
+	if !strings.HasPrefix(g.Paths[0].D, "M0.0 ") {
 		t.Errorf("path starts at the left edge of the plot: %q", g.Paths[0].D)
 	}
 	if len(g.Hovers) != 3 || !strings.Contains(g.Hovers[1].Title, "12:01:00 UTC: 50 %") {

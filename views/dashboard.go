@@ -222,6 +222,20 @@ func coreH(v float64) string { return num(0.4 * math.Max(0, math.Min(100, v))) }
 
 func chartViewBox(g Geometry) string { return "0 0 " + num(g.Width) + " " + num(g.Height) }
 
+// xTickX places a time label under the stretching plot: at its share of the plot's width.
+func xTickX(g Geometry, t Tick) string {
+	return num(100*(t.Pos-g.Left)/(g.Right-g.Left)) + "%"
+}
+
+// xTickAnchor centres a time label on its tick, except near the right edge, where a centred
+// label would stick out of the card.
+func xTickAnchor(g Geometry, t Tick) string {
+	if (t.Pos-g.Left)/(g.Right-g.Left) > 0.93 {
+		return "end"
+	}
+	return "middle"
+}
+
 func unitLabel(u Unit) string {
 	if u == UnitLoad {
 		return "1-minute load average"
