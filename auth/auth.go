@@ -39,10 +39,14 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
+// HashMemory is what one argon2id hash or check allocates, in bytes: the server bounds the
+// logins it checks at once by it.
+const HashMemory = 19 << 20
+
 // passwordParams are OWASP's argon2id settings (19 MiB, 2 passes, 1 lane): a login costs tens of
-// milliseconds and little memory, so a burst of logins cannot exhaust the server.
+// milliseconds and 19 MiB, which the server bounds by checking few logins at once.
 func passwordParams() *argon2id.Params {
-	return &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	return &argon2id.Params{Memory: HashMemory >> 10, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }
 
 // HashPassword returns the argon2id hash of password.
@@ -52,13 +56,15 @@ func HashPassword(password string) (string, error) {
 
 // User is an account as the rest of the program sees it (no password hash).
 type User struct {
-	ID             int64      `json:"id"`
-	Email          string     `json:"email"`
-	Role           string     `json:"role"`
-	CreatedAt      time.Time  `json:"created_at"`
-	LastLoginAt    *time.Time `json:"last_login_at"`
-	FailedAttempts int32      `json:"failed_attempts"`
-	LockedUntil    *time.Time `json:"locked_until"`
+	ID          int64      `json:"id"`
+	Email       string     `json:"email"`
+	Role        string     `json:"role"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+	// FailedAttempts adds up the failed logins since the last good one from each address.
+	FailedAttempts int32 `json:"failed_attempts"`
+	// LockedUntil is the end of the last lock still running, for the address it locks.
+	LockedUntil *time.Time `json:"locked_until"`
 	// DisabledAt is set while the account is disabled: no login, no session, no token.
 	DisabledAt *time.Time `json:"disabled_at"`
 	// SessionsValidAfter is when the password last changed or the account was disabled:
@@ -66,9 +72,9 @@ type User struct {
 	SessionsValidAfter *time.Time `json:"-"`
 }
 
-func userFrom(u queries.User) User {
+func userFrom(u queries.User, failedAttempts int32, lockedUntil *time.Time) User {
 	return User{ID: u.ID, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt,
-		FailedAttempts: u.FailedAttempts, LockedUntil: u.LockedUntil, DisabledAt: u.DisabledAt,
+		FailedAttempts: failedAttempts, LockedUntil: lockedUntil, DisabledAt: u.DisabledAt,
 		SessionsValidAfter: u.SessionsValidAfter}
 }
 
@@ -172,7 +178,7 @@ func (s *Store) CreateUser(ctx context.Context, email, password, role string) (U
 	if err != nil {
 		return User{}, fmt.Errorf("create user: %w", err)
 	}
-	return userFrom(u), nil
+	return userFrom(u, 0, nil), nil
 }
 
 // EnsureUser creates the account when no account has this email; an existing one is left as it
@@ -239,37 +245,37 @@ func (s *Store) EnableUser(ctx context.Context, email string) error {
 
 // UserByEmail finds an account by email, in any case.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
-	u, err := s.q.UserByEmail(ctx, NormalizeEmail(email))
+	u, err := s.q.UserByEmail(ctx, queries.UserByEmailParams{Email: NormalizeEmail(email), Now: s.now().UTC()})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("find user: %w", err)
 	}
-	return userFrom(u), nil
+	return userFrom(u.User, u.FailedAttempts, u.LockedUntil), nil
 }
 
 // UserByID finds an account by id.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
-	u, err := s.q.UserByID(ctx, id)
+	u, err := s.q.UserByID(ctx, queries.UserByIDParams{ID: id, Now: s.now().UTC()})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, fmt.Errorf("no account with id %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("find user: %w", err)
 	}
-	return userFrom(u), nil
+	return userFrom(u.User, u.FailedAttempts, u.LockedUntil), nil
 }
 
 // Users lists every account, oldest first.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.q.ListUsers(ctx)
+	rows, err := s.q.ListUsers(ctx, s.now().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	out := make([]User, len(rows))
 	for i, u := range rows {
-		out[i] = userFrom(u)
+		out[i] = userFrom(u.User, u.FailedAttempts, u.LockedUntil)
 	}
 	return out, nil
 }
@@ -278,10 +284,11 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 // ErrInvalidCredentials.
 type LoginFailure struct {
 	Reason string // "unknown email", "wrong password", "locked", "disabled"
-	// LockedUntil is set when the account is (now) locked.
+	// LockedUntil is set when the account is (now) locked for the login's address.
 	LockedUntil *time.Time
-	// Failures counts this account's wrong passwords in a row, this one included (0 for an
-	// unknown email, which has no count); the handlers slow down as it grows.
+	// Failures counts this account's failed logins in a row from the login's address, this one
+	// included, whatever the reason (0 for an unknown email, which has no count); the handlers
+	// slow down as it grows, alike for every reason.
 	Failures int
 }
 
@@ -290,54 +297,62 @@ func (f *LoginFailure) Error() string { return ErrInvalidCredentials.Error() }
 // Unwrap lets errors.Is(err, ErrInvalidCredentials) hold.
 func (f *LoginFailure) Unwrap() error { return ErrInvalidCredentials }
 
-// Login checks an email and password. Every failure is a *LoginFailure wrapping
-// ErrInvalidCredentials, and each path verifies one argon2id hash, so unknown email, wrong
-// password, locked and disabled account take about the same time. A locked or disabled account is refused even with
-// the right password; the failure that reaches the limit locks it.
+// Login checks an email and password, for a client at no particular address (the command line);
+// the HTTP handlers use LoginFrom.
 func (s *Store) Login(ctx context.Context, email, password string) (User, error) {
-	row, err := s.q.UserByEmail(ctx, NormalizeEmail(email))
+	return s.LoginFrom(ctx, email, password, "")
+}
+
+// LoginFrom checks an email and password from a client address. Every failure is a
+// *LoginFailure wrapping ErrInvalidCredentials, and each path verifies one argon2id hash, so
+// unknown email, wrong password, locked and disabled account take about the same time. Failures
+// count per account and address: maxFailures in a row lock the account for that address only,
+// so an attacker elsewhere cannot lock its owner out. A locked or disabled account is refused
+// even with the right password.
+func (s *Store) LoginFrom(ctx context.Context, email, password, address string) (User, error) {
+	row, err := s.q.LoginCandidate(ctx, queries.LoginCandidateParams{Email: NormalizeEmail(email), Address: address})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, s.NoAccount(password)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("login: %w", err)
 	}
-	match, err := argon2id.ComparePasswordAndHash(password, row.PasswordHash)
+	match, err := argon2id.ComparePasswordAndHash(password, row.User.PasswordHash)
 	if err != nil {
-		return User{}, fmt.Errorf("login: stored hash of user %d: %w", row.ID, err)
+		return User{}, fmt.Errorf("login: stored hash of user %d: %w", row.User.ID, err)
 	}
 	now := s.now().UTC()
-	if row.DisabledAt != nil {
-		return User{}, &LoginFailure{Reason: "disabled"}
+	reason := ""
+	switch {
+	case row.User.DisabledAt != nil:
+		reason = "disabled"
+	case row.LockedUntil != nil && now.Before(*row.LockedUntil):
+		reason = "locked"
+	case !match:
+		reason = "wrong password"
 	}
-	if row.LockedUntil != nil && now.Before(*row.LockedUntil) {
-		// Attempts during a lock do not extend it: otherwise anyone could keep a user out forever
-		// with one guess per lock period.
-		return User{}, &LoginFailure{Reason: "locked", LockedUntil: row.LockedUntil}
-	}
-	if !match {
+	if reason != "" {
 		rec, err := s.q.RecordLoginFailure(ctx, queries.RecordLoginFailureParams{
-			ID: row.ID, MaxFailures: int32(s.maxFailures), LockUntil: now.Add(s.lockout),
+			ID: row.User.ID, Address: address, MaxFailures: int32(s.maxFailures), LockUntil: now.Add(s.lockout), Now: now,
 		})
 		if err != nil {
 			return User{}, fmt.Errorf("login: record failure: %w", err)
 		}
-		f := &LoginFailure{Reason: "wrong password", Failures: int(rec.FailedAttempts)}
+		f := &LoginFailure{Reason: reason, Failures: int(rec.FailedAttempts)}
 		if rec.LockedUntil != nil && now.Before(*rec.LockedUntil) {
-			// The failure that locks starts the count again; it was the last of the allowance.
-			f.LockedUntil, f.Failures = rec.LockedUntil, s.maxFailures
+			f.LockedUntil = rec.LockedUntil
 		}
 		return User{}, f
 	}
-	if err := s.q.RecordLoginSuccess(ctx, queries.RecordLoginSuccessParams{ID: row.ID, At: now}); err != nil {
+	if err := s.q.RecordLoginSuccess(ctx, queries.RecordLoginSuccessParams{ID: row.User.ID, Address: address, At: now}); err != nil {
 		return User{}, fmt.Errorf("login: %w", err)
 	}
-	u := userFrom(row)
-	u.LastLoginAt, u.FailedAttempts, u.LockedUntil = &now, 0, nil
+	u := userFrom(row.User, 0, nil)
+	u.LastLoginAt = &now
 	return u, nil
 }
 
-// NoAccount fails a login for which there is no account, as Login does for an unknown email:
+// NoAccount fails a login for which there is no account, as LoginFrom does for an unknown email:
 // it verifies one argon2id hash, so it takes as long as a wrong password.
 func (s *Store) NoAccount(password string) error {
 	_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
@@ -347,6 +362,6 @@ func (s *Store) NoAccount(password string) error {
 // FailureMessage is the message a client sees after a failed login: the same for every reason, and
 // it says what the lock-out rule is, so a locked-out user knows to wait.
 func (s *Store) FailureMessage() string {
-	return fmt.Sprintf("invalid email or password (after %d failed attempts an account is locked for %s)",
+	return fmt.Sprintf("invalid email or password (after %d failed attempts an account is locked for %s, for the address they came from)",
 		s.maxFailures, s.lockout)
 }

@@ -103,9 +103,58 @@ func TestSetPasswordLiftsTheLock(t *testing.T) {
 func TestUnknownEmailFailsLikeAWrongPassword(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, &clock{time.Now()})
-	_, err := s.Login(ctx, "ghost@example.com", pw)
-	if !errors.Is(err, auth.ErrInvalidCredentials) || err.Error() != auth.ErrInvalidCredentials.Error() {
-		t.Fatalf("unknown email: %v", err)
+	if _, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	_, wrong := s.Login(ctx, "ops@example.com", "wrong password!")
+	_, unknown := s.Login(ctx, "ghost@example.com", pw)
+	var wf, uf *auth.LoginFailure
+	if !errors.As(wrong, &wf) || wf.Reason != "wrong password" {
+		t.Fatalf("wrong password: %v, want a failure for a wrong password", wrong)
+	}
+	if !errors.As(unknown, &uf) || uf.Reason != "unknown email" {
+		t.Fatalf("unknown email: %v, want a failure for an unknown email", unknown)
+	}
+	for _, err := range []error{wrong, unknown} {
+		if !errors.Is(err, auth.ErrInvalidCredentials) || err.Error() != auth.ErrInvalidCredentials.Error() {
+			t.Errorf("%v: want the one answer for any failed login, %q", err, auth.ErrInvalidCredentials)
+		}
+	}
+}
+
+// An attacker at one address who locks the account locks it for that address only: its owner
+// logs in from another, and the attacker's lock stays.
+func TestLockOutIsPerAddress(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s := newStore(t, c)
+	if _, err := s.CreateUser(ctx, "admin@example.com", pw, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	const attacker, owner = "198.51.100.9", "192.0.2.7"
+	for i := 1; i <= 6; i++ {
+		_, _ = s.LoginFrom(ctx, "admin@example.com", "guess number "+string(rune('0'+i)), attacker)
+	}
+	var f *auth.LoginFailure
+	if _, err := s.LoginFrom(ctx, "admin@example.com", pw, attacker); !errors.As(err, &f) || f.Reason != "locked" {
+		t.Fatalf("the right password from the attacker's address during its lock: %v, want refused as locked", err)
+	}
+	if _, err := s.LoginFrom(ctx, "admin@example.com", pw, owner); err != nil {
+		t.Fatalf("the owner from another address: %v, want logged in", err)
+	}
+	u, _ := s.UserByEmail(ctx, "admin@example.com")
+	if u.LockedUntil == nil || u.FailedAttempts == 0 {
+		t.Errorf("after the owner's login the attacker's lock should remain: %+v", u)
+	}
+	if _, err := s.LoginFrom(ctx, "admin@example.com", pw, attacker); !errors.As(err, &f) || f.Reason != "locked" {
+		t.Fatalf("the attacker's address after the owner's login: %v, want still locked", err)
+	}
+	// A new password lifts every lock.
+	if _, err := s.SetPassword(ctx, "admin@example.com", "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginFrom(ctx, "admin@example.com", "a brand new password", attacker); err != nil {
+		t.Fatalf("after a new password, from the formerly locked address: %v", err)
 	}
 }
 

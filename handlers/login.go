@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +35,28 @@ func (s *Server) checkLoginRate(c echo.Context) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
 		Message: fmt.Sprintf("too many login attempts from this address; try again in %d seconds", secs)}
+}
+
+var errLoginBusy = &Error{Status: http.StatusServiceUnavailable, Code: "login_busy",
+	Message: "the server is checking too many logins at once; try again in a second"}
+
+// defaultLoginSlots is how many logins may check a password at once. Each check keeps a core
+// busy and holds auth.HashMemory, so: one per core (at least two), and no more than a quarter of
+// the memory limit (GOMEMLIMIT, or the cgroup's memory.max in a container) holds.
+// Unbounded, 60 parallel logins took 1.1 GB and 10 s each; past the bound they are answered at
+// once with a 503 to retry.
+func defaultLoginSlots() int {
+	n := max(runtime.GOMAXPROCS(0), 2)
+	limit := debug.SetMemoryLimit(-1)
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v < limit {
+			limit = v
+		}
+	}
+	if limit < math.MaxInt64 {
+		n = min(n, int(limit/4/auth.HashMemory))
+	}
+	return max(n, 1)
 }
 
 // loginDelay is how long a failed login waits before it answers, after failures wrong passwords
@@ -81,14 +106,22 @@ func emailForLog(secret string, f *auth.LoginFailure, email string) string {
 func (s *Server) login(c echo.Context, email, password string) (auth.User, error) {
 	ctx := c.Request().Context()
 	var u auth.User
+	select {
+	case s.loginSlots <- struct{}{}:
+	default:
+		c.Response().Header().Set("Retry-After", "1")
+		s.log.Warn("login refused: too many being checked at once", "ip", c.RealIP(), "at_once", cap(s.loginSlots))
+		return u, errLoginBusy
+	}
 	var err error
 	malformed, _ := c.Get(malformedLoginKey).(string)
 	if malformed != "" {
 		// No account has such an email or password, and the database cannot even be asked.
 		err = s.users.NoAccount(password)
 	} else {
-		u, err = s.users.Login(ctx, email, password)
+		u, err = s.users.LoginFrom(ctx, email, password, c.RealIP())
 	}
+	<-s.loginSlots // before the delay: a waiting login holds no memory and no core
 	var f *auth.LoginFailure
 	if errors.As(err, &f) {
 		reason := f.Reason
@@ -102,8 +135,9 @@ func (s *Server) login(c echo.Context, email, password string) (auth.User, error
 		s.log.Warn("login failed", attrs...)
 		failures := f.Failures
 		if f.Reason == "unknown email" {
+			// Per email and address, as an account's failures are counted.
 			sum := sha256.Sum256([]byte(auth.NormalizeEmail(email)))
-			failures = s.unknownEmails.count(string(sum[:]))
+			failures = s.unknownEmails.count(string(sum[:]) + " " + c.RealIP())
 		}
 		if err := s.sleep(ctx, loginDelay(failures)); err != nil {
 			return u, err

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/authtest"
@@ -88,5 +90,102 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 				t.Errorf("log names the forwarded addresses: %t, want %t:\n%s", forged, !tc.limited, log)
 			}
 		})
+	}
+}
+
+func loginOverHTTP(t *testing.T, ts *httptest.Server, email, password, from string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/auth/login",
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)))
+	req.Header.Set("Content-Type", "application/json")
+	if from != "" {
+		req.Header.Set("X-Forwarded-For", from)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	return res
+}
+
+// An attacker who locks the admin's account from one address does not lock the admin out at
+// another.
+func TestLockOutDoesNotLockTheOwnerOutElsewhere(t *testing.T) {
+	a := newTestApp(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1"})
+	u, password := authtest.User(t, a.pool, auth.RoleAdmin)
+	ts, _ := a.serveHTTP(t)
+	const attacker, owner = "198.51.100.9", "192.0.2.7"
+	for i := range 8 {
+		if res := loginOverHTTP(t, ts, u.Email, fmt.Sprintf("guess %d", i), attacker); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, res.StatusCode)
+		}
+	}
+	if res := loginOverHTTP(t, ts, u.Email, password, attacker); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the right password from the attacker's address: %d, want 401 (locked there)", res.StatusCode)
+	}
+	if res := loginOverHTTP(t, ts, u.Email, password, owner); res.StatusCode != http.StatusOK {
+		t.Errorf("the admin from another address after the attacker's lock: %d, want 200", res.StatusCode)
+	}
+}
+
+// Past the logins the server checks at once, a login is answered at once with a 503 to retry,
+// on the API and on the form, and it does not count as a failure.
+func TestLoginsPastTheBoundAreAnsweredAtOnce(t *testing.T) {
+	a := newTestApp(t, nil)
+	u, password := authtest.User(t, a.pool, auth.RoleViewer)
+	if cap(a.srv.loginSlots) < 1 || cap(a.srv.loginSlots) > 64 {
+		t.Fatalf("%d logins at once", cap(a.srv.loginSlots))
+	}
+	for range cap(a.srv.loginSlots) {
+		a.srv.loginSlots <- struct{}{} // logins under way
+	}
+	rec := a.apiLogin(t, u.Email, password)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" || decode(t, rec).Error.Code != "login_busy" {
+		t.Fatalf("API login while the bound is reached: %d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	rec = a.do(t, postForm("/login", map[string][]string{"email": {u.Email}, "password": {password}}, nil, nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" ||
+		!strings.Contains(findTestID(t, rec.Body.String(), "login-error"), "try again in a second") {
+		t.Fatalf("login form while the bound is reached: %d %s", rec.Code, rec.Body)
+	}
+	for range cap(a.srv.loginSlots) {
+		<-a.srv.loginSlots
+	}
+	if rec := a.apiLogin(t, u.Email, password); rec.Code != http.StatusOK {
+		t.Fatalf("login once the others are done: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A locked or disabled account slows down exactly like an unknown email, so the time an answer
+// takes does not tell them apart.
+func TestLockedAndDisabledAccountsSlowDownLikeAnUnknownEmail(t *testing.T) {
+	a := newTestApp(t, nil)
+	a.srv.loginLimiter = newRateLimiter(1000, time.Minute, time.Now)
+	var waited []time.Duration
+	a.srv.sleep = func(_ context.Context, d time.Duration) error { waited = append(waited, d); return nil }
+	locked, _ := authtest.User(t, a.pool, auth.RoleViewer)
+	disabled, _ := authtest.User(t, a.pool, auth.RoleViewer)
+	if _, err := auth.NewStore(a.pool, auth.Options{}).DisableUser(context.Background(), disabled.Email); err != nil {
+		t.Fatal(err)
+	}
+	delays := func(email string) []time.Duration {
+		waited = nil
+		for range 9 {
+			if rec := a.apiLogin(t, email, "not the password"); rec.Code != http.StatusUnauthorized {
+				t.Fatalf("%s: %d %s", email, rec.Code, rec.Body)
+			}
+		}
+		return waited
+	}
+	unknown := delays("nobody@example.com")
+	if unknown[8] != 4*time.Second {
+		t.Fatalf("unknown email waited %v", unknown)
+	}
+	// The account locks at the fifth failure; the four after it fail as locked.
+	for email, what := range map[string]string{locked.Email: "locked account", disabled.Email: "disabled account"} {
+		if got := delays(email); fmt.Sprint(got) != fmt.Sprint(unknown) {
+			t.Errorf("%s waited %v, an unknown email %v", what, got, unknown)
+		}
 	}
 }

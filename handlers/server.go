@@ -37,7 +37,9 @@ type Server struct {
 	users        *auth.Store
 	sessions     *scs.SessionManager
 	loginLimiter *rateLimiter
-	authCache    *authCache
+	// loginSlots bounds the logins checking a password at once (defaultLoginSlots).
+	loginSlots chan struct{}
+	authCache  *authCache
 	// unknownEmails counts failed logins per unknown email, so they slow down like an account's.
 	unknownEmails *rateLimiter
 	// sleep waits out a failed login's delay; tests replace it.
@@ -111,6 +113,7 @@ func New(d Deps) *Server {
 		}),
 		sessions:      d.Sessions,
 		loginLimiter:  newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
+		loginSlots:    make(chan struct{}, defaultLoginSlots()),
 		authCache:     newAuthCache(d.Now),
 		unknownEmails: newRateLimiter(0, orDuration(d.Config.LoginLockout, 15*time.Minute), d.Now),
 		sleep:         sleepCtx,

@@ -83,6 +83,8 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 	days := func(n int) time.Time { return now.AddDate(0, 0, -n) }
 	raw, alerts, aggs := days(o.Retention.RawDays), days(o.Retention.AlertDays), days(o.Retention.AggregateDays)
 	tokens := queries.CountDeadTokensParams{ExpiredBefore: now, RevokedBefore: raw}
+	// A week without a failure is longer than the longest LOGIN_LOCKOUT: nothing left to count.
+	failures := now.Add(-7 * 24 * time.Hour)
 	return []cleanupTarget{
 		{"system_metrics_history",
 			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountOldSystemMetrics(ctx, raw) },
@@ -122,6 +124,13 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountDeadTokens(ctx, tokens) },
 			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
 				return q.DeleteDeadTokens(ctx, queries.DeleteDeadTokensParams{ExpiredBefore: now, RevokedBefore: raw, BatchSize: b})
+			}},
+		{"login_failures",
+			func(ctx context.Context, q *queries.Queries) (int64, error) {
+				return q.CountStaleLoginFailures(ctx, failures)
+			},
+			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
+				return q.DeleteStaleLoginFailures(ctx, queries.DeleteStaleLoginFailuresParams{Before: failures, BatchSize: b})
 			}},
 	}
 }

@@ -182,6 +182,9 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 		(1, 'b', $1::timestamptz + interval '90 days', $1::timestamptz - interval '31 days'), -- revoked long ago
 		(1, 'c', $1::timestamptz + interval '90 days', $1::timestamptz - interval '1 day'),   -- revoked recently: kept
 		(1, 'd', $1::timestamptz + interval '90 days', NULL)`, t0) // live
+	exec(t, pool, `INSERT INTO login_failures (user_id, address, failed_attempts, locked_until, last_failed_at) VALUES
+		(1, '198.51.100.1', 9, $1::timestamptz - interval '8 days' + interval '15 minutes', $1::timestamptz - interval '8 days'),
+		(1, '198.51.100.2', 5, $1::timestamptz + interval '6 days', $1::timestamptz - interval '1 day')`, t0) // still locked: kept
 	exec(t, pool, `INSERT INTO sessions (token, data, expiry) VALUES ('old', '', $1::timestamptz - interval '1 minute'), ('live', '', $1::timestamptz + interval '1 hour')`, t0)
 	exec(t, pool, `INSERT INTO infrastructure_alerts (host, metric, severity, value, threshold, started_at, updated_at, resolved_at) VALUES
 		('web-1', 'cpu', 'warning', 90, 80, $1::timestamptz - interval '100 days', $1, $1::timestamptz - interval '91 days'),
@@ -194,6 +197,7 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 	want := map[string]int64{
 		"system_metrics_history": 240, "process_metrics_history": 240, "infrastructure_health": 240,
 		"infrastructure_alerts": 1, "metric_aggregations": 35, "sessions": 1, "api_tokens": 2,
+		"login_failures": 1,
 	}
 	before := map[string]int64{}
 	for table := range want {

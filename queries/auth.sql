@@ -7,13 +7,41 @@ VALUES (@email, @password_hash, @role, @created_at)
 RETURNING *;
 
 -- name: UserByEmail :one
-SELECT * FROM users WHERE lower(email) = lower(@email);
+SELECT sqlc.embed(u),
+    -- Over all the account's addresses: failures since each one's last login, and the last lock
+    -- still running at @now.
+    (SELECT coalesce(sum(f.failed_attempts), 0)::integer FROM login_failures f WHERE f.user_id = u.id) AS failed_attempts,
+    (SELECT f.locked_until FROM login_failures f WHERE f.user_id = u.id AND f.locked_until > @now::timestamptz
+     ORDER BY f.locked_until DESC LIMIT 1) AS locked_until
+FROM users u
+WHERE lower(u.email) = lower(@email);
 
 -- name: UserByID :one
-SELECT * FROM users WHERE id = @id;
+SELECT sqlc.embed(u),
+    -- Over all the account's addresses: failures since each one's last login, and the last lock
+    -- still running at @now.
+    (SELECT coalesce(sum(f.failed_attempts), 0)::integer FROM login_failures f WHERE f.user_id = u.id) AS failed_attempts,
+    (SELECT f.locked_until FROM login_failures f WHERE f.user_id = u.id AND f.locked_until > @now::timestamptz
+     ORDER BY f.locked_until DESC LIMIT 1) AS locked_until
+FROM users u
+WHERE u.id = @id;
 
 -- name: ListUsers :many
-SELECT * FROM users ORDER BY id;
+SELECT sqlc.embed(u),
+    -- Over all the account's addresses: failures since each one's last login, and the last lock
+    -- still running at @now.
+    (SELECT coalesce(sum(f.failed_attempts), 0)::integer FROM login_failures f WHERE f.user_id = u.id) AS failed_attempts,
+    (SELECT f.locked_until FROM login_failures f WHERE f.user_id = u.id AND f.locked_until > @now::timestamptz
+     ORDER BY f.locked_until DESC LIMIT 1) AS locked_until
+FROM users u
+ORDER BY u.id;
+
+-- name: LoginCandidate :one
+-- The account a login names, with its lock for the address the login comes from.
+SELECT sqlc.embed(u), f.locked_until
+FROM users u
+LEFT JOIN login_failures f ON f.user_id = u.id AND f.address = @address
+WHERE lower(u.email) = lower(@email);
 
 -- name: SetUserPassword :one
 -- A new password also lifts a lock (it is how an admin lets a locked-out user back in), ends the
@@ -21,9 +49,11 @@ SELECT * FROM users ORDER BY id;
 -- the old password is cut off.
 WITH u AS (
     UPDATE users
-    SET password_hash = @password_hash, failed_attempts = 0, locked_until = NULL, sessions_valid_after = @now::timestamptz
+    SET password_hash = @password_hash, sessions_valid_after = @now::timestamptz
     WHERE lower(email) = lower(@email)
     RETURNING id
+), unlocked AS (
+    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
 ), revoked AS (
     UPDATE api_tokens SET revoked_at = @now::timestamptz
     WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
@@ -45,25 +75,39 @@ WITH u AS (
 )
 SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u;
 
--- name: EnableUser :execrows
+-- name: EnableUser :one
 -- Enabling starts afresh: no lock-out left over. Sessions and tokens ended by disabling stay
 -- ended; the user logs in again.
-UPDATE users SET disabled_at = NULL, failed_attempts = 0, locked_until = NULL
-WHERE lower(email) = lower(@email);
+WITH u AS (
+    UPDATE users SET disabled_at = NULL WHERE lower(email) = lower(@email) RETURNING id
+), unlocked AS (
+    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
+)
+SELECT count(*)::integer FROM u;
 
 -- name: RecordLoginSuccess :exec
-UPDATE users
-SET last_login_at = @at::timestamptz, failed_attempts = 0, locked_until = NULL
-WHERE id = @id;
+-- A good login clears the count of its own address only: an attacker's elsewhere stays.
+WITH f AS (
+    DELETE FROM login_failures WHERE user_id = @id AND address = @address
+)
+UPDATE users SET last_login_at = @at::timestamptz WHERE id = @id;
 
 -- name: RecordLoginFailure :one
--- Counts a wrong password; the failure that reaches max_failures locks the account until
--- lock_until and starts the count again, so after the lock the user has the full allowance.
-UPDATE users
-SET failed_attempts = CASE WHEN failed_attempts + 1 >= @max_failures::integer THEN 0 ELSE failed_attempts + 1 END,
-    locked_until    = CASE WHEN failed_attempts + 1 >= @max_failures::integer THEN @lock_until::timestamptz ELSE locked_until END
-WHERE id = @id
-RETURNING locked_until, failed_attempts;
+-- Counts a failed login of the account from one address. The failure that reaches
+-- max_failures locks the account for that address until lock_until; failures during the lock
+-- go on counting (so they slow down like any other) but do not extend it, or anyone could keep
+-- a user out forever with one guess per lock period. After the lock the count starts again.
+INSERT INTO login_failures AS f (user_id, address, failed_attempts, locked_until, last_failed_at)
+VALUES (@id, @address, 1, CASE WHEN @max_failures::integer <= 1 THEN @lock_until::timestamptz END, @now::timestamptz)
+ON CONFLICT (user_id, address) DO UPDATE
+SET failed_attempts = CASE WHEN f.locked_until <= @now::timestamptz THEN 1 ELSE f.failed_attempts + 1 END,
+    locked_until = CASE
+        WHEN f.locked_until > @now::timestamptz THEN f.locked_until
+        WHEN (CASE WHEN f.locked_until <= @now::timestamptz THEN 1 ELSE f.failed_attempts + 1 END) >= @max_failures::integer
+            THEN @lock_until::timestamptz
+        END,
+    last_failed_at = @now::timestamptz
+RETURNING failed_attempts, locked_until;
 
 -- name: CreateAPIToken :one
 INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at)

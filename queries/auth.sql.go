@@ -84,7 +84,7 @@ const createUser = `-- name: CreateUser :one
 
 INSERT INTO users (email, password_hash, role, created_at)
 VALUES ($1, $2, $3, $4)
-RETURNING id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at
+RETURNING id, email, password_hash, role, created_at, last_login_at, sessions_valid_after, disabled_at
 `
 
 type CreateUserParams struct {
@@ -111,8 +111,6 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.Role,
 		&i.CreatedAt,
 		&i.LastLoginAt,
-		&i.FailedAttempts,
-		&i.LockedUntil,
 		&i.SessionsValidAfter,
 		&i.DisabledAt,
 	)
@@ -151,19 +149,22 @@ func (q *Queries) DisableUser(ctx context.Context, arg DisableUserParams) (Disab
 	return i, err
 }
 
-const enableUser = `-- name: EnableUser :execrows
-UPDATE users SET disabled_at = NULL, failed_attempts = 0, locked_until = NULL
-WHERE lower(email) = lower($1)
+const enableUser = `-- name: EnableUser :one
+WITH u AS (
+    UPDATE users SET disabled_at = NULL WHERE lower(email) = lower($1) RETURNING id
+), unlocked AS (
+    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
+)
+SELECT count(*)::integer FROM u
 `
 
 // Enabling starts afresh: no lock-out left over. Sessions and tokens ended by disabling stay
 // ended; the user logs in again.
-func (q *Queries) EnableUser(ctx context.Context, email string) (int64, error) {
-	result, err := q.db.Exec(ctx, enableUser, email)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+func (q *Queries) EnableUser(ctx context.Context, email string) (int32, error) {
+	row := q.db.QueryRow(ctx, enableUser, email)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
 }
 
 const listAPITokens = `-- name: ListAPITokens :many
@@ -200,29 +201,42 @@ func (q *Queries) ListAPITokens(ctx context.Context, userID int64) ([]ApiToken, 
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at FROM users ORDER BY id
+SELECT u.id, u.email, u.password_hash, u.role, u.created_at, u.last_login_at, u.sessions_valid_after, u.disabled_at,
+    -- Over all the account's addresses: failures since each one's last login, and the last lock
+    -- still running at @now.
+    (SELECT coalesce(sum(f.failed_attempts), 0)::integer FROM login_failures f WHERE f.user_id = u.id) AS failed_attempts,
+    (SELECT f.locked_until FROM login_failures f WHERE f.user_id = u.id AND f.locked_until > $1::timestamptz
+     ORDER BY f.locked_until DESC LIMIT 1) AS locked_until
+FROM users u
+ORDER BY u.id
 `
 
-func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := q.db.Query(ctx, listUsers)
+type ListUsersRow struct {
+	User           User
+	FailedAttempts int32
+	LockedUntil    *time.Time
+}
+
+func (q *Queries) ListUsers(ctx context.Context, now time.Time) ([]ListUsersRow, error) {
+	rows, err := q.db.Query(ctx, listUsers, now)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []User{}
+	items := []ListUsersRow{}
 	for rows.Next() {
-		var i User
+		var i ListUsersRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.Email,
-			&i.PasswordHash,
-			&i.Role,
-			&i.CreatedAt,
-			&i.LastLoginAt,
+			&i.User.ID,
+			&i.User.Email,
+			&i.User.PasswordHash,
+			&i.User.Role,
+			&i.User.CreatedAt,
+			&i.User.LastLoginAt,
+			&i.User.SessionsValidAfter,
+			&i.User.DisabledAt,
 			&i.FailedAttempts,
 			&i.LockedUntil,
-			&i.SessionsValidAfter,
-			&i.DisabledAt,
 		); err != nil {
 			return nil, err
 		}
@@ -234,47 +248,101 @@ func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
 	return items, nil
 }
 
+const loginCandidate = `-- name: LoginCandidate :one
+SELECT u.id, u.email, u.password_hash, u.role, u.created_at, u.last_login_at, u.sessions_valid_after, u.disabled_at, f.locked_until
+FROM users u
+LEFT JOIN login_failures f ON f.user_id = u.id AND f.address = $1
+WHERE lower(u.email) = lower($2)
+`
+
+type LoginCandidateParams struct {
+	Address string
+	Email   string
+}
+
+type LoginCandidateRow struct {
+	User        User
+	LockedUntil *time.Time
+}
+
+// The account a login names, with its lock for the address the login comes from.
+func (q *Queries) LoginCandidate(ctx context.Context, arg LoginCandidateParams) (LoginCandidateRow, error) {
+	row := q.db.QueryRow(ctx, loginCandidate, arg.Address, arg.Email)
+	var i LoginCandidateRow
+	err := row.Scan(
+		&i.User.ID,
+		&i.User.Email,
+		&i.User.PasswordHash,
+		&i.User.Role,
+		&i.User.CreatedAt,
+		&i.User.LastLoginAt,
+		&i.User.SessionsValidAfter,
+		&i.User.DisabledAt,
+		&i.LockedUntil,
+	)
+	return i, err
+}
+
 const recordLoginFailure = `-- name: RecordLoginFailure :one
-UPDATE users
-SET failed_attempts = CASE WHEN failed_attempts + 1 >= $1::integer THEN 0 ELSE failed_attempts + 1 END,
-    locked_until    = CASE WHEN failed_attempts + 1 >= $1::integer THEN $2::timestamptz ELSE locked_until END
-WHERE id = $3
-RETURNING locked_until, failed_attempts
+INSERT INTO login_failures AS f (user_id, address, failed_attempts, locked_until, last_failed_at)
+VALUES ($1, $2, 1, CASE WHEN $3::integer <= 1 THEN $4::timestamptz END, $5::timestamptz)
+ON CONFLICT (user_id, address) DO UPDATE
+SET failed_attempts = CASE WHEN f.locked_until <= $5::timestamptz THEN 1 ELSE f.failed_attempts + 1 END,
+    locked_until = CASE
+        WHEN f.locked_until > $5::timestamptz THEN f.locked_until
+        WHEN (CASE WHEN f.locked_until <= $5::timestamptz THEN 1 ELSE f.failed_attempts + 1 END) >= $3::integer
+            THEN $4::timestamptz
+        END,
+    last_failed_at = $5::timestamptz
+RETURNING failed_attempts, locked_until
 `
 
 type RecordLoginFailureParams struct {
+	ID          int64
+	Address     string
 	MaxFailures int32
 	LockUntil   time.Time
-	ID          int64
+	Now         time.Time
 }
 
 type RecordLoginFailureRow struct {
-	LockedUntil    *time.Time
 	FailedAttempts int32
+	LockedUntil    *time.Time
 }
 
-// Counts a wrong password; the failure that reaches max_failures locks the account until
-// lock_until and starts the count again, so after the lock the user has the full allowance.
+// Counts a failed login of the account from one address. The failure that reaches
+// max_failures locks the account for that address until lock_until; failures during the lock
+// go on counting (so they slow down like any other) but do not extend it, or anyone could keep
+// a user out forever with one guess per lock period. After the lock the count starts again.
 func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (RecordLoginFailureRow, error) {
-	row := q.db.QueryRow(ctx, recordLoginFailure, arg.MaxFailures, arg.LockUntil, arg.ID)
+	row := q.db.QueryRow(ctx, recordLoginFailure,
+		arg.ID,
+		arg.Address,
+		arg.MaxFailures,
+		arg.LockUntil,
+		arg.Now,
+	)
 	var i RecordLoginFailureRow
-	err := row.Scan(&i.LockedUntil, &i.FailedAttempts)
+	err := row.Scan(&i.FailedAttempts, &i.LockedUntil)
 	return i, err
 }
 
 const recordLoginSuccess = `-- name: RecordLoginSuccess :exec
-UPDATE users
-SET last_login_at = $1::timestamptz, failed_attempts = 0, locked_until = NULL
-WHERE id = $2
+WITH f AS (
+    DELETE FROM login_failures WHERE user_id = $2 AND address = $3
+)
+UPDATE users SET last_login_at = $1::timestamptz WHERE id = $2
 `
 
 type RecordLoginSuccessParams struct {
-	At time.Time
-	ID int64
+	At      time.Time
+	ID      int64
+	Address string
 }
 
+// A good login clears the count of its own address only: an attacker's elsewhere stays.
 func (q *Queries) RecordLoginSuccess(ctx context.Context, arg RecordLoginSuccessParams) error {
-	_, err := q.db.Exec(ctx, recordLoginSuccess, arg.At, arg.ID)
+	_, err := q.db.Exec(ctx, recordLoginSuccess, arg.At, arg.ID, arg.Address)
 	return err
 }
 
@@ -298,9 +366,11 @@ func (q *Queries) RevokeAPIToken(ctx context.Context, arg RevokeAPITokenParams) 
 const setUserPassword = `-- name: SetUserPassword :one
 WITH u AS (
     UPDATE users
-    SET password_hash = $1, failed_attempts = 0, locked_until = NULL, sessions_valid_after = $2::timestamptz
+    SET password_hash = $1, sessions_valid_after = $2::timestamptz
     WHERE lower(email) = lower($3)
     RETURNING id
+), unlocked AS (
+    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
 ), revoked AS (
     UPDATE api_tokens SET revoked_at = $2::timestamptz
     WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
@@ -345,45 +415,81 @@ func (q *Queries) TouchAPIToken(ctx context.Context, arg TouchAPITokenParams) er
 }
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at FROM users WHERE lower(email) = lower($1)
+SELECT u.id, u.email, u.password_hash, u.role, u.created_at, u.last_login_at, u.sessions_valid_after, u.disabled_at,
+    -- Over all the account's addresses: failures since each one's last login, and the last lock
+    -- still running at @now.
+    (SELECT coalesce(sum(f.failed_attempts), 0)::integer FROM login_failures f WHERE f.user_id = u.id) AS failed_attempts,
+    (SELECT f.locked_until FROM login_failures f WHERE f.user_id = u.id AND f.locked_until > $1::timestamptz
+     ORDER BY f.locked_until DESC LIMIT 1) AS locked_until
+FROM users u
+WHERE lower(u.email) = lower($2)
 `
 
-func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
-	row := q.db.QueryRow(ctx, userByEmail, email)
-	var i User
+type UserByEmailParams struct {
+	Now   time.Time
+	Email string
+}
+
+type UserByEmailRow struct {
+	User           User
+	FailedAttempts int32
+	LockedUntil    *time.Time
+}
+
+func (q *Queries) UserByEmail(ctx context.Context, arg UserByEmailParams) (UserByEmailRow, error) {
+	row := q.db.QueryRow(ctx, userByEmail, arg.Now, arg.Email)
+	var i UserByEmailRow
 	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.PasswordHash,
-		&i.Role,
-		&i.CreatedAt,
-		&i.LastLoginAt,
+		&i.User.ID,
+		&i.User.Email,
+		&i.User.PasswordHash,
+		&i.User.Role,
+		&i.User.CreatedAt,
+		&i.User.LastLoginAt,
+		&i.User.SessionsValidAfter,
+		&i.User.DisabledAt,
 		&i.FailedAttempts,
 		&i.LockedUntil,
-		&i.SessionsValidAfter,
-		&i.DisabledAt,
 	)
 	return i, err
 }
 
 const userByID = `-- name: UserByID :one
-SELECT id, email, password_hash, role, created_at, last_login_at, failed_attempts, locked_until, sessions_valid_after, disabled_at FROM users WHERE id = $1
+SELECT u.id, u.email, u.password_hash, u.role, u.created_at, u.last_login_at, u.sessions_valid_after, u.disabled_at,
+    -- Over all the account's addresses: failures since each one's last login, and the last lock
+    -- still running at @now.
+    (SELECT coalesce(sum(f.failed_attempts), 0)::integer FROM login_failures f WHERE f.user_id = u.id) AS failed_attempts,
+    (SELECT f.locked_until FROM login_failures f WHERE f.user_id = u.id AND f.locked_until > $1::timestamptz
+     ORDER BY f.locked_until DESC LIMIT 1) AS locked_until
+FROM users u
+WHERE u.id = $2
 `
 
-func (q *Queries) UserByID(ctx context.Context, id int64) (User, error) {
-	row := q.db.QueryRow(ctx, userByID, id)
-	var i User
+type UserByIDParams struct {
+	Now time.Time
+	ID  int64
+}
+
+type UserByIDRow struct {
+	User           User
+	FailedAttempts int32
+	LockedUntil    *time.Time
+}
+
+func (q *Queries) UserByID(ctx context.Context, arg UserByIDParams) (UserByIDRow, error) {
+	row := q.db.QueryRow(ctx, userByID, arg.Now, arg.ID)
+	var i UserByIDRow
 	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.PasswordHash,
-		&i.Role,
-		&i.CreatedAt,
-		&i.LastLoginAt,
+		&i.User.ID,
+		&i.User.Email,
+		&i.User.PasswordHash,
+		&i.User.Role,
+		&i.User.CreatedAt,
+		&i.User.LastLoginAt,
+		&i.User.SessionsValidAfter,
+		&i.User.DisabledAt,
 		&i.FailedAttempts,
 		&i.LockedUntil,
-		&i.SessionsValidAfter,
-		&i.DisabledAt,
 	)
 	return i, err
 }

@@ -132,3 +132,12 @@ DELETE FROM api_tokens WHERE id IN (
     SELECT id FROM api_tokens
     WHERE expires_at < @expired_before::timestamptz OR revoked_at < @revoked_before::timestamptz
     LIMIT @batch_size);
+
+-- name: CountStaleLoginFailures :one
+-- Failed-login counts no failure has added to since @before: a week, the longest LOGIN_LOCKOUT,
+-- so their locks have ended too.
+SELECT count(*) FROM login_failures WHERE last_failed_at < @before::timestamptz;
+
+-- name: DeleteStaleLoginFailures :execrows
+DELETE FROM login_failures WHERE (user_id, address) IN (
+    SELECT user_id, address FROM login_failures WHERE last_failed_at < @before::timestamptz LIMIT @batch_size);

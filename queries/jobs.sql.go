@@ -244,6 +244,19 @@ func (q *Queries) CountOldSystemMetrics(ctx context.Context, before time.Time) (
 	return count, err
 }
 
+const countStaleLoginFailures = `-- name: CountStaleLoginFailures :one
+SELECT count(*) FROM login_failures WHERE last_failed_at < $1::timestamptz
+`
+
+// Failed-login counts no failure has added to since @before: a week, the longest LOGIN_LOCKOUT,
+// so their locks have ended too.
+func (q *Queries) CountStaleLoginFailures(ctx context.Context, before time.Time) (int64, error) {
+	row := q.db.QueryRow(ctx, countStaleLoginFailures, before)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deleteDeadTokens = `-- name: DeleteDeadTokens :execrows
 DELETE FROM api_tokens WHERE id IN (
     SELECT id FROM api_tokens
@@ -367,6 +380,24 @@ type DeleteOldSystemMetricsParams struct {
 
 func (q *Queries) DeleteOldSystemMetrics(ctx context.Context, arg DeleteOldSystemMetricsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteOldSystemMetrics, arg.Before, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteStaleLoginFailures = `-- name: DeleteStaleLoginFailures :execrows
+DELETE FROM login_failures WHERE (user_id, address) IN (
+    SELECT user_id, address FROM login_failures WHERE last_failed_at < $1::timestamptz LIMIT $2)
+`
+
+type DeleteStaleLoginFailuresParams struct {
+	Before    time.Time
+	BatchSize int32
+}
+
+func (q *Queries) DeleteStaleLoginFailures(ctx context.Context, arg DeleteStaleLoginFailuresParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteStaleLoginFailures, arg.Before, arg.BatchSize)
 	if err != nil {
 		return 0, err
 	}

@@ -149,6 +149,14 @@ type InfrastructureHealth struct {
 	Components  []byte
 }
 
+type LoginFailure struct {
+	UserID         int64
+	Address        string
+	FailedAttempts int32
+	LockedUntil    *time.Time
+	LastFailedAt   time.Time
+}
+
 type MetricAggregation struct {
 	ID          int64
 	Host        string
@@ -225,8 +233,6 @@ type User struct {
 	Role               string
 	CreatedAt          time.Time
 	LastLoginAt        *time.Time
-	FailedAttempts     int32
-	LockedUntil        *time.Time
 	SessionsValidAfter *time.Time
 	DisabledAt         *time.Time
 }
