@@ -30,7 +30,7 @@ func aggregate(ctx context.Context, env *environment, args []string) error {
 	default:
 		return exitError{code: 2, err: fmt.Errorf("--period must be hourly or daily, not %q", *period)}
 	}
-	if *hours == 0 {
+	if !given(fs, "hours") {
 		*hours = jobs.HourlyLookbackHours
 		if *period == jobs.Daily {
 			*hours = jobs.DailyLookbackHours

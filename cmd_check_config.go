@@ -21,6 +21,9 @@ var checkConfigCommand = command{
 		}
 		fmt.Fprintf(env.stdout, "configuration is valid: environment=%s, address=%s, database=%s, jobs=%t\n",
 			cfg.Environment, cfg.HTTPAddr, db, cfg.JobsEnabled)
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(env.stdout, "warning: "+w)
+		}
 		if cfg.SecretGenerated {
 			fmt.Fprintln(env.stdout, "note: SECRET_KEY is unset; a random one is made at each start, so the keyed hashes of unknown emails in the login log change at each restart (sessions and API tokens do not depend on it)")
 		}

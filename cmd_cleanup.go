@@ -26,12 +26,13 @@ func cleanup(ctx context.Context, env *environment, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	if *days < 0 || *days > 36500 {
+	daysSet := given(fs, "days")
+	if daysSet && (*days < 1 || *days > 36500) {
 		return exitError{code: 2, err: fmt.Errorf("--days must be between 1 and 36500, not %d", *days)}
 	}
 	return withDatabase(ctx, env, func(cfg config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
 		retention := jobs.RetentionFrom(cfg)
-		if *days > 0 {
+		if daysSet {
 			retention.RawDays = *days
 		}
 		rep, err := jobs.Cleanup(ctx, pool, jobs.CleanupOptions{Retention: retention, DryRun: *dryRun, Vacuum: *vacuum, Now: time.Now()})

@@ -47,6 +47,9 @@ func serve(ctx context.Context, env *environment, args []string) error {
 // runServer serves until ctx ends, then shuts down in order.
 func runServer(ctx context.Context, env *environment, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
 	ver, _, _ := buildInfo()
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	if cfg.SecretGenerated {
 		log.Warn("SECRET_KEY is unset: using a random key for this run only; the login log's hashes of unknown emails will not match across restarts")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/config"
 )
 
@@ -22,7 +23,7 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "token")
 	email := fs.String("email", "", "create, list: the user the token acts for")
 	name := fs.String("name", "", "create: what the token is for, e.g. ci-deploy")
-	ttl := fs.Duration("ttl", 30*24*time.Hour, "create: how long the token is valid, as a duration (720h is 30 days)")
+	ttl := fs.Duration("ttl", 30*24*time.Hour, "create: how long the token is valid, as a duration (720h is 30 days; at most 8760h, a year)")
 	id := fs.Int64("id", 0, "revoke: the token's id (see token list)")
 	action, err := subcommand(env, fs, args, "create", "revoke", "list")
 	if err != nil {
@@ -35,8 +36,9 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 	case action == "create" && *name == "":
 		fmt.Fprintln(env.stderr, "infradash token create: --name is required (say what the token is for)")
 		return errUsage
-	case action == "create" && *ttl <= 0:
-		fmt.Fprintf(env.stderr, "infradash token create: --ttl must be positive, not %s\n", *ttl)
+	case action == "create" && (*ttl <= 0 || *ttl > auth.MaxTokenLifetime):
+		fmt.Fprintf(env.stderr, "infradash token create: --ttl must be positive and at most 8760h (a year), not %s; "+
+			"create a new token before the old one expires\n", *ttl)
 		return errUsage
 	case action == "revoke" && *id <= 0:
 		fmt.Fprintln(env.stderr, "infradash token revoke: --id is required")

@@ -142,6 +142,14 @@ func flags(env *environment, name string) *flag.FlagSet {
 	return fs
 }
 
+// given reports whether the command line set the flag, so that a value equal to the default
+// (0 days, 0 hours) is refused as the mistake it is rather than read as "use the default".
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // parse parses args; --help prints to stdout and ends the command successfully.
 func parse(env *environment, fs *flag.FlagSet, args []string) error {
 	for _, a := range args {

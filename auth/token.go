@@ -49,10 +49,14 @@ func hashToken(token string) []byte {
 	return sum[:]
 }
 
+// MaxTokenLifetime bounds a token's validity: a leaked token that never expires is a credential
+// nobody remembers to revoke.
+const MaxTokenLifetime = 365 * 24 * time.Hour
+
 // CreateToken issues a token for a user, valid for ttl. The returned string is the only copy.
 func (s *Store) CreateToken(ctx context.Context, userID int64, name string, ttl time.Duration) (string, Token, error) {
-	if ttl <= 0 {
-		return "", Token{}, fmt.Errorf("token lifetime must be positive, not %s", ttl)
+	if ttl <= 0 || ttl > MaxTokenLifetime {
+		return "", Token{}, fmt.Errorf("token lifetime must be positive and at most a year (%s), not %s", MaxTokenLifetime, ttl)
 	}
 	plain := newToken()
 	now := s.now().UTC()

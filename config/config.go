@@ -86,6 +86,18 @@ type Config struct {
 // Production reports whether the production rules apply.
 func (c Config) Production() bool { return c.Environment == Production }
 
+// Warnings are what a valid configuration still leaves open; check-config prints them and serve
+// logs them at start.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.Production() && c.MetricsToken == "" {
+		w = append(w, "METRICS_TOKEN is unset: /metrics (request counts and routes, host and database gauges) is public "+
+			"to anyone who reaches the port; set it (openssl rand -hex 24) unless only your Prometheus can reach the port. "+
+			"/api/v1/openapi.json is public either way: it describes the API and holds no data")
+	}
+	return w
+}
+
 // Problems is the list of everything wrong with a configuration.
 type Problems []string
 
