@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,9 +84,34 @@ func (a *Assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := f.body
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+	if acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		body = f.gz
 	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+// acceptsGzip reports whether the client takes a gzipped answer: gzip (or *) in
+// Accept-Encoding with a q above zero.
+func acceptsGzip(r *http.Request) bool {
+	gzipQ, starQ := -1.0, -1.0
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(part, ";")
+			q := 1.0
+			if v, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q="); ok {
+				q, _ = strconv.ParseFloat(v, 64)
+			}
+			switch name = strings.TrimSpace(name); {
+			case strings.EqualFold(name, "gzip"):
+				gzipQ = q
+			case name == "*":
+				starQ = q
+			}
+		}
+	}
+	if gzipQ < 0 {
+		gzipQ = starQ
+	}
+	return gzipQ > 0
 }
