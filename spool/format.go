@@ -191,7 +191,7 @@ func parseAck(b []byte) (uint64, bool) {
 		}
 	}
 	seq, err := strconv.ParseUint(string(digits), 10, 64)
-	if err != nil || seq >= maxSeq || string(formatAck(seq)) != string(b) {
+	if err != nil || seq >= maxStart || string(formatAck(seq)) != string(b) {
 		return 0, false
 	}
 	return seq, true

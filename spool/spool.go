@@ -21,9 +21,11 @@ const (
 	MaxRecordBytes = 1 << 30
 
 	maxSegmentBytes = 1 << 30
-	// maxSeq is far beyond any real sequence number (2^62 records); a segment name or an ack
-	// position at or above it comes from a damaged file.
-	maxSeq = 1 << 62
+	// maxSeq is far beyond any real sequence number (2^62 records). A segment name or an ack
+	// position at or above maxStart comes from a damaged file; that leaves room for records
+	// after any accepted one, so Append never runs out of numbers.
+	maxSeq   = 1 << 62
+	maxStart = maxSeq / 2
 
 	segmentExt = ".seg"
 	ackName    = "ack"
@@ -201,19 +203,20 @@ func (s *Spool) recover() error {
 		}
 		g.recs, g.size, g.last = res.recs, size, res.last
 		s.next = max(s.next, g.first, res.last+1)
+		if !newest && res.tail > 0 {
+			// Older segments are never written again: a bad end is skipped like any corrupt
+			// stretch, not cut, and the records it held run up to the next segment's first.
+			res.regions++
+			res.skipped += res.tail
+			res.lost += limit - res.last - 1
+			res.tail = 0
+		}
 		if res.regions > 0 {
 			s.corrupt += uint64(res.regions)
 			s.log.Warn("spool: skipped corrupt records", "file", g.path, "stretches", res.regions,
 				"bytes", res.skipped, "records_lost", res.lost)
 		}
 		if res.tail == 0 {
-			continue
-		}
-		if !newest {
-			// Older segments are never written again; the tail is skipped, not cut.
-			s.corrupt++
-			s.log.Warn("spool: skipped corrupt bytes at the end of a segment", "file", g.path,
-				"bytes", res.tail, "records_lost", limit-res.last-1)
 			continue
 		}
 		s.torn++
@@ -284,7 +287,7 @@ func parseSegmentName(name string) (uint64, bool) {
 		return 0, false
 	}
 	first, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || first == 0 || first >= maxSeq {
+	if err != nil || first == 0 || first >= maxStart {
 		return 0, false
 	}
 	return first, true
