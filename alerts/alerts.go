@@ -18,7 +18,8 @@ import (
 	"github.com/infradash/infradash/queries"
 )
 
-// Rules are the thresholds and timings of alerting.
+// Rules are the thresholds and timings of alerting: a value, passed to every evaluation, so the
+// thresholds of the alerts are always those of the health score and the charts.
 type Rules struct {
 	// Thresholds are the levels the health score uses too; an alert's metric is a health kind
 	// (cpu, memory, disk).
@@ -26,7 +27,27 @@ type Rules struct {
 	Window         time.Duration // the mean is taken over this much recent history
 	Cooldown       time.Duration // least time between two notices about one series
 	RepeatInterval time.Duration // reminders while firing and unacknowledged
-	Hysteresis     float64       // points below warning before an alert resolves
+	// Hysteresis is how many points below a threshold the mean must fall to leave its level: a
+	// critical alert steps back to warning below critical-Hysteresis, and resolves below
+	// warning-Hysteresis.
+	Hysteresis float64
+}
+
+// minCoverage is the share of the window a series' samples must speak for before its mean is
+// judged. Right after a start (or when a host comes back) the window holds a few samples whose
+// mean is noise: three of them once opened a critical alert.
+const minCoverage = 0.8
+
+// Covered reports whether m's samples speak for at least 80 % of the window: the time from the
+// first sample to the last, plus the average spacing of the samples (each stands for one
+// interval). It needs no collect interval, so it holds for every sender's; five samples a
+// window are always enough (config asks ALERT_WINDOW for five COLLECT_INTERVALs).
+func (r Rules) Covered(m Mean) bool {
+	if m.Samples < 2 {
+		return false
+	}
+	span := m.LastAt.Sub(m.FirstAt)
+	return span+span/time.Duration(m.Samples-1) >= time.Duration(minCoverage*float64(r.Window))
 }
 
 // RulesFrom takes the rules out of the configuration.
@@ -40,26 +61,38 @@ type Action string
 
 // Actions.
 const (
-	Open     Action = "open"
-	Escalate Action = "escalate"
-	Remind   Action = "remind"
-	Update   Action = "update"
-	Resolve  Action = "resolve"
+	Open       Action = "open"
+	Escalate   Action = "escalate"   // warning to critical
+	Deescalate Action = "deescalate" // critical back to warning
+	Remind     Action = "remind"
+	Update     Action = "update" // the latest mean of an open alert; nothing to tell
+	Resolve    Action = "resolve"
+	// Wait is a series at warning or critical with no open alert whose window is not yet
+	// covered by samples (see Rules.Covered): it opens once it is, if it still fires.
+	Wait Action = "wait"
 )
 
 // Change is one decision of an evaluation.
 type Change struct {
-	Action    Action
-	AlertID   int64 // 0 for Open
-	Host      string
-	Metric    string
-	Subject   string
-	Severity  string // of the alert after the change
-	Value     float64
+	Action   Action
+	AlertID  int64 // 0 for Open and Wait
+	Host     string
+	Metric   string
+	Subject  string
+	Severity health.Status // of the alert after the change: health.Warning or health.Critical
+	Value    float64
+	// Threshold is the one of Severity under the rules of this evaluation; for Resolve, the
+	// warning threshold it fell below (less the hysteresis).
 	Threshold float64
 	Since     time.Time
 	NoData    bool // Resolve only: the series stopped reporting
 }
+
+// Resolutions of an alert (infrastructure_alerts.resolution).
+const (
+	resolutionRecovered = "recovered"
+	resolutionNoData    = "no_data"
+)
 
 // noDataWindows is how many alert windows an open alert's series may send nothing before the
 // alert resolves: a filesystem unmounted, a host renamed or gone, a recorder failing. Waiting a
@@ -72,9 +105,10 @@ type Mean = queries.AlertWindowMeansRow
 type seriesKey struct{ host, metric, subject string }
 
 // Decide compares each series' mean with the thresholds and the open alerts. It is pure: the
-// caller stores the changes. An open alert keeps its highest severity until it resolves, so a
-// value wavering around the critical line escalates once, not on every crossing. An open alert
-// whose series has sent nothing for noDataWindows windows resolves with a "no data" notice.
+// caller stores the changes. An alert leaves its level only ALERT_HYSTERESIS points below that
+// level's threshold, so a mean wavering around a line changes the alert once, not on every
+// crossing. A window its samples do not yet cover changes nothing. An open alert whose series
+// has sent nothing for noDataWindows windows resolves with a "no data" notice.
 func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.Time) []Change {
 	byKey := make(map[seriesKey]queries.InfrastructureAlert, len(open))
 	for _, a := range open {
@@ -83,32 +117,39 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 	var changes []Change
 	reporting := make(map[seriesKey]bool, len(means))
 	for _, m := range means {
-		reporting[seriesKey{m.Host, m.Metric, m.Subject}] = true
+		key := seriesKey{m.Host, m.Metric, m.Subject}
+		reporting[key] = true
 		th, ok := r.Thresholds.For(m.Metric)
 		if !ok {
 			continue
 		}
-		level, threshold := "", 0.0
-		switch th.Classify(m.MeanValue) {
-		case health.Critical:
-			level, threshold = string(health.Critical), th.Critical
-		case health.Warning:
-			level, threshold = string(health.Warning), th.Warning
-		}
-		c := Change{Host: m.Host, Metric: m.Metric, Subject: m.Subject, Value: m.MeanValue, Severity: level, Threshold: threshold, Since: now}
-		a, isOpen := byKey[seriesKey{m.Host, m.Metric, m.Subject}]
+		level := th.Classify(m.MeanValue)
+		firing := level == health.Warning || level == health.Critical
+		covered := r.Covered(m)
+		c := Change{Host: m.Host, Metric: m.Metric, Subject: m.Subject, Value: m.MeanValue, Since: now}
+		a, isOpen := byKey[key]
 		if !isOpen {
-			if level != "" {
-				c.Action = Open
+			if firing {
+				c.Action, c.Severity, c.Threshold = Open, level, thresholdOf(th, level)
+				if !covered {
+					c.Action = Wait
+				}
 				changes = append(changes, c)
 			}
 			continue
 		}
-		c.AlertID, c.Since, c.Severity, c.Threshold = a.ID, a.StartedAt, string(a.Severity), a.Threshold
+		sev := health.Status(a.Severity)
+		c.AlertID, c.Since, c.Severity, c.Threshold = a.ID, a.StartedAt, sev, thresholdOf(th, sev)
 		switch {
-		case level == string(health.Critical) && a.Severity == queries.HealthstatusWarning:
-			c.Action, c.Severity, c.Threshold = Escalate, level, threshold
-		case level != "":
+		case !covered:
+			c.Action = Update
+		case level == health.Critical && sev == health.Warning:
+			c.Action, c.Severity, c.Threshold = Escalate, health.Critical, th.Critical
+		case m.MeanValue < th.Warning-r.Hysteresis:
+			c.Action, c.Threshold = Resolve, th.Warning
+		case sev == health.Critical && m.MeanValue < th.Critical-r.Hysteresis:
+			c.Action, c.Severity, c.Threshold = Deescalate, health.Warning, th.Warning
+		case firing:
 			c.Action = Update
 			last := a.StartedAt
 			if a.LastNotifiedAt != nil {
@@ -117,8 +158,6 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 			if a.AcknowledgedAt == nil && !now.Before(last.Add(r.RepeatInterval)) {
 				c.Action = Remind
 			}
-		case m.MeanValue < th.Warning-r.Hysteresis:
-			c.Action = Resolve
 		default:
 			c.Action = Update // below warning but inside the hysteresis band: still open, quiet
 		}
@@ -129,10 +168,22 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 		if reporting[seriesKey{a.Host, string(a.Metric), a.Subject}] || now.Before(a.UpdatedAt.Add(noDataWindows*r.Window)) {
 			continue
 		}
+		threshold := a.Threshold
+		if th, ok := r.Thresholds.For(string(a.Metric)); ok {
+			threshold = th.Warning
+		}
 		changes = append(changes, Change{Action: Resolve, NoData: true, AlertID: a.ID, Host: a.Host, Metric: string(a.Metric),
-			Subject: a.Subject, Severity: string(a.Severity), Value: a.Value, Threshold: a.Threshold, Since: a.StartedAt})
+			Subject: a.Subject, Severity: health.Status(a.Severity), Value: a.Value, Threshold: threshold, Since: a.StartedAt})
 	}
 	return changes
+}
+
+// thresholdOf is the threshold of a level: the critical one for critical, else the warning one.
+func thresholdOf(l health.Level, s health.Status) float64 {
+	if s == health.Critical {
+		return l.Critical
+	}
+	return l.Warning
 }
 
 // Report is what one Run did.
@@ -151,8 +202,8 @@ func (r Report) String() string {
 	for _, c := range r.Changes {
 		counts[c.Action]++
 	}
-	return fmt.Sprintf("opened %d, escalated %d, reminders %d, resolved %d; notifications sent %d, failed %d, held by cooldown %d, dropped (no notifier) %d",
-		counts[Open], counts[Escalate], counts[Remind], counts[Resolve], r.Notified, r.Failed, r.Suppressed, r.Dropped)
+	return fmt.Sprintf("opened %d, escalated %d, de-escalated %d, reminders %d, resolved %d, waiting for a covered window %d; notifications sent %d, failed %d, held by cooldown %d, dropped (no notifier) %d",
+		counts[Open], counts[Escalate], counts[Deescalate], counts[Remind], counts[Resolve], counts[Wait], r.Notified, r.Failed, r.Suppressed, r.Dropped)
 }
 
 // Evaluator runs the alert job.
@@ -226,10 +277,20 @@ func (e *Evaluator) apply(ctx context.Context, c Change, now time.Time) error {
 		return err
 	case Escalate:
 		return e.q.EscalateAlert(ctx, queries.EscalateAlertParams{ID: c.AlertID, Value: c.Value, Threshold: c.Threshold, Message: msg, Now: now})
+	case Deescalate:
+		return e.q.DeescalateAlert(ctx, queries.DeescalateAlertParams{ID: c.AlertID, Value: c.Value, Threshold: c.Threshold, Message: msg, Now: now})
 	case Update, Remind:
-		return e.q.UpdateAlertValue(ctx, queries.UpdateAlertValueParams{ID: c.AlertID, Value: c.Value, Message: msg, Now: now, Remind: c.Action == Remind})
+		return e.q.UpdateAlertValue(ctx, queries.UpdateAlertValueParams{ID: c.AlertID, Value: c.Value, Threshold: c.Threshold,
+			Message: msg, Now: now, Remind: c.Action == Remind})
 	case Resolve:
-		return e.q.ResolveAlert(ctx, queries.ResolveAlertParams{ID: c.AlertID, Value: c.Value, Message: msg, Now: now})
+		resolution := resolutionRecovered
+		if c.NoData {
+			resolution = resolutionNoData
+		}
+		return e.q.ResolveAlert(ctx, queries.ResolveAlertParams{ID: c.AlertID, Value: c.Value, Threshold: c.Threshold,
+			Message: msg, Resolution: resolution, Now: now})
+	case Wait:
+		return nil
 	}
 	return fmt.Errorf("unknown action %q", c.Action)
 }
@@ -245,7 +306,7 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 		return fmt.Errorf("alerts: pending notifications: %w", err)
 	}
 	for _, p := range pending {
-		kind := p.PendingNotification.String
+		kind := notify.Kind(p.PendingNotification.String)
 		if len(e.notifiers) == 0 {
 			rep.Dropped++
 			if err := e.q.DropPendingNotification(ctx, p.ID); err != nil {
@@ -253,7 +314,9 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 			}
 			continue
 		}
-		// Escalations and the resolution notice go out at once; the rest wait out the cooldown.
+		// A change of severity (either way) and the resolution notice go out at once: they correct
+		// what the operator was last told. Hysteresis keeps them from flapping. The rest wait out
+		// the cooldown.
 		if p.InCooldown && (kind == notify.Opened || kind == notify.Reminder) {
 			rep.Suppressed++
 			continue
@@ -267,9 +330,8 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 			return fmt.Errorf("alerts: claim notification of alert %d: %w", p.ID, err)
 		}
 		m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
-			Severity: string(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: AlertsURL(e.baseURL)}
-		// The stored title says how it resolved: by its value, or because the series went quiet.
-		m.NoData = kind == notify.Resolved && notify.IsNoDataTitle(p.Message)
+			Severity: health.Status(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: AlertsURL(e.baseURL),
+			NoData: kind == notify.Resolved && p.Resolution.String == resolutionNoData}
 		results := notify.SendAll(ctx, e.notifiers, m)
 		attempts, delivered, errText := 0, false, ""
 		for _, r := range results {
@@ -310,7 +372,8 @@ func joinErr(a, b string) string {
 }
 
 func message(c Change, baseURL string, now time.Time) notify.Message {
-	kind := map[Action]string{Open: notify.Opened, Escalate: notify.Escalated, Remind: notify.Reminder, Update: notify.Reminder, Resolve: notify.Resolved}[c.Action]
+	kind := map[Action]notify.Kind{Open: notify.Opened, Wait: notify.Opened, Escalate: notify.Escalated, Deescalate: notify.Deescalated,
+		Remind: notify.Reminder, Update: notify.Reminder, Resolve: notify.Resolved}[c.Action]
 	return notify.Message{Kind: kind, AlertID: c.AlertID, Host: c.Host, Metric: c.Metric, Subject: c.Subject, Severity: c.Severity,
 		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: AlertsURL(baseURL), NoData: c.NoData}
 }

@@ -103,25 +103,38 @@ func slack(h *hook) *notify.Notifier {
 	return notify.NewSlack(h.srv.URL, notify.Options{Backoff: time.Millisecond})
 }
 
-// sample stores one system sample at the fixture's current time.
-func (f *fixture) sample(host string, cpu, mem float64, filesystems string) {
+// interval is the collectors' in these tests.
+const interval = 5 * time.Second
+
+// samples stores n system samples of one host, interval apart, the last at the fixture's clock.
+func (f *fixture) samples(n int, host string, cpu, mem float64, filesystems string) {
 	f.t.Helper()
 	if filesystems == "" {
 		filesystems = "[]"
 	}
 	_, err := f.pool.Exec(context.Background(),
-		`INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, filesystems) VALUES ($1, $2, $3, $4, $5)`,
-		host, f.now, cpu, mem, filesystems)
+		`INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, filesystems)
+		 SELECT $1, $2::timestamptz - i * $6::interval, $3, $4, $5 FROM generate_series(0, $7::int - 1) AS i
+		 ON CONFLICT DO NOTHING`,
+		host, f.now, cpu, mem, filesystems, interval, n)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 }
 
-// at moves the clock to t0+d, stores a sample of cpu on web-1 and runs the job.
+// fill stores what a collector leaves in one alert window ending at the fixture's clock: a
+// sample every interval, all alike.
+func (f *fixture) fill(host string, cpu, mem float64, filesystems string) {
+	f.t.Helper()
+	f.samples(int(f.rules.Window/interval), host, cpu, mem, filesystems)
+}
+
+// runWithCPU moves the clock to t0+d, fills the window with samples of cpu on web-1 and runs
+// the job.
 func (f *fixture) runWithCPU(d time.Duration, cpu float64) alerts.Report {
 	f.t.Helper()
 	f.now = t0.Add(d)
-	f.sample("web-1", cpu, 20, "")
+	f.fill("web-1", cpu, 20, "")
 	return f.run()
 }
 
@@ -194,32 +207,49 @@ func TestAlertLifecycleNotifiesOncePerChange(t *testing.T) {
 		t.Fatalf("the escalation should update the one alert, got %+v", as)
 	}
 
-	// 76 is below the warning (80) but inside the hysteresis band (75): still open, quiet.
-	f.runWithCPU(3*time.Minute, 76)
-	if as := f.alerts(); as[0].ResolvedAt != nil || len(h.messages()) != 2 {
+	// 92 is below the critical threshold (95) but inside its hysteresis band (90): still critical, quiet.
+	f.runWithCPU(3*time.Minute, 92)
+	if as := f.alerts(); as[0].Severity != "critical" || len(h.messages()) != 2 {
+		t.Fatalf("inside the critical hysteresis band the alert stays critical and quiet, got %+v", as[0])
+	}
+
+	// 85 is past that band: back to warning, said at once although the cooldown runs, since it
+	// corrects what the operator was last told.
+	f.runWithCPU(4*time.Minute, 85)
+	msgs = h.messages()
+	if len(msgs) != 3 || !strings.Contains(msgs[2], "De-escalated to WARNING: cpu on web-1 at 85 % (threshold 80 %)") {
+		t.Fatalf("critical to warning should notify at once, got %q", msgs)
+	}
+	if as := f.alerts(); len(as) != 1 || as[0].Severity != "warning" || as[0].Threshold != 80 || as[0].ResolvedAt != nil {
+		t.Fatalf("the de-escalation should update the one alert to warning, got %+v", as)
+	}
+
+	// 76 is below the warning (80) but inside its hysteresis band (75): still open, quiet.
+	f.runWithCPU(5*time.Minute, 76)
+	if as := f.alerts(); as[0].ResolvedAt != nil || len(h.messages()) != 3 {
 		t.Fatalf("inside the hysteresis band the alert stays open and quiet")
 	}
 
-	f.runWithCPU(4*time.Minute, 10)
-	f.runWithCPU(5*time.Minute, 10)
+	f.runWithCPU(6*time.Minute, 10)
+	f.runWithCPU(7*time.Minute, 10)
 	msgs = h.messages()
-	if len(msgs) != 3 || !strings.Contains(msgs[2], "Resolved") {
+	if len(msgs) != 4 || !strings.Contains(msgs[3], "Resolved: cpu on web-1 is back to 10 % (warning threshold 80 %)") {
 		t.Fatalf("resolving should send exactly one notice, got %q", msgs)
 	}
 	as = f.alerts()
-	if as[0].ResolvedAt == nil || as[0].NotificationCount != 3 || as[0].DeliveryStatus != "delivered" {
-		t.Fatalf("the alert should be resolved after 3 delivered notices, got %+v", as[0])
+	if as[0].ResolvedAt == nil || as[0].NotificationCount != 4 || as[0].DeliveryStatus != "delivered" || as[0].Resolution.String != "recovered" {
+		t.Fatalf("the alert should be resolved (recovered) after 4 delivered notices, got %+v", as[0])
 	}
 
 	// It fires again six minutes after the resolution notice: a new alert, but the cooldown
 	// holds its notice until fifteen minutes have passed.
-	f.runWithCPU(10*time.Minute, 90)
-	if n := len(h.messages()); n != 3 {
+	f.runWithCPU(12*time.Minute, 90)
+	if n := len(h.messages()); n != 4 {
 		t.Fatalf("a reopened alert inside the cooldown should wait, got %d messages", n)
 	}
-	f.runWithCPU(20*time.Minute, 90)
+	f.runWithCPU(22*time.Minute, 90)
 	msgs = h.messages()
-	if len(msgs) != 4 || !strings.Contains(msgs[3], "WARNING") {
+	if len(msgs) != 5 || !strings.Contains(msgs[4], "WARNING") {
 		t.Fatalf("after the cooldown the new alert should be announced once, got %q", msgs)
 	}
 	if as := f.alerts(); len(as) != 2 || as[1].ResolvedAt != nil {
@@ -227,11 +257,82 @@ func TestAlertLifecycleNotifiesOncePerChange(t *testing.T) {
 	}
 }
 
+// Three samples right after a start once opened a critical alert: a window opens nothing until
+// its samples cover most of it, and an open alert does not resolve on a few samples either.
+func TestAWindowMostlyWithoutSamplesIsNotJudged(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+	f.samples(3, "web-1", 99, 20, "") // 15 s of a 1-minute window
+	rep := f.run()
+	if as := f.alerts(); len(as) != 0 || len(h.messages()) != 0 {
+		t.Fatalf("three samples must not open an alert, got %+v", as)
+	}
+	if len(rep.Changes) != 1 || rep.Changes[0].Action != alerts.Wait || rep.Changes[0].Severity != health.Critical {
+		t.Fatalf("the report should say a critical series waits for its window, got %+v", rep.Changes)
+	}
+	if !strings.Contains(rep.String(), "waiting for a covered window 1") {
+		t.Errorf("the summary should count it: %s", rep)
+	}
+
+	// 25 s later: eight samples speak for 40 s, under 80 % of the window.
+	f.now = t0.Add(25 * time.Second)
+	f.samples(5, "web-1", 99, 20, "")
+	if f.run(); len(f.alerts()) != 0 {
+		t.Fatal("40 s of samples in a 1-minute window must not open an alert")
+	}
+	// 25 s later: the twelve samples in the window speak for all of it.
+	f.now = t0.Add(50 * time.Second)
+	f.samples(5, "web-1", 99, 20, "")
+	f.run()
+	if as := f.alerts(); len(as) != 1 || as[0].Severity != "critical" || len(h.messages()) != 1 {
+		t.Fatalf("a covered window at 99 should open one critical alert, got %+v", as)
+	}
+
+	// The host was away for ten minutes and is back with two samples: too few to resolve on.
+	f.now = t0.Add(11 * time.Minute)
+	f.samples(2, "web-1", 5, 20, "")
+	f.run()
+	if as := f.alerts(); as[0].ResolvedAt != nil {
+		t.Fatalf("two samples must not resolve the alert, got %+v", as[0])
+	}
+	f.now = t0.Add(12 * time.Minute)
+	f.fill("web-1", 5, 20, "")
+	f.run()
+	if as := f.alerts(); as[0].ResolvedAt == nil {
+		t.Fatalf("a covered window at 5 should resolve it, got %+v", as[0])
+	}
+}
+
+// The thresholds are those of the rules at each evaluation (a restart with new HEALTH_* values,
+// later a rule changed in the browser), not those the alert opened with: reminders and the
+// resolution notice name the threshold it is judged against now.
+func TestNoticesNameTheThresholdsOfNow(t *testing.T) {
+	h := newHook(t)
+	f := newFixture(t, slack(h))
+	f.runWithCPU(0, 99)
+	if msgs := h.messages(); len(msgs) != 1 || !strings.Contains(msgs[0], "CRITICAL: cpu on web-1 at 99 % (threshold 95 %)") {
+		t.Fatalf("want one critical notice, got %q", msgs)
+	}
+	f.rules.Thresholds.CPU = health.Level{Warning: 82.5, Critical: 97}
+	f.eval = alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Notifiers: []*notify.Notifier{slack(h)}, Now: func() time.Time { return f.now }})
+	f.runWithCPU(5*time.Hour, 99)
+	msgs := h.messages()
+	if len(msgs) != 2 || !strings.Contains(msgs[1], "Still CRITICAL: cpu on web-1 at 99 % (threshold 97 %)") {
+		t.Fatalf("the reminder should name the critical threshold of now, got %q", msgs)
+	}
+	f.runWithCPU(5*time.Hour+time.Minute, 50)
+	msgs = h.messages()
+	if len(msgs) != 3 || !strings.Contains(msgs[2], "Resolved: cpu on web-1 is back to 50 % (warning threshold 82.5 %)") ||
+		!strings.Contains(msgs[2], "*Threshold:* 82.5 %") {
+		t.Fatalf("the resolution should name the warning threshold it fell below, got %q", msgs)
+	}
+}
+
 func TestAcknowledgedAlertsSendNoReminders(t *testing.T) {
 	h := newHook(t)
 	f := newFixture(t, slack(h))
-	f.sample("web-1", 90, 20, "")
-	f.sample("web-2", 90, 20, "")
+	f.fill("web-1", 90, 20, "")
+	f.fill("web-2", 90, 20, "")
 	f.run()
 	if n := len(h.messages()); n != 2 {
 		t.Fatalf("two hosts over the threshold should send two notices, got %d", n)
@@ -252,8 +353,8 @@ func TestAcknowledgedAlertsSendNoReminders(t *testing.T) {
 
 	// Still firing past the repeat interval: only the unacknowledged one reminds.
 	f.now = t0.Add(4*time.Hour + time.Minute)
-	f.sample("web-1", 90, 20, "")
-	f.sample("web-2", 90, 20, "")
+	f.fill("web-1", 90, 20, "")
+	f.fill("web-2", 90, 20, "")
 	f.run()
 	msgs := h.messages()
 	if len(msgs) != 3 || !strings.Contains(msgs[2], "web-2") || !strings.Contains(msgs[2], "Still WARNING") {
@@ -276,7 +377,7 @@ func TestAcknowledgeRefusesUnknownAndResolvedAlerts(t *testing.T) {
 func TestDiskAlertsArePerFilesystem(t *testing.T) {
 	h := newHook(t)
 	f := newFixture(t, slack(h))
-	f.sample("db-1", 10, 10, `[{"mountpoint":"/","device":"sda1","fstype":"ext4","total_bytes":100,"used_bytes":10,"used_percent":10},
+	f.fill("db-1", 10, 10, `[{"mountpoint":"/","device":"sda1","fstype":"ext4","total_bytes":100,"used_bytes":10,"used_percent":10},
 	                           {"mountpoint":"/data","device":"sdb1","fstype":"xfs","total_bytes":100,"used_bytes":97,"used_percent":97}]`)
 	f.run()
 	as := f.alerts()
@@ -357,7 +458,7 @@ func TestGenericWebhookGetsJSON(t *testing.T) {
 func TestDryRunDecidesButWritesNothing(t *testing.T) {
 	h := newHook(t)
 	f := newFixture(t, slack(h))
-	f.sample("web-1", 99, 20, "")
+	f.fill("web-1", 99, 20, "")
 	rep, err := f.eval.Run(context.Background(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +474,7 @@ func TestDryRunDecidesButWritesNothing(t *testing.T) {
 func TestAnAlertWhoseSeriesStopsReportingResolvesOnce(t *testing.T) {
 	h := newHook(t)
 	f := newFixture(t, slack(h))
-	f.sample("db-1", 10, 10, `[{"mountpoint":"/mnt/backup","used_percent":97}]`)
+	f.fill("db-1", 10, 10, `[{"mountpoint":"/mnt/backup","used_percent":97}]`)
 	f.run()
 	if n := len(h.messages()); n != 1 {
 		t.Fatalf("a full filesystem should notify once, got %d", n)
@@ -381,7 +482,7 @@ func TestAnAlertWhoseSeriesStopsReportingResolvesOnce(t *testing.T) {
 	// The filesystem is unmounted: the host keeps reporting, but not /mnt/backup.
 	for i := 1; i <= 2; i++ {
 		f.now = t0.Add(time.Duration(i) * time.Minute)
-		f.sample("db-1", 10, 10, "")
+		f.fill("db-1", 10, 10, "")
 		f.run()
 	}
 	if a := f.alerts()[0]; a.ResolvedAt != nil {
@@ -389,11 +490,11 @@ func TestAnAlertWhoseSeriesStopsReportingResolvesOnce(t *testing.T) {
 	}
 	for i := 3; i <= 5; i++ {
 		f.now = t0.Add(time.Duration(i) * time.Minute)
-		f.sample("db-1", 10, 10, "")
+		f.fill("db-1", 10, 10, "")
 		f.run()
 	}
 	a := f.alerts()[0]
-	if a.ResolvedAt == nil || !strings.Contains(a.Message, "no data") {
+	if a.ResolvedAt == nil || a.Resolution.String != "no_data" || !strings.Contains(a.Message, "no data") {
 		t.Fatalf("after three windows without data the alert should resolve saying so, got %+v", a)
 	}
 	msgs := h.messages()
@@ -421,7 +522,7 @@ func TestTwoEvaluatorsSendANoticeOnce(t *testing.T) {
 	}))
 	defer srv.Close()
 	f := newFixture(t)
-	f.sample("web-1", 90, 20, "")
+	f.fill("web-1", 90, 20, "")
 	newEval := func() *alerts.Evaluator {
 		return alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Notifiers: []*notify.Notifier{notify.NewSlack(srv.URL, notify.Options{})},
 			Now: func() time.Time { return t0 }})

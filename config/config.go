@@ -149,6 +149,7 @@ func Load(lookup LookupFunc) (Config, error) {
 		SentryDSN:    r.str("SENTRY_DSN", ""),
 	}
 	c.TrustedProxies = r.networks("TRUSTED_PROXIES")
+	r.alerting(c)
 	c.Host = r.str("INFRADASH_HOST", "")
 	if c.Host == "" {
 		c.Host = defaultHost(r.str("HOST_ETC", ""))
@@ -414,6 +415,31 @@ func (r *reader) level(prefix string, def health.Level) health.Level {
 		r.fail(prefix+"_WARNING", "(%g) must be below %s_CRITICAL (%g)", l.Warning, prefix, l.Critical)
 	}
 	return l
+}
+
+// alertWindowSamples is how many collect intervals ALERT_WINDOW must hold: the alerts judge a
+// window only once its samples cover most of it (alerts.Rules.Covered), which five always do.
+const alertWindowSamples = 5
+
+// alerting checks the alert settings against the thresholds and the collect interval they
+// work with.
+func (r *reader) alerting(c Config) {
+	if c.AlertWindow < alertWindowSamples*c.CollectInterval {
+		r.fail("ALERT_WINDOW", "(%s) must be at least %d × COLLECT_INTERVAL (%s), or a window never holds enough samples to be judged",
+			c.AlertWindow, alertWindowSamples, c.CollectInterval)
+	}
+	// An alert resolves below warning - hysteresis; at or beyond the warning that is below zero,
+	// where no percentage goes, and the alert would never resolve. A warning of 0 is the one
+	// exception: everything is at least a warning then, so such alerts are meant never to resolve.
+	for _, l := range []struct {
+		prefix string
+		level  health.Level
+	}{{"HEALTH_CPU", c.Thresholds.CPU}, {"HEALTH_MEMORY", c.Thresholds.Memory}, {"HEALTH_DISK", c.Thresholds.Disk}} {
+		if l.level.Warning > 0 && c.AlertHysteresis >= l.level.Warning {
+			r.fail("ALERT_HYSTERESIS", "(%g) must be below %s_WARNING (%g): alerts resolve %g points below the warning threshold, and below 0 %% they never would",
+				c.AlertHysteresis, l.prefix, l.level.Warning, c.AlertHysteresis)
+		}
+	}
 }
 
 func (r *reader) list(name string) []string {

@@ -55,6 +55,12 @@ func TestProblems(t *testing.T) {
 		{"out of range", []string{"HEALTH_DISK_CRITICAL", "101"}, []string{"HEALTH_DISK_CRITICAL: must be between 0 and 100"}},
 		{"interval too short", []string{"COLLECT_INTERVAL", "100ms"}, []string{"COLLECT_INTERVAL: must be between 1s and 5m0s"}},
 		{"bad duration", []string{"ALERT_COOLDOWN", "soon"}, []string{"ALERT_COOLDOWN: must be a duration"}},
+		// Alerts resolve below warning - hysteresis: at or past the warning, never.
+		{"hysteresis at a warning", []string{"ALERT_HYSTERESIS", "80"}, []string{"ALERT_HYSTERESIS: (80) must be below HEALTH_CPU_WARNING (80)"}},
+		{"hysteresis above a lowered warning", []string{"HEALTH_DISK_WARNING", "4", "ALERT_HYSTERESIS", "5"}, []string{
+			"ALERT_HYSTERESIS: (5) must be below HEALTH_DISK_WARNING (4)"}},
+		{"window of fewer than five samples", []string{"COLLECT_INTERVAL", "1m", "ALERT_WINDOW", "4m"}, []string{
+			"ALERT_WINDOW: (4m0s) must be at least 5 × COLLECT_INTERVAL (1m0s)"}},
 		{"bad bool", []string{"JOBS_ENABLED", "maybe"}, []string{"JOBS_ENABLED: must be true or false"}},
 		{"bad cron", []string{"CLEANUP_SCHEDULE", "at two"}, []string{"CLEANUP_SCHEDULE: is not a cron schedule"}},
 		{"bad environment", []string{"ENVIRONMENT", "staging"}, []string{`ENVIRONMENT: must be "development" or "production"`}},
@@ -95,6 +101,18 @@ func TestProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A warning of 0 puts everything at warning at least; the health score and the alerts honour it,
+// and no hysteresis can apply below it, so it is accepted with any.
+func TestAZeroWarningIsValid(t *testing.T) {
+	c, err := Load(env("HEALTH_CPU_WARNING", "0", "ALERT_HYSTERESIS", "5"))
+	if err != nil {
+		t.Fatalf("HEALTH_CPU_WARNING=0 refused: %v", err)
+	}
+	if c.Thresholds.CPU != (health.Level{Warning: 0, Critical: 95}) {
+		t.Errorf("cpu thresholds %+v", c.Thresholds.CPU)
 	}
 }
 

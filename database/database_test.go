@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,75 @@ func TestPoolMaxConnsFromTheURLIsKept(t *testing.T) {
 			t.Errorf("%s: MaxConns %d, want %d", give, got, want)
 		}
 		pool.Close()
+	}
+}
+
+// migrationVersion is the number of the migration whose file name ends in suffix, so a test of
+// one migration survives its renumbering.
+func migrationVersion(t *testing.T, suffix string) int64 {
+	t.Helper()
+	files, err := fs.Glob(schema.FS, "*"+suffix)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("want one migration *%s, got %v (%v)", suffix, files, err)
+	}
+	v, err := strconv.ParseInt(strings.SplitN(files[0], "_", 2)[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// The alerts resolved before the resolution column existed get theirs from the message they
+// kept; the down part turns a pending de-escalation, which older code cannot send, into a
+// reminder.
+func TestAlertResolutionMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, err := database.Open(ctx, dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	m, err := database.NewMigrator(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v := migrationVersion(t, "_alert_resolution.sql")
+	if _, err := m.DownTo(ctx, v-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message, started_at, updated_at, resolved_at) VALUES
+		('h', 'disk', '/mnt', 'critical', 97, 95, 'Resolved (no data): disk /mnt on h stopped reporting; last value 97 %', now(), now(), now()),
+		('h', 'cpu', '', 'warning', 10, 80, 'Resolved: cpu on h is back to 10 %', now(), now(), now()),
+		('h', 'memory', '', 'warning', 90, 85, 'WARNING: memory on h at 90 % (threshold 85 %)', now(), now(), NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	rows, err := pool.Query(ctx, `SELECT metric::text, coalesce(resolution, 'open') FROM infrastructure_alerts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var metric, resolution string
+		if err := rows.Scan(&metric, &resolution); err != nil {
+			t.Fatal(err)
+		}
+		got[metric] = resolution
+	}
+	if got["disk"] != "no_data" || got["cpu"] != "recovered" || got["memory"] != "open" {
+		t.Fatalf("resolutions after the migration: %v", got)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE infrastructure_alerts SET pending_notification = 'deescalated' WHERE metric = 'memory'`); err != nil {
+		t.Fatalf("a de-escalation notice should be storable: %v", err)
+	}
+	if _, err := m.DownTo(ctx, v-1); err != nil {
+		t.Fatalf("down with a pending de-escalation: %v", err)
+	}
+	var pending string
+	if err := pool.QueryRow(ctx, `SELECT pending_notification FROM infrastructure_alerts WHERE metric = 'memory'`).Scan(&pending); err != nil || pending != "reminder" {
+		t.Fatalf("after down the pending notice is %q (%v), want reminder", pending, err)
 	}
 }

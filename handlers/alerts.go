@@ -31,13 +31,14 @@ type alertJSON struct {
 	UpdatedAt      time.Time    `json:"updated_at"`
 	EscalatedAt    *time.Time   `json:"escalated_at"`
 	ResolvedAt     *time.Time   `json:"resolved_at"`
+	Resolution     *string      `json:"resolution"` // recovered or no_data; null while open
 	AcknowledgedAt *time.Time   `json:"acknowledged_at"`
 	AcknowledgedBy *string      `json:"acknowledged_by"` // the admin's email
 	Notification   notification `json:"notification"`
 }
 
 type notification struct {
-	Pending        *string    `json:"pending"` // opened, escalated, reminder, resolved; null when nothing waits
+	Pending        *string    `json:"pending"` // a notify.Kind: opened, escalated, deescalated, reminder, resolved; null when nothing waits
 	Count          int32      `json:"count"`
 	LastNotifiedAt *time.Time `json:"last_notified_at"`
 	DeliveryStatus string     `json:"delivery_status"` // none, delivered, failed
@@ -53,7 +54,7 @@ func toAlertJSON(a queries.InfrastructureAlert, ackEmail *string) alertJSON {
 	return alertJSON{
 		ID: a.ID, Status: status, Host: a.Host, Metric: string(a.Metric), Subject: a.Subject, Severity: string(a.Severity),
 		Value: a.Value, Threshold: a.Threshold, Message: a.Message, StartedAt: a.StartedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
-		EscalatedAt: utcPtr(a.EscalatedAt), ResolvedAt: utcPtr(a.ResolvedAt), AcknowledgedAt: utcPtr(a.AcknowledgedAt), AcknowledgedBy: ackEmail,
+		EscalatedAt: utcPtr(a.EscalatedAt), ResolvedAt: utcPtr(a.ResolvedAt), Resolution: textPtr(a.Resolution), AcknowledgedAt: utcPtr(a.AcknowledgedAt), AcknowledgedBy: ackEmail,
 		Notification: notification{Pending: textPtr(a.PendingNotification), Count: a.NotificationCount, LastNotifiedAt: utcPtr(a.LastNotifiedAt),
 			DeliveryStatus: a.DeliveryStatus, DeliveryError: a.DeliveryError, Attempts: a.DeliveryAttempts},
 	}

@@ -14,26 +14,37 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/infradash/infradash/health"
 )
+
+// Kind is what a notification says about its alert; also the webhook's "event" and the values
+// of infrastructure_alerts.pending_notification.
+type Kind string
 
 // Kinds of notification.
 const (
-	Opened    = "opened"
-	Escalated = "escalated"
-	Reminder  = "reminder"
-	Resolved  = "resolved"
-	Test      = "test"
+	Opened    Kind = "opened"
+	Escalated Kind = "escalated" // warning to critical
+	// Deescalated is critical back to warning: the mean fell ALERT_HYSTERESIS points below the
+	// critical threshold while staying at or near warning.
+	Deescalated Kind = "deescalated"
+	Reminder    Kind = "reminder"
+	Resolved    Kind = "resolved"
+	Test        Kind = "test"
 )
 
 // Message is one notification about one alert.
 type Message struct {
-	Kind      string // Opened, Escalated, Reminder, Resolved or Test
-	AlertID   int64
-	Host      string
-	Metric    string // cpu, memory, disk
-	Subject   string // the filesystem's mountpoint for disk; "" otherwise
-	Severity  string // warning or critical
-	Value     float64
+	Kind     Kind
+	AlertID  int64
+	Host     string
+	Metric   string        // cpu, memory, disk
+	Subject  string        // the filesystem's mountpoint for disk; "" otherwise
+	Severity health.Status // warning or critical
+	Value    float64
+	// Threshold is the one of Severity as the rules stand now; for Resolved, the warning
+	// threshold it fell below (less the hysteresis).
 	Threshold float64
 	Since     time.Time // when the alert started
 	At        time.Time // when this notification was made

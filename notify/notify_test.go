@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/infradash/infradash/health"
 )
 
 func TestSendHonoursRetryAfterUpToTheCap(t *testing.T) {
@@ -61,7 +63,7 @@ func TestParseRetryAfter(t *testing.T) {
 // Notices write values and thresholds with the dashboard's formatter: a threshold of 82.5 is
 // "82.5 %" on the chart, so it must not become "83%" in Slack.
 func TestNoticesWriteValuesLikeTheDashboard(t *testing.T) {
-	m := Message{Kind: Opened, Host: "web-1", Metric: "memory", Severity: "warning", Value: 90.04, Threshold: 82.5}
+	m := Message{Kind: Opened, Host: "web-1", Metric: "memory", Severity: health.Warning, Value: 90.04, Threshold: 82.5}
 	body := slackPayload(m).(map[string]string)["text"]
 	for _, want := range []string{"at 90 % (threshold 82.5 %)", "*Value:* 90 %", "*Threshold:* 82.5 %"} {
 		if !strings.Contains(body, want) {

@@ -5,13 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/units"
 )
-
-const noDataPrefix = "Resolved (no data):"
-
-// IsNoDataTitle reports whether title is a Title of a no-data resolution.
-func IsNoDataTitle(title string) bool { return strings.HasPrefix(title, noDataPrefix) }
 
 // Title is a one-line summary of m, in the operator's words.
 func (m Message) Title() string {
@@ -24,23 +20,27 @@ func (m Message) Title() string {
 		return "Test notification from infradash"
 	case Resolved:
 		if m.NoData {
-			return fmt.Sprintf("%s %s on %s stopped reporting; last value %s", noDataPrefix, what, m.Host, pct(m.Value))
+			return fmt.Sprintf("Resolved (no data): %s on %s stopped reporting; last value %s", what, m.Host, pct(m.Value))
 		}
-		return fmt.Sprintf("Resolved: %s on %s is back to %s", what, m.Host, pct(m.Value))
+		return fmt.Sprintf("Resolved: %s on %s is back to %s (warning threshold %s)", what, m.Host, pct(m.Value), pct(m.Threshold))
 	case Escalated:
 		return fmt.Sprintf("Escalated to CRITICAL: %s on %s at %s (threshold %s)", what, m.Host, pct(m.Value), pct(m.Threshold))
+	case Deescalated:
+		return fmt.Sprintf("De-escalated to WARNING: %s on %s at %s (threshold %s)", what, m.Host, pct(m.Value), pct(m.Threshold))
 	case Reminder:
-		return fmt.Sprintf("Still %s: %s on %s at %s (threshold %s)", strings.ToUpper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
+		return fmt.Sprintf("Still %s: %s on %s at %s (threshold %s)", upper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
 	default:
-		return fmt.Sprintf("%s: %s on %s at %s (threshold %s)", strings.ToUpper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
+		return fmt.Sprintf("%s: %s on %s at %s (threshold %s)", upper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
 	}
 }
+
+func upper(s health.Status) string { return strings.ToUpper(string(s)) }
 
 // pct writes an alert's value or threshold; every alerting metric is a percentage.
 func pct(v float64) string { return units.Format(v, units.Percent) }
 
 func slackPayload(m Message) any {
-	icon := map[string]string{"critical": ":red_circle:", "warning": ":large_yellow_circle:"}[m.Severity]
+	icon := map[health.Status]string{health.Critical: ":red_circle:", health.Warning: ":large_yellow_circle:"}[m.Severity]
 	if m.Kind == Resolved {
 		icon = ":large_green_circle:"
 	}
@@ -85,9 +85,9 @@ type webhookBody struct {
 }
 
 func webhookPayload(m Message) any {
-	b := webhookBody{Event: m.Kind, Title: m.Title(), At: m.At.UTC(), URL: m.URL}
+	b := webhookBody{Event: string(m.Kind), Title: m.Title(), At: m.At.UTC(), URL: m.URL}
 	if m.Kind != Test {
-		b.Alert = &webhookAlert{ID: m.AlertID, Host: m.Host, Metric: m.Metric, Subject: m.Subject, Severity: m.Severity,
+		b.Alert = &webhookAlert{ID: m.AlertID, Host: m.Host, Metric: m.Metric, Subject: m.Subject, Severity: string(m.Severity),
 			Value: m.Value, Threshold: m.Threshold, StartedAt: m.Since.UTC()}
 	}
 	return b

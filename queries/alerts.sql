@@ -1,11 +1,15 @@
 -- name: AlertWindowMeans :many
 -- The mean of each alerting series per host over (since, until]: CPU, memory and every
--- filesystem (subject = mountpoint), unpivoted in one pass over the window.
+-- filesystem (subject = mountpoint), unpivoted in one pass over the window; with how many
+-- samples it holds and when the first and the last were taken, so that a window mostly empty
+-- (the first minute after a start) is not judged.
 SELECT s.host,
        v.metric::text AS metric,
        v.subject::text AS subject,
        avg(v.value)::float8 AS mean_value,
-       count(*)::bigint AS samples
+       count(*)::bigint AS samples,
+       min(s.collected_at)::timestamptz AS first_at,
+       max(s.collected_at)::timestamptz AS last_at
 FROM system_metrics_history s
 CROSS JOIN LATERAL (
     VALUES ('cpu', '', s.cpu_percent), ('memory', '', s.memory_percent)
@@ -36,18 +40,29 @@ SET severity = 'critical', value = @value, threshold = @threshold, message = @me
     escalated_at = @now::timestamptz, updated_at = @now::timestamptz, pending_notification = 'escalated'
 WHERE id = @id AND resolved_at IS NULL;
 
--- name: UpdateAlertValue :exec
--- A firing alert's latest mean; a reminder is queued unless one is already pending.
+-- name: DeescalateAlert :exec
+-- Critical back to warning. An alert nobody was told about yet is announced as opened (at
+-- warning, when the cooldown allows); otherwise the step down is the notice.
 UPDATE infrastructure_alerts
-SET value = @value, message = @message, updated_at = @now,
+SET severity = 'warning', value = @value, threshold = @threshold, message = @message, updated_at = @now::timestamptz,
+    pending_notification = CASE WHEN notification_count = 0 THEN 'opened' ELSE 'deescalated' END
+WHERE id = @id AND resolved_at IS NULL;
+
+-- name: UpdateAlertValue :exec
+-- A firing alert's latest mean, and its severity's threshold as the rules now say; a reminder
+-- is queued unless one is already pending.
+UPDATE infrastructure_alerts
+SET value = @value, threshold = @threshold, message = @message, updated_at = @now,
     pending_notification = CASE WHEN @remind::boolean AND pending_notification IS NULL
                                 THEN 'reminder' ELSE pending_notification END
 WHERE id = @id AND resolved_at IS NULL;
 
 -- name: ResolveAlert :exec
--- An alert nobody was ever told about resolves silently.
+-- @threshold is the warning threshold it was judged against. An alert nobody was ever told
+-- about resolves silently.
 UPDATE infrastructure_alerts
-SET value = @value, message = @message, resolved_at = @now::timestamptz, updated_at = @now::timestamptz,
+SET value = @value, threshold = @threshold, message = @message, resolution = @resolution::text,
+    resolved_at = @now::timestamptz, updated_at = @now::timestamptz,
     pending_notification = CASE WHEN notification_count > 0 THEN 'resolved' END
 WHERE id = @id AND resolved_at IS NULL;
 

@@ -17,7 +17,7 @@ UPDATE infrastructure_alerts
 SET acknowledged_at = COALESCE(acknowledged_at, $1::timestamptz), acknowledged_by = COALESCE(acknowledged_by, $2::bigint),
     pending_notification = CASE WHEN pending_notification = 'reminder' THEN NULL ELSE pending_notification END
 WHERE id = $3 AND resolved_at IS NULL
-RETURNING id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until
+RETURNING id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution
 `
 
 type AcknowledgeAlertParams struct {
@@ -51,6 +51,7 @@ func (q *Queries) AcknowledgeAlert(ctx context.Context, arg AcknowledgeAlertPara
 		&i.DeliveryError,
 		&i.DeliveryAttempts,
 		&i.DeliveryClaimedUntil,
+		&i.Resolution,
 	)
 	return i, err
 }
@@ -60,7 +61,9 @@ SELECT s.host,
        v.metric::text AS metric,
        v.subject::text AS subject,
        avg(v.value)::float8 AS mean_value,
-       count(*)::bigint AS samples
+       count(*)::bigint AS samples,
+       min(s.collected_at)::timestamptz AS first_at,
+       max(s.collected_at)::timestamptz AS last_at
 FROM system_metrics_history s
 CROSS JOIN LATERAL (
     VALUES ('cpu', '', s.cpu_percent), ('memory', '', s.memory_percent)
@@ -84,10 +87,14 @@ type AlertWindowMeansRow struct {
 	Subject   string
 	MeanValue float64
 	Samples   int64
+	FirstAt   time.Time
+	LastAt    time.Time
 }
 
 // The mean of each alerting series per host over (since, until]: CPU, memory and every
-// filesystem (subject = mountpoint), unpivoted in one pass over the window.
+// filesystem (subject = mountpoint), unpivoted in one pass over the window; with how many
+// samples it holds and when the first and the last were taken, so that a window mostly empty
+// (the first minute after a start) is not judged.
 func (q *Queries) AlertWindowMeans(ctx context.Context, arg AlertWindowMeansParams) ([]AlertWindowMeansRow, error) {
 	rows, err := q.db.Query(ctx, alertWindowMeans, arg.Since, arg.Until)
 	if err != nil {
@@ -103,6 +110,8 @@ func (q *Queries) AlertWindowMeans(ctx context.Context, arg AlertWindowMeansPara
 			&i.Subject,
 			&i.MeanValue,
 			&i.Samples,
+			&i.FirstAt,
+			&i.LastAt,
 		); err != nil {
 			return nil, err
 		}
@@ -198,6 +207,34 @@ func (q *Queries) CountOpenAlertsBySeverity(ctx context.Context) ([]CountOpenAle
 	return items, nil
 }
 
+const deescalateAlert = `-- name: DeescalateAlert :exec
+UPDATE infrastructure_alerts
+SET severity = 'warning', value = $1, threshold = $2, message = $3, updated_at = $4::timestamptz,
+    pending_notification = CASE WHEN notification_count = 0 THEN 'opened' ELSE 'deescalated' END
+WHERE id = $5 AND resolved_at IS NULL
+`
+
+type DeescalateAlertParams struct {
+	Value     float64
+	Threshold float64
+	Message   string
+	Now       time.Time
+	ID        int64
+}
+
+// Critical back to warning. An alert nobody was told about yet is announced as opened (at
+// warning, when the cooldown allows); otherwise the step down is the notice.
+func (q *Queries) DeescalateAlert(ctx context.Context, arg DeescalateAlertParams) error {
+	_, err := q.db.Exec(ctx, deescalateAlert,
+		arg.Value,
+		arg.Threshold,
+		arg.Message,
+		arg.Now,
+		arg.ID,
+	)
+	return err
+}
+
 const dropPendingNotification = `-- name: DropPendingNotification :exec
 UPDATE infrastructure_alerts SET pending_notification = NULL WHERE id = $1
 `
@@ -235,7 +272,7 @@ func (q *Queries) EscalateAlert(ctx context.Context, arg EscalateAlertParams) er
 }
 
 const getAlert = `-- name: GetAlert :one
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until FROM infrastructure_alerts WHERE id = $1
+SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution FROM infrastructure_alerts WHERE id = $1
 `
 
 func (q *Queries) GetAlert(ctx context.Context, id int64) (InfrastructureAlert, error) {
@@ -263,12 +300,13 @@ func (q *Queries) GetAlert(ctx context.Context, id int64) (InfrastructureAlert, 
 		&i.DeliveryError,
 		&i.DeliveryAttempts,
 		&i.DeliveryClaimedUntil,
+		&i.Resolution,
 	)
 	return i, err
 }
 
 const getAlertWithAcknowledger = `-- name: GetAlertWithAcknowledger :one
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, u.email AS acknowledged_by_email
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE a.id = $1
@@ -304,13 +342,14 @@ func (q *Queries) GetAlertWithAcknowledger(ctx context.Context, id int64) (GetAl
 		&i.InfrastructureAlert.DeliveryError,
 		&i.InfrastructureAlert.DeliveryAttempts,
 		&i.InfrastructureAlert.DeliveryClaimedUntil,
+		&i.InfrastructureAlert.Resolution,
 		&i.AcknowledgedByEmail,
 	)
 	return i, err
 }
 
 const listAlerts = `-- name: ListAlerts :many
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, u.email AS acknowledged_by_email
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE ($1::text = 'all'
@@ -372,6 +411,7 @@ func (q *Queries) ListAlerts(ctx context.Context, arg ListAlertsParams) ([]ListA
 			&i.InfrastructureAlert.DeliveryError,
 			&i.InfrastructureAlert.DeliveryAttempts,
 			&i.InfrastructureAlert.DeliveryClaimedUntil,
+			&i.InfrastructureAlert.Resolution,
 			&i.AcknowledgedByEmail,
 		); err != nil {
 			return nil, err
@@ -464,7 +504,7 @@ func (q *Queries) OpenAlert(ctx context.Context, arg OpenAlertParams) (int64, er
 }
 
 const openAlerts = `-- name: OpenAlerts :many
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until FROM infrastructure_alerts
+SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution FROM infrastructure_alerts
 WHERE resolved_at IS NULL
 ORDER BY id
 `
@@ -500,6 +540,7 @@ func (q *Queries) OpenAlerts(ctx context.Context) ([]InfrastructureAlert, error)
 			&i.DeliveryError,
 			&i.DeliveryAttempts,
 			&i.DeliveryClaimedUntil,
+			&i.Resolution,
 		); err != nil {
 			return nil, err
 		}
@@ -512,7 +553,7 @@ func (q *Queries) OpenAlerts(ctx context.Context) ([]InfrastructureAlert, error)
 }
 
 const pendingNotifications = `-- name: PendingNotifications :many
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until,
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution,
        EXISTS (SELECT 1 FROM infrastructure_alerts o
                WHERE o.host = a.host AND o.metric = a.metric AND o.subject = a.subject
                  AND o.last_notified_at > $1::timestamptz) AS in_cooldown
@@ -543,6 +584,7 @@ type PendingNotificationsRow struct {
 	DeliveryError        string
 	DeliveryAttempts     int32
 	DeliveryClaimedUntil *time.Time
+	Resolution           pgtype.Text
 	InCooldown           bool
 }
 
@@ -579,6 +621,7 @@ func (q *Queries) PendingNotifications(ctx context.Context, quietSince time.Time
 			&i.DeliveryError,
 			&i.DeliveryAttempts,
 			&i.DeliveryClaimedUntil,
+			&i.Resolution,
 			&i.InCooldown,
 		); err != nil {
 			return nil, err
@@ -593,23 +636,29 @@ func (q *Queries) PendingNotifications(ctx context.Context, quietSince time.Time
 
 const resolveAlert = `-- name: ResolveAlert :exec
 UPDATE infrastructure_alerts
-SET value = $1, message = $2, resolved_at = $3::timestamptz, updated_at = $3::timestamptz,
+SET value = $1, threshold = $2, message = $3, resolution = $4::text,
+    resolved_at = $5::timestamptz, updated_at = $5::timestamptz,
     pending_notification = CASE WHEN notification_count > 0 THEN 'resolved' END
-WHERE id = $4 AND resolved_at IS NULL
+WHERE id = $6 AND resolved_at IS NULL
 `
 
 type ResolveAlertParams struct {
-	Value   float64
-	Message string
-	Now     time.Time
-	ID      int64
+	Value      float64
+	Threshold  float64
+	Message    string
+	Resolution string
+	Now        time.Time
+	ID         int64
 }
 
-// An alert nobody was ever told about resolves silently.
+// @threshold is the warning threshold it was judged against. An alert nobody was ever told
+// about resolves silently.
 func (q *Queries) ResolveAlert(ctx context.Context, arg ResolveAlertParams) error {
 	_, err := q.db.Exec(ctx, resolveAlert,
 		arg.Value,
+		arg.Threshold,
 		arg.Message,
+		arg.Resolution,
 		arg.Now,
 		arg.ID,
 	)
@@ -618,24 +667,27 @@ func (q *Queries) ResolveAlert(ctx context.Context, arg ResolveAlertParams) erro
 
 const updateAlertValue = `-- name: UpdateAlertValue :exec
 UPDATE infrastructure_alerts
-SET value = $1, message = $2, updated_at = $3,
-    pending_notification = CASE WHEN $4::boolean AND pending_notification IS NULL
+SET value = $1, threshold = $2, message = $3, updated_at = $4,
+    pending_notification = CASE WHEN $5::boolean AND pending_notification IS NULL
                                 THEN 'reminder' ELSE pending_notification END
-WHERE id = $5 AND resolved_at IS NULL
+WHERE id = $6 AND resolved_at IS NULL
 `
 
 type UpdateAlertValueParams struct {
-	Value   float64
-	Message string
-	Now     time.Time
-	Remind  bool
-	ID      int64
+	Value     float64
+	Threshold float64
+	Message   string
+	Now       time.Time
+	Remind    bool
+	ID        int64
 }
 
-// A firing alert's latest mean; a reminder is queued unless one is already pending.
+// A firing alert's latest mean, and its severity's threshold as the rules now say; a reminder
+// is queued unless one is already pending.
 func (q *Queries) UpdateAlertValue(ctx context.Context, arg UpdateAlertValueParams) error {
 	_, err := q.db.Exec(ctx, updateAlertValue,
 		arg.Value,
+		arg.Threshold,
 		arg.Message,
 		arg.Now,
 		arg.Remind,

@@ -138,6 +138,7 @@ type InfrastructureAlert struct {
 	DeliveryError        string
 	DeliveryAttempts     int32
 	DeliveryClaimedUntil *time.Time
+	Resolution           pgtype.Text
 }
 
 type InfrastructureHealth struct {
