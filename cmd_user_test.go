@@ -109,7 +109,7 @@ func TestTokenCommands(t *testing.T) {
 	}
 	token := strings.TrimSpace(out)
 	s := c.store()
-	u, tokenID, err := s.TokenOwner(context.Background(), token)
+	u, tok, err := s.TokenOwner(context.Background(), token)
 	if err != nil || u.Email != "ci@example.com" {
 		t.Fatalf("the printed token: %+v %v", u, err)
 	}
@@ -118,13 +118,13 @@ func TestTokenCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "deploy") || strings.Contains(out, token) {
 		t.Fatalf("token list: %d %q", code, out)
 	}
-	if code, out, _ = c.run("", "token", "revoke", "--id", strconv.FormatInt(tokenID, 10)); code != 0 || !strings.Contains(out, "revoked") {
+	if code, out, _ = c.run("", "token", "revoke", "--id", strconv.FormatInt(tok.ID, 10)); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("token revoke: %d %q", code, out)
 	}
 	if _, _, err := s.TokenOwner(context.Background(), token); err == nil {
 		t.Fatal("a revoked token still works")
 	}
-	if code, _, errOut = c.run("", "token", "revoke", "--id", strconv.FormatInt(tokenID, 10)); code != 1 || !strings.Contains(errOut, "no active token") {
+	if code, _, errOut = c.run("", "token", "revoke", "--id", strconv.FormatInt(tok.ID, 10)); code != 1 || !strings.Contains(errOut, "no active token") {
 		t.Fatalf("revoking twice: %d %q", code, errOut)
 	}
 	if code, _, _ = c.run("", "token", "create", "--email", "ci@example.com"); code != 2 {

@@ -189,9 +189,9 @@ func TestTokens(t *testing.T) {
 	if !strings.HasPrefix(plain, auth.TokenPrefix) || len(plain) != len(auth.TokenPrefix)+43 {
 		t.Fatalf("token %q: want idt_ and 43 base64url characters", plain)
 	}
-	owner, id, err := s.TokenOwner(ctx, plain)
-	if err != nil || owner.ID != u.ID || id != tok.ID {
-		t.Fatalf("TokenOwner: %+v %d %v", owner, id, err)
+	owner, got, err := s.TokenOwner(ctx, plain)
+	if err != nil || owner.ID != u.ID || got.ID != tok.ID || !got.ExpiresAt.Equal(tok.ExpiresAt) {
+		t.Fatalf("TokenOwner: %+v %+v %v", owner, got, err)
 	}
 	lastUsed := func() time.Time {
 		ts, err := s.Tokens(ctx, u.ID)

@@ -69,26 +69,27 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, name string, ttl 
 	return plain, tokenFrom(t), nil
 }
 
-// TokenOwner returns the user a live token belongs to and the token's id. An unknown, expired or
-// revoked token gives ErrNotFound.
-func (s *Store) TokenOwner(ctx context.Context, token string) (User, int64, error) {
+// TokenOwner returns the user a live token belongs to and the token (its id, expiry and last
+// use; not its name). An unknown, expired or revoked token gives ErrNotFound.
+func (s *Store) TokenOwner(ctx context.Context, token string) (User, Token, error) {
 	if !strings.HasPrefix(token, TokenPrefix) {
-		return User{}, 0, ErrNotFound
+		return User{}, Token{}, ErrNotFound
 	}
 	now := s.now().UTC()
 	row, err := s.q.APITokenOwner(ctx, queries.APITokenOwnerParams{TokenHash: hashToken(token), Now: now})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, 0, ErrNotFound
+		return User{}, Token{}, ErrNotFound
 	}
 	if err != nil {
-		return User{}, 0, fmt.Errorf("find token: %w", err)
+		return User{}, Token{}, fmt.Errorf("find token: %w", err)
 	}
 	if row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) >= touchEvery {
 		if err := s.q.TouchAPIToken(ctx, queries.TouchAPITokenParams{ID: row.TokenID, At: now}); err != nil {
-			return User{}, 0, fmt.Errorf("record token use: %w", err)
+			return User{}, Token{}, fmt.Errorf("record token use: %w", err)
 		}
 	}
-	return User{ID: row.UserID, Email: row.Email, Role: row.Role}, row.TokenID, nil
+	return User{ID: row.UserID, Email: row.Email, Role: row.Role},
+		Token{ID: row.TokenID, UserID: row.UserID, ExpiresAt: row.ExpiresAt, LastUsedAt: row.LastUsedAt}, nil
 }
 
 // RevokeToken ends a token now. Revoking an unknown or already revoked token gives ErrNotFound.

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/views"
 )
 
@@ -143,56 +144,75 @@ func bearerToken(r *http.Request) (string, bool) {
 
 // authenticateRequest finds the principal from a bearer token or, without an Authorization
 // header, from the session cookie. A request with neither costs no database query, and neither
-// does one whose credential the database confirmed within authCacheTTL.
+// does one whose credential the database confirmed within authCacheTTL. While the database
+// cannot be reached, a credential it confirmed before is trusted from the cache.
 func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
-	ctx := c.Request().Context()
+	credential, check := "", s.checkSession
 	if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
 		token, ok := bearerToken(c.Request())
 		if !ok {
 			return nil, errUnauthorized
 		}
-		if p, ok := s.authCache.get(token); ok {
-			return p, nil
-		}
-		u, tokenID, err := s.users.TokenOwner(ctx, token)
-		if errors.Is(err, auth.ErrNotFound) {
+		credential, check = token, s.checkToken
+	} else {
+		ck, err := c.Cookie(s.sessions.Cookie.Name)
+		if err != nil {
 			return nil, errUnauthorized
 		}
-		if err != nil {
-			return nil, err
-		}
-		p := &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "token", TokenID: tokenID}
-		s.authCache.put(token, *p, time.Time{})
-		return p, nil
+		credential = ck.Value
 	}
-	ck, err := c.Cookie(s.sessions.Cookie.Name)
+	cached, fresh, known := s.authCache.get(credential)
+	if known && fresh {
+		return cached, nil
+	}
+	p, notAfter, err := check(c, credential)
+	switch {
+	case err == nil:
+		s.authCache.put(credential, *p, notAfter)
+		return p, nil
+	case known && database.Unreachable(err):
+		s.log.Debug("database unreachable: trusting a credential it confirmed before", "user", cached.Email, "via", cached.Via)
+		return cached, nil
+	case errors.Is(err, errUnauthorized):
+		s.authCache.evict(credential)
+	}
+	return nil, err
+}
+
+// checkToken asks the database whose bearer token this is, and until when it is valid.
+func (s *Server) checkToken(c echo.Context, token string) (*Principal, time.Time, error) {
+	u, t, err := s.users.TokenOwner(c.Request().Context(), token)
+	if errors.Is(err, auth.ErrNotFound) {
+		return nil, time.Time{}, errUnauthorized
+	}
 	if err != nil {
-		return nil, errUnauthorized
+		return nil, time.Time{}, err
 	}
-	if p, ok := s.authCache.get(ck.Value); ok {
-		return p, nil
-	}
+	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "token", TokenID: t.ID}, t.ExpiresAt, nil
+}
+
+// checkSession loads the request's session and asks the database whether its user still may
+// use it, and until when.
+func (s *Server) checkSession(c echo.Context, _ string) (*Principal, time.Time, error) {
 	if err := s.startSession(c); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	ctx = c.Request().Context()
+	ctx := c.Request().Context()
 	id := s.sessions.GetInt64(ctx, sessionUserKey)
 	if id == 0 {
-		return nil, errUnauthorized
+		return nil, time.Time{}, errUnauthorized
 	}
 	u, err := s.users.UserByID(ctx, id)
 	if errors.Is(err, auth.ErrNotFound) {
-		return nil, errUnauthorized
+		return nil, time.Time{}, errUnauthorized
 	}
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if !u.SessionValid(time.Unix(0, s.sessions.GetInt64(ctx, sessionLoggedInKey))) {
-		return nil, errUnauthorized
+		return nil, time.Time{}, errUnauthorized
 	}
-	p := &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"}
-	s.authCache.put(ck.Value, *p, s.sessions.Deadline(ctx))
-	return p, nil
+	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"}, s.sessions.Deadline(ctx), nil
 }
 
 // endLogin revokes the bearer token or ends the session the principal came with, and forgets it

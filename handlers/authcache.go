@@ -6,11 +6,14 @@ import (
 	"time"
 )
 
-// Credentials stay valid in authCache for authCacheTTL after the database last confirmed them, so
-// the dashboard and the live API keep answering from the in-memory snapshot while PostgreSQL is
-// down (PRODUCT.md §3), and a poll costs no authentication query. Logout, token revocation and
-// password changes made through this process evict at once; one made by another replica or by
-// the `user` command takes effect here within authCacheTTL.
+// A credential the database confirmed is trusted from authCache for authCacheTTL, so a poll
+// costs no authentication query. Past that it is checked again; while the database cannot be
+// reached, a credential it confirmed before keeps working, however long ago that was, so the
+// dashboard and the live API keep answering from the in-memory snapshot through an outage
+// (PRODUCT.md §3). The first check after the database is back applies whatever changed
+// meanwhile. Logout, token revocation and password changes made through this process evict at
+// once; one made by another replica or by the `user` command takes effect here within
+// authCacheTTL.
 const (
 	authCacheTTL  = time.Minute
 	authCacheSize = 4096
@@ -25,44 +28,47 @@ type authCache struct {
 }
 
 type authEntry struct {
-	p       Principal
-	expires time.Time
+	p Principal
+	// fresh is when the check is due again; until then the database is not asked.
+	fresh time.Time
+	// notAfter is when the credential itself ends (the session's or token's expiry); zero for
+	// no end. Past it the entry is never used, outage or not.
+	notAfter time.Time
 }
 
 func newAuthCache(now func() time.Time) *authCache {
 	return &authCache{now: now, entries: make(map[[sha256.Size]byte]authEntry)}
 }
 
-func (a *authCache) get(credential string) (*Principal, bool) {
+// get returns the principal a credential proved, and whether that check is still fresh. A
+// stale one is for when the database cannot check it again.
+func (a *authCache) get(credential string) (p *Principal, fresh, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k := sha256.Sum256([]byte(credential))
 	e, ok := a.entries[k]
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
-	if !a.now().Before(e.expires) {
+	now := a.now()
+	if !e.notAfter.IsZero() && !now.Before(e.notAfter) {
 		delete(a.entries, k)
-		return nil, false
+		return nil, false, false
 	}
-	p := e.p
-	return &p, true
+	pc := e.p
+	return &pc, now.Before(e.fresh), true
 }
 
-// put remembers p until authCacheTTL from now, or until notAfter if that is sooner (a session's
-// own expiry). A full cache first drops expired entries, then arbitrary ones: a dropped entry
+// put remembers p, fresh for authCacheTTL and usable until notAfter (zero: no end). A full
+// cache first drops the entries whose credential ended, then arbitrary ones: a dropped entry
 // costs one database query, never a wrong answer.
 func (a *authCache) put(credential string, p Principal, notAfter time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
-	expires := now.Add(authCacheTTL)
-	if !notAfter.IsZero() && notAfter.Before(expires) {
-		expires = notAfter
-	}
 	if len(a.entries) >= authCacheSize {
 		for k, e := range a.entries {
-			if !now.Before(e.expires) {
+			if !e.notAfter.IsZero() && !now.Before(e.notAfter) {
 				delete(a.entries, k)
 			}
 		}
@@ -73,7 +79,7 @@ func (a *authCache) put(credential string, p Principal, notAfter time.Time) {
 			delete(a.entries, k)
 		}
 	}
-	a.entries[sha256.Sum256([]byte(credential))] = authEntry{p: p, expires: expires}
+	a.entries[sha256.Sum256([]byte(credential))] = authEntry{p: p, fresh: now.Add(authCacheTTL), notAfter: notAfter}
 }
 
 // evict forgets one credential.

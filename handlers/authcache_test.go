@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -133,4 +135,119 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if rec := a.do(t, request{path: "/observability", cookie: cookie}); rec.Code != http.StatusSeeOther {
 		t.Errorf("page after the password changed: %d, want a redirect to /login", rec.Code)
 	}
+}
+
+// clock is a settable time that handlers may read from several goroutines.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// PostgreSQL really stops, for longer than the cache trusts a check: a session and a token that
+// were valid keep working for live data until it is back; history and new logins answer 503;
+// what changed meanwhile (a revoked token, a new password) applies as soon as it is back.
+func TestLiveAnswersThroughAnOutageLongerThanTheCache(t *testing.T) {
+	pg := dbtest.PrivateServer(t)
+	pool, err := pgxpool.New(context.Background(), pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	d := newDashboard(t, nil, nil)
+	c := &clock{t: time.Now()}
+	srv := New(Deps{Config: d.srv.cfg, Pool: pool, Host: d.snap.Host, Samples: d.srv.samples, Thresholds: d.srv.thresholds, Now: c.now})
+	srv.sleep = func(context.Context, time.Duration) error { return nil }
+	e := echo.New()
+	srv.Routes(e)
+	ts := httptest.NewServer(e)
+	t.Cleanup(ts.Close)
+
+	u, cookie := authtest.Session(t, pool, e, auth.RoleViewer)
+	token := authtest.Token(t, pool, auth.RoleViewer)
+	get := func(path string, h map[string]string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		return res.StatusCode
+	}
+	browser := map[string]string{"Cookie": cookie.Name + "=" + cookie.Value, "HX-Request": "true"}
+	script := map[string]string{"Authorization": "Bearer " + token}
+	const poll, health, history = "/observability/fragments/live", "/api/v1/observability/infrastructure/health",
+		"/api/v1/observability/infrastructure/history?metric=cpu_percent"
+	if got := []int{get(poll, browser), get(health, script), get(history, script)}; fmt.Sprint(got) != "[200 200 200]" {
+		t.Fatalf("with the database up: poll, health, history answered %v", got)
+	}
+
+	pg.Stop()
+	for _, after := range []time.Duration{0, authCacheTTL + time.Second, time.Hour} {
+		c.advance(after)
+		if code := get(poll, browser); code != http.StatusOK {
+			t.Errorf("dashboard poll %s into the outage: %d, want 200", after, code)
+		}
+		if code := get("/observability", map[string]string{"Cookie": browser["Cookie"]}); code != http.StatusOK {
+			t.Errorf("dashboard page %s into the outage: %d, want 200", after, code)
+		}
+		if code := get(health, script); code != http.StatusOK {
+			t.Errorf("live API %s into the outage: %d, want 200", after, code)
+		}
+		if code := get(history, script); code != http.StatusServiceUnavailable {
+			t.Errorf("history %s into the outage: %d, want 503", after, code)
+		}
+	}
+	login := httptestLogin(t, ts, u.Email)
+	if login != http.StatusServiceUnavailable {
+		t.Errorf("a new login during the outage: %d, want 503", login)
+	}
+
+	pg.Start()
+	// Changed as soon as the database is back, by another process (the user and token commands).
+	store := auth.NewStore(pool, auth.Options{Now: c.now})
+	ctx := context.Background()
+	_, tok, err := store.TokenOwner(ctx, token)
+	if err != nil {
+		t.Fatalf("the token after the restart: %v", err)
+	}
+	if err := store.RevokeToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Second)
+	if _, err := store.SetPassword(ctx, u.Email, "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	if code := get(health, script); code != http.StatusUnauthorized {
+		t.Errorf("the token revoked once the database was back: %d, want 401", code)
+	}
+	if code := get(poll, browser); code != http.StatusUnauthorized {
+		t.Errorf("the session of a changed password once the database was back: %d, want 401", code)
+	}
+}
+
+func httptestLogin(t *testing.T, ts *httptest.Server, email string) int {
+	t.Helper()
+	res, err := http.Post(ts.URL+"/api/v1/auth/login", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":"any password at all"}`, email)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	return res.StatusCode
 }

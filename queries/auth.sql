@@ -116,7 +116,7 @@ RETURNING *;
 
 -- name: APITokenOwner :one
 -- The owner of a live token (not revoked, not expired, account not disabled) found by the token's hash.
-SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.email, u.role
+SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.email, u.role
 FROM api_tokens t
 JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = @token_hash AND t.revoked_at IS NULL AND t.expires_at > @now AND u.disabled_at IS NULL;

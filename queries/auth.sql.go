@@ -11,7 +11,7 @@ import (
 )
 
 const aPITokenOwner = `-- name: APITokenOwner :one
-SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.email, u.role
+SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.email, u.role
 FROM api_tokens t
 JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL
@@ -25,6 +25,7 @@ type APITokenOwnerParams struct {
 type APITokenOwnerRow struct {
 	TokenID    int64
 	LastUsedAt *time.Time
+	ExpiresAt  time.Time
 	UserID     int64
 	Email      string
 	Role       string
@@ -37,6 +38,7 @@ func (q *Queries) APITokenOwner(ctx context.Context, arg APITokenOwnerParams) (A
 	err := row.Scan(
 		&i.TokenID,
 		&i.LastUsedAt,
+		&i.ExpiresAt,
 		&i.UserID,
 		&i.Email,
 		&i.Role,
