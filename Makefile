@@ -20,14 +20,15 @@ run: build ## install what is missing, then serve on http://127.0.0.1:8080 (priv
 build: ## build bin/infradash
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-test: lint check-generated ## gofmt, vet, generated-code freshness, then every test with -race against real PostgreSQL and Chromium
+test: lint check-generated ## gofmt, vet, the OpenAPI lint, generated-code freshness, then every test with -race against real PostgreSQL and Chromium
 	scripts/ensure-deps.sh postgres chromium promtool
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and Redocly's recommended rules on the OpenAPI document
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	scripts/lint-openapi.sh
 
 generate: ## regenerate sqlc and templ code (commit the result)
 	$(TOOL) sqlc generate
@@ -46,5 +47,5 @@ screenshots: ## retake docs/screenshots/*.png (desktop and phone, light and dark
 	scripts/ensure-deps.sh postgres chromium
 	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInChromium ./browsertest/
 
-clean: ## remove the binary (keeps .data, the private database)
-	rm -rf bin
+clean: ## remove the binary and the installed linters (keeps .data, the private database)
+	rm -rf bin .tools

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -112,14 +113,17 @@ func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
 		return wrap("migrate status", err)
 	}
 	fmt.Fprintf(w, "current version: %d\n", current)
+	// Columns as wide as their longest entry, whatever the migrations are called.
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "version\tmigration\tstate\tapplied at")
 	for _, s := range st {
-		when := "pending"
+		state, at := "pending", ""
 		if s.State == goose.StateApplied {
-			when = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+			state, at = "applied", s.AppliedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%05d  %-28s %s\n", s.Source.Version, s.Source.Path, when)
+		fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", s.Source.Version, s.Source.Path, state, at)
 	}
-	return nil
+	return tw.Flush()
 }
 
 func versions(res []*goose.MigrationResult) []int64 {

@@ -123,3 +123,22 @@ func TestOpenAPIDescribesEveryAPIRoute(t *testing.T) {
 		}
 	}
 }
+
+// The report's open_alerts is null while the database is away, and an alert list otherwise: the
+// document says both, in the form OpenAPI 3.0 (and Redocly's nullable-type-sibling) reads.
+func TestReportOpenAlertsIsANullableAlertList(t *testing.T) {
+	doc, err := loadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := doc.Components.Schemas["Report"].Value.Properties["open_alerts"].Value
+	if err := schema.VisitJSON(nil); err != nil {
+		t.Errorf("null open_alerts refused: %v", err)
+	}
+	if err := schema.VisitJSON(map[string]any{"alerts": []any{}, "total": 0.0}); err != nil {
+		t.Errorf("an empty alert list refused: %v", err)
+	}
+	if err := schema.VisitJSON(map[string]any{"total": "many"}); err == nil {
+		t.Error("an open_alerts that is no alert list was accepted")
+	}
+}

@@ -33,6 +33,13 @@ for dep in "$@"; do
         apt_install postgresql
       fi
       ;;
+    node)
+      # npm fetches the pinned linters (scripts/lint-openapi.sh); nothing is built with it.
+      if ! command -v npm >/dev/null 2>&1; then
+        echo "ensure-deps: installing Node.js and npm for the OpenAPI lint" >&2
+        apt_install nodejs npm
+      fi
+      ;;
     chromium)
       if ! command -v chromium >/dev/null 2>&1; then
         echo "ensure-deps: installing chromium for the browser tests" >&2
