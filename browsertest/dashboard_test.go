@@ -29,7 +29,6 @@ import (
 	"github.com/infradash/infradash/handlers"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
-	"github.com/infradash/infradash/recorder"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -67,12 +66,10 @@ func startApp(t *testing.T) *app {
 	}
 	th := health.DefaultThresholds()
 	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: "1.0.0"})
-	rec := recorder.New(pool, recorder.Options{Thresholds: th})
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); col.Run(runCtx, rec.Record) }()
-	go func() { defer wg.Done(); rec.Run(runCtx, runCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); col.Run(runCtx, dbtest.Recorder(t, pool)) }()
 
 	host := col.Platform().Hostname
 	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Host: host, Samples: col, Thresholds: th, Version: "1.0.0"})

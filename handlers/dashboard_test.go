@@ -18,7 +18,6 @@ import (
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
-	"github.com/infradash/infradash/recorder"
 	"github.com/infradash/infradash/sample"
 )
 
@@ -183,17 +182,12 @@ func TestChartRanges(t *testing.T) {
 	d := newDashboard(t, viewer, nil)
 	// Three samples a minute apart, so the 1h chart has a line to draw.
 	pool := d.srv.pool
-	rec := recorder.New(pool, recorder.Options{Thresholds: d.srv.thresholds})
-	ctx, cancel := context.WithCancel(context.Background())
-	go rec.Run(ctx, context.Background())
+	record := dbtest.Recorder(t, pool)
 	for i := 3; i >= 1; i-- {
 		s := d.snap
 		s.CollectedAt = d.snap.CollectedAt.Add(-time.Duration(i) * time.Minute)
-		rec.Record(s)
+		record(s)
 	}
-	waitFor(t, "3 samples stored", time.Minute, func() bool { return rec.Written() >= 3 })
-	cancel()
-	<-rec.Done()
 
 	doc, _ := d.doc("GET", "/observability/fragments/charts?range=1h", true)
 	path, _ := testid(doc, "chart-cpu").Find(`path[data-testid="series-cpu"]`).Attr("d")

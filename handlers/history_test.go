@@ -7,31 +7,38 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/infradash/infradash/dbtest"
-	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
-	"github.com/infradash/infradash/recorder"
+	"github.com/infradash/infradash/sample"
 )
 
 func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
 	pool := newAPIServer(t, noSamples{}, nil).pool // a fresh database
-	rec := recorder.New(pool, recorder.Options{Thresholds: health.DefaultThresholds()})
-	recCtx, stopRecording := context.WithCancel(context.Background())
-	go rec.Run(recCtx, context.Background())
-
-	col := runningCollector(t, rec.Record)
+	var mu sync.Mutex
+	record := dbtest.Recorder(t, pool)
+	stopped, kept := false, 0
+	col := runningCollector(t, func(s sample.Snapshot) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			record(s)
+			kept++
+		}
+	})
 	// A few 1-second intervals.
 	waitFor(t, "4 samples collected", time.Minute, func() bool { return len(col.Recent(time.Time{})) >= 4 })
 	a := newAPIServerOn(t, pool, col)
-	recent := col.Recent(time.Time{})
-	// Stop only the recorder, and let it store what it was given: the collector keeps going.
-	waitFor(t, "the collected samples stored", time.Minute, func() bool { return rec.Written() >= uint64(len(recent)) })
-	stopRecording()
-	<-rec.Done()
+	// Stop storing, and keep what was stored: the collector keeps going.
+	mu.Lock()
+	stopped = true
+	n := kept
+	mu.Unlock()
+	recent := col.Recent(time.Time{})[:n]
 
 	host := col.Platform().Hostname
 	var stored []time.Time

@@ -145,3 +145,10 @@ SELECT severity, count(*) AS open
 FROM infrastructure_alerts
 WHERE resolved_at IS NULL
 GROUP BY severity;
+
+-- name: CountOpenAlertsByHost :many
+-- The overview's and GET /hosts' open-alert column, for every host at once.
+SELECT host, count(*)::integer AS open
+FROM infrastructure_alerts
+WHERE resolved_at IS NULL
+GROUP BY host;

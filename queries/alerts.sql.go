@@ -174,6 +174,39 @@ func (q *Queries) CountAlerts(ctx context.Context, arg CountAlertsParams) (int64
 	return count, err
 }
 
+const countOpenAlertsByHost = `-- name: CountOpenAlertsByHost :many
+SELECT host, count(*)::integer AS open
+FROM infrastructure_alerts
+WHERE resolved_at IS NULL
+GROUP BY host
+`
+
+type CountOpenAlertsByHostRow struct {
+	Host string
+	Open int32
+}
+
+// The overview's and GET /hosts' open-alert column, for every host at once.
+func (q *Queries) CountOpenAlertsByHost(ctx context.Context) ([]CountOpenAlertsByHostRow, error) {
+	rows, err := q.db.Query(ctx, countOpenAlertsByHost)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CountOpenAlertsByHostRow{}
+	for rows.Next() {
+		var i CountOpenAlertsByHostRow
+		if err := rows.Scan(&i.Host, &i.Open); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const countOpenAlertsBySeverity = `-- name: CountOpenAlertsBySeverity :many
 SELECT severity, count(*) AS open
 FROM infrastructure_alerts

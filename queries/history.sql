@@ -1,8 +1,10 @@
 -- The metrics history: one row per sample in each of the three history tables, written by the
 -- recorder, and the time series the history endpoint reads back.
 
--- name: InsertSystemSample :batchexec
--- A retried write of a sample already stored does nothing (unique host, collected_at).
+-- name: InsertSystemSamples :execrows
+-- One host's samples in one statement, from arrays (one element per sample). A sample already
+-- stored (a re-sent batch) hits the unique key and is skipped; the row count says how many were
+-- new. Per-core percentages travel as array literals, since PostgreSQL arrays cannot be ragged.
 INSERT INTO system_metrics_history (
     host, collected_at, cpu_percent, cpu_user_percent, cpu_system_percent, cpu_iowait_percent,
     cpu_steal_percent, cpu_per_core_percent, load1, load5, load15,
@@ -11,22 +13,49 @@ INSERT INTO system_metrics_history (
     disk_read_bytes_per_second, disk_write_bytes_per_second,
     net_recv_bytes_per_second, net_sent_bytes_per_second,
     process_count, uptime_seconds, filesystems, interfaces, temperatures
-) VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-    $21, $22, $23, $24, $25, $26, $27
 )
+SELECT @host::text, u.collected_at, u.cpu, u.cpu_user, u.cpu_system, u.cpu_iowait, u.cpu_steal, u.per_core::float8[],
+       u.load1, u.load5, u.load15, u.mem_total, u.mem_used, u.mem_available, u.mem_percent,
+       u.swap_total, u.swap_used, u.swap_percent, u.disk_read, u.disk_write, u.net_recv, u.net_sent,
+       u.process_count, u.uptime, u.filesystems, u.interfaces, u.temperatures
+FROM ROWS FROM (unnest(@collected_at::timestamptz[]), unnest(@cpu_percent::float8[]),
+                unnest(@cpu_user_percent::float8[]), unnest(@cpu_system_percent::float8[]),
+                unnest(@cpu_iowait_percent::float8[]), unnest(@cpu_steal_percent::float8[]),
+                unnest(@cpu_per_core_percent::text[]), unnest(@load1::float8[]), unnest(@load5::float8[]),
+                unnest(@load15::float8[]), unnest(@memory_total_bytes::bigint[]),
+                unnest(@memory_used_bytes::bigint[]), unnest(@memory_available_bytes::bigint[]),
+                unnest(@memory_percent::float8[]), unnest(@swap_total_bytes::bigint[]),
+                unnest(@swap_used_bytes::bigint[]), unnest(@swap_percent::float8[]),
+                unnest(@disk_read_bytes_per_second::float8[]),
+                unnest(@disk_write_bytes_per_second::float8[]), unnest(@net_recv_bytes_per_second::float8[]),
+                unnest(@net_sent_bytes_per_second::float8[]), unnest(@process_count::integer[]),
+                unnest(@uptime_seconds::bigint[]), unnest(@filesystems::jsonb[]),
+                unnest(@interfaces::jsonb[]), unnest(@temperatures::jsonb[]))
+     AS u (collected_at, cpu, cpu_user, cpu_system, cpu_iowait, cpu_steal, per_core, load1, load5, load15,
+           mem_total, mem_used, mem_available, mem_percent, swap_total, swap_used, swap_percent,
+           disk_read, disk_write, net_recv, net_sent, process_count, uptime, filesystems, interfaces, temperatures)
 ON CONFLICT (host, collected_at) DO NOTHING;
 
--- name: InsertProcessSample :batchexec
+-- name: InsertProcessSamples :execrows
 INSERT INTO process_metrics_history (
     host, collected_at, pid, cpu_percent, rss_bytes, vms_bytes, threads, open_files,
     connections, goroutines, heap_alloc_bytes, gc_pause_total_seconds
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+)
+SELECT @host::text, u.collected_at, u.pid, u.cpu, u.rss, u.vms, u.threads, u.open_files, u.connections, u.goroutines,
+       u.heap_alloc, u.gc_pause
+FROM ROWS FROM (unnest(@collected_at::timestamptz[]), unnest(@pid::integer[]),
+                unnest(@cpu_percent::float8[]), unnest(@rss_bytes::bigint[]), unnest(@vms_bytes::bigint[]),
+                unnest(@threads::integer[]), unnest(@open_files::integer[]), unnest(@connections::integer[]),
+                unnest(@goroutines::integer[]), unnest(@heap_alloc_bytes::bigint[]),
+                unnest(@gc_pause_total_seconds::float8[]))
+     AS u (collected_at, pid, cpu, rss, vms, threads, open_files, connections, goroutines, heap_alloc, gc_pause)
 ON CONFLICT (host, collected_at) DO NOTHING;
 
--- name: InsertHealthSample :batchexec
+-- name: InsertHealthSamples :execrows
 INSERT INTO infrastructure_health (host, collected_at, score, status, components)
-VALUES ($1, $2, $3, $4, $5)
+SELECT @host::text, u.collected_at, u.score, u.status::healthstatus, u.components
+FROM ROWS FROM (unnest(@collected_at::timestamptz[]), unnest(@score::smallint[]), unnest(@status::text[]),
+                unnest(@components::jsonb[])) AS u (collected_at, score, status, components)
 ON CONFLICT (host, collected_at) DO NOTHING;
 
 -- name: SystemSeries :many

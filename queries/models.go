@@ -116,6 +116,25 @@ type ApiToken struct {
 	RevokedAt  *time.Time
 }
 
+type Host struct {
+	ID             int64
+	Name           string
+	Labels         []byte
+	TokenHash      []byte
+	CreatedAt      time.Time
+	TokenCreatedAt *time.Time
+}
+
+type HostState struct {
+	HostID             int64
+	ReceivedAt         time.Time
+	LatestAt           *time.Time
+	Latest             []byte
+	ClockOffsetSeconds float64
+	AgentVersion       string
+	Platform           []byte
+}
+
 type InfrastructureAlert struct {
 	ID                   int64
 	Host                 string

@@ -1,0 +1,81 @@
+-- Hosts of the fleet: enrolment (infradash host, /api/v1/hosts) and live state (ingest, the
+-- fleet's view shared by every replica).
+
+-- name: CreateHost :one
+INSERT INTO hosts (name, labels, token_hash, created_at, token_created_at)
+VALUES (@name, @labels, @token_hash, @now::timestamptz, @now::timestamptz)
+RETURNING *;
+
+-- name: EnsureLocalHost :exec
+-- The hub's own host: enrolled at start, with no token (its agent runs in process).
+INSERT INTO hosts (name, created_at) VALUES (@name, @now::timestamptz)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: HostByName :one
+SELECT * FROM hosts WHERE name = @name;
+
+-- name: HostByTokenHash :one
+SELECT id, name FROM hosts WHERE token_hash = @token_hash;
+
+-- name: ListHosts :many
+-- Every host with a summary of its live state; small rows, so every replica can read it every
+-- second and fetch only the samples it has not seen (HostLatest).
+SELECT h.*, s.received_at, s.latest_at, s.clock_offset_seconds, s.agent_version
+FROM hosts h
+LEFT JOIN host_state s ON s.host_id = h.id
+ORDER BY h.name;
+
+-- name: RotateHostToken :one
+UPDATE hosts SET token_hash = @token_hash, token_created_at = @now::timestamptz
+WHERE name = @name
+RETURNING *;
+
+-- name: SetHostLabels :one
+UPDATE hosts SET labels = @labels WHERE name = @name
+RETURNING *;
+
+-- name: DeleteHost :one
+-- Its live state goes with it (ON DELETE CASCADE); its history stays unless purged.
+DELETE FROM hosts WHERE name = @name
+RETURNING id;
+
+-- name: ResolveHostAlerts :execrows
+-- A removed host raises nothing: its open alerts close without a notice.
+UPDATE infrastructure_alerts
+SET resolved_at = @now::timestamptz, updated_at = @now::timestamptz, pending_notification = NULL,
+    message = message || ' (host removed)'
+WHERE host = @host::text AND resolved_at IS NULL;
+
+-- name: UpsertHostState :exec
+-- The newest sample wins; a re-sent older batch only says the agent is alive.
+INSERT INTO host_state AS s (host_id, received_at, latest_at, latest, clock_offset_seconds, agent_version, platform)
+VALUES (@host_id, @received_at::timestamptz, sqlc.narg(latest_at)::timestamptz, sqlc.narg(latest)::bytea,
+        @clock_offset_seconds, @agent_version, sqlc.narg(platform)::jsonb)
+ON CONFLICT (host_id) DO UPDATE SET
+    received_at = EXCLUDED.received_at,
+    clock_offset_seconds = EXCLUDED.clock_offset_seconds,
+    agent_version = EXCLUDED.agent_version,
+    platform = coalesce(EXCLUDED.platform, s.platform),
+    latest = CASE WHEN s.latest_at IS NULL OR EXCLUDED.latest_at > s.latest_at THEN coalesce(EXCLUDED.latest, s.latest) ELSE s.latest END,
+    latest_at = CASE WHEN s.latest_at IS NULL OR EXCLUDED.latest_at > s.latest_at THEN coalesce(EXCLUDED.latest_at, s.latest_at) ELSE s.latest_at END;
+
+-- name: HostLatest :many
+-- The newest sample and platform facts of some hosts: what a replica's view lacks after ListHosts
+-- showed it that their latest_at moved.
+SELECT h.name, s.latest_at, s.latest, s.platform
+FROM host_state s
+JOIN hosts h ON h.id = s.host_id
+WHERE h.name = ANY(@names::text[]);
+
+-- name: PurgeHostHistory :many
+-- host remove --purge: every stored row of a host, table by table, in one statement each.
+WITH sys AS (DELETE FROM system_metrics_history WHERE host = @host::text RETURNING 1),
+     proc AS (DELETE FROM process_metrics_history WHERE host = @host::text RETURNING 1),
+     hl AS (DELETE FROM infrastructure_health WHERE host = @host::text RETURNING 1),
+     agg AS (DELETE FROM metric_aggregations WHERE host = @host::text RETURNING 1),
+     al AS (DELETE FROM infrastructure_alerts WHERE host = @host::text RETURNING 1)
+SELECT 'system_metrics_history'::text AS table_name, count(*) AS rows FROM sys
+UNION ALL SELECT 'process_metrics_history', count(*) FROM proc
+UNION ALL SELECT 'infrastructure_health', count(*) FROM hl
+UNION ALL SELECT 'metric_aggregations', count(*) FROM agg
+UNION ALL SELECT 'infrastructure_alerts', count(*) FROM al;
