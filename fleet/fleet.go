@@ -1,0 +1,298 @@
+// Package fleet knows the hosts the hub watches: enrolment (enrol.go: names, labels, agent
+// tokens) and each host's live state (latest sample, health, last seen, clock offset).
+//
+// Every replica of the hub keeps its own view, fed twice: at once by the writes it commits itself
+// (Observe), and every PollInterval from PostgreSQL's host_state, which every replica writes. So
+// an agent may post to any replica and every replica shows every host within about a second.
+package fleet
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/sample"
+	"github.com/infradash/infradash/store"
+)
+
+// Host statuses, as GET /api/v1/hosts names them.
+const (
+	StatusUp        = "up"
+	StatusDown      = "down"
+	StatusNeverSeen = "never_seen"
+)
+
+// PollInterval is how often a replica reads what the others stored.
+const PollInterval = time.Second
+
+// Options configure a Fleet.
+type Options struct {
+	DB DB
+	// DownAfter is HOST_DOWN_AFTER: a host silent this long is down.
+	DownAfter time.Duration
+	// Thresholds gives a host's effective levels, the same the store scores health rows with.
+	Thresholds func(host string) health.Thresholds
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Host is one host as the pages and the API show it. Its Latest shares slices with the view:
+// treat it as read-only.
+type Host struct {
+	Enrolled
+	Status       string
+	LastSeen     time.Time // the hub's clock at the last batch; zero when never seen
+	ClockOffset  time.Duration
+	AgentVersion string
+	Platform     sample.Platform
+	Latest       sample.Snapshot
+	Health       health.Report
+	Thresholds   health.Thresholds
+}
+
+type entry struct {
+	enrolled     Enrolled
+	lastSeen     time.Time
+	offset       time.Duration
+	agentVersion string
+	platform     sample.Platform
+	latest       sample.Snapshot
+	health       health.Report
+	thresholds   health.Thresholds
+}
+
+// Fleet is the live view of every enrolled host. It is safe for concurrent use.
+type Fleet struct {
+	o   Options
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	hosts   map[string]*entry
+	loaded  bool
+	version uint64 // bumped on every change, so callers can cache what they derive
+}
+
+// New returns an empty view; Run (or Refresh) fills it.
+func New(o Options) *Fleet {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Thresholds == nil {
+		th := health.DefaultThresholds()
+		o.Thresholds = func(string) health.Thresholds { return th }
+	}
+	if o.DownAfter <= 0 {
+		o.DownAfter = time.Minute
+	}
+	return &Fleet{o: o, log: o.Logger, hosts: map[string]*entry{}}
+}
+
+// Run refreshes the view every PollInterval until ctx ends. A failed refresh (the database away)
+// keeps the view as it was; it is logged once per outage.
+func (f *Fleet) Run(ctx context.Context) {
+	t := time.NewTicker(PollInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		err := f.Refresh(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			f.log.Warn("fleet: cannot read the hosts' state; showing what this replica last knew", "err", err)
+			failing = true
+		case err == nil && failing:
+			f.log.Info("fleet: reading the hosts' state again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh reads the enrolled hosts and the states other replicas stored since the last refresh.
+func (f *Fleet) Refresh(ctx context.Context) error {
+	q := queries.New(f.o.DB)
+	rows, err := q.ListHosts(ctx)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	f.mu.Lock()
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		seen[r.Name] = true
+		e := f.hosts[r.Name]
+		if e == nil {
+			e = &entry{}
+			f.hosts[r.Name] = e
+		}
+		e.enrolled = enrolledFrom(queries.Host{Name: r.Name, Labels: r.Labels, TokenHash: r.TokenHash, CreatedAt: r.CreatedAt})
+		e.thresholds = f.o.Thresholds(r.Name)
+		if r.ReceivedAt != nil && r.ReceivedAt.After(e.lastSeen) {
+			e.lastSeen = r.ReceivedAt.UTC()
+			e.offset = time.Duration(r.ClockOffsetSeconds.Float64 * float64(time.Second))
+			e.agentVersion = r.AgentVersion.String
+		}
+		if r.LatestAt != nil && r.LatestAt.After(e.latest.CollectedAt) {
+			stale = append(stale, r.Name)
+		}
+	}
+	for name := range f.hosts {
+		if !seen[name] {
+			delete(f.hosts, name)
+		}
+	}
+	f.loaded = true
+	f.version++
+	f.mu.Unlock()
+	if len(stale) == 0 {
+		return nil
+	}
+	latest, err := q.HostLatest(ctx, stale)
+	if err != nil {
+		return err
+	}
+	for _, r := range latest {
+		var snap sample.Snapshot
+		if err := json.Unmarshal(r.Latest, &snap); err != nil {
+			f.log.Warn("fleet: a stored latest sample does not decode", "host", r.Name, "err", err)
+			continue
+		}
+		var p *sample.Platform
+		if r.Platform != nil {
+			p = new(sample.Platform)
+			if err := json.Unmarshal(r.Platform, p); err != nil {
+				p = nil
+			}
+		}
+		f.set(r.Name, func(e *entry) {
+			f.setLatest(e, snap)
+			if p != nil {
+				e.platform = *p
+			}
+		})
+	}
+	return nil
+}
+
+// Observe records a write this replica committed (the store calls it), or a sample of the hub's
+// own host that is still on its way to the database.
+func (f *Fleet) Observe(o store.Observation) {
+	f.set(o.Host, func(e *entry) {
+		if o.ReceivedAt.After(e.lastSeen) {
+			e.lastSeen = o.ReceivedAt.UTC()
+			e.offset = o.ClockOffset
+			if o.AgentVersion != "" {
+				e.agentVersion = o.AgentVersion
+			}
+		}
+		if o.Platform != nil {
+			e.platform = *o.Platform
+		}
+		f.setLatest(e, o.Latest)
+	})
+}
+
+// Enrol shows a host enrolled by this replica at once (the others see it at their next Refresh).
+func (f *Fleet) Enrol(e Enrolled) {
+	f.set(e.Name, func(en *entry) { en.enrolled = e })
+}
+
+// Forget drops a host removed by this replica at once.
+func (f *Fleet) Forget(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.hosts, NormalizeName(name))
+	f.version++
+}
+
+// set changes one host's entry; an entry for a host the view does not know yet is created (the
+// next Refresh brings its labels).
+func (f *Fleet) set(name string, change func(*entry)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.hosts[name]
+	if e == nil {
+		e = &entry{enrolled: Enrolled{Name: name, Labels: Labels{}}, thresholds: f.o.Thresholds(name)}
+		f.hosts[name] = e
+	}
+	change(e)
+	f.version++
+}
+
+// setLatest keeps the newer sample and scores it; f.mu is held.
+func (f *Fleet) setLatest(e *entry, s sample.Snapshot) {
+	if s.CollectedAt.IsZero() || !s.CollectedAt.After(e.latest.CollectedAt) {
+		return
+	}
+	s.Host = e.enrolled.Name
+	e.latest = s
+	e.health = health.Evaluate(s, e.thresholds)
+}
+
+// Loaded reports whether the view has been read from the database at least once.
+func (f *Fleet) Loaded() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.loaded
+}
+
+// Version changes whenever the view does.
+func (f *Fleet) Version() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.version
+}
+
+// Host returns one host; false when it is not enrolled.
+func (f *Fleet) Host(name string) (Host, bool) {
+	now := f.o.Now()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.hosts[NormalizeName(name)]
+	if !ok {
+		return Host{}, false
+	}
+	return f.view(e, now), true
+}
+
+// Hosts returns every host, by name.
+func (f *Fleet) Hosts() []Host {
+	now := f.o.Now()
+	f.mu.RLock()
+	out := make([]Host, 0, len(f.hosts))
+	for _, e := range f.hosts {
+		out = append(out, f.view(e, now))
+	}
+	f.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Host) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (f *Fleet) view(e *entry, now time.Time) Host {
+	h := Host{Enrolled: e.enrolled, LastSeen: e.lastSeen, ClockOffset: e.offset, AgentVersion: e.agentVersion,
+		Platform: e.platform, Latest: e.latest, Health: e.health, Thresholds: e.thresholds}
+	switch {
+	case e.lastSeen.IsZero():
+		h.Status = StatusNeverSeen
+	case now.Sub(e.lastSeen) > f.o.DownAfter:
+		h.Status = StatusDown
+	default:
+		h.Status = StatusUp
+	}
+	if h.Health.Status == "" {
+		h.Health = health.Evaluate(sample.Snapshot{}, e.thresholds)
+	}
+	return h
+}
