@@ -11,6 +11,7 @@ import (
 
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/database"
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/views"
 )
 
@@ -152,6 +153,9 @@ func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 		token, ok := bearerToken(c.Request())
 		if !ok {
 			return nil, errUnauthorized
+		}
+		if strings.HasPrefix(token, fleet.TokenPrefix) {
+			return nil, errAgentMayNotRead
 		}
 		credential, check = token, s.checkToken
 	} else {

@@ -47,12 +47,20 @@ func (s *Server) Routes(e *echo.Echo) {
 	// The JSON API: every route needs credentials. requireAuth goes on each route, not on the
 	// group, because a group middleware makes Echo route every unknown method to a catch-all,
 	// and a wrong method must answer 405 with Allow (and OPTIONS 204) before any login.
+	// Agents send samples with their host's token, which opens nothing else.
+	e.POST(PathIngest, s.ingest)
+
 	api := e.Group("/api/v1")
 	api.RouteNotFound("/*", s.apiRouteNotFound)
 	auth := s.requireAuth
 	api.POST("/auth/logout", s.apiLogout, auth)
 	api.GET("/auth/me", s.showMe, auth)
 	api.GET("/users", s.listUsers, auth, requireAdmin)
+	api.GET("/hosts", s.listHosts, auth)
+	api.POST("/hosts", s.enrolHost, auth, requireAdmin)
+	api.GET("/hosts/:name", s.showHost, auth)
+	api.DELETE("/hosts/:name", s.removeHost, auth, requireAdmin)
+	api.POST("/hosts/:name/token", s.rotateHostToken, auth, requireAdmin)
 	infra := api.Group("/observability/infrastructure")
 	infra.GET("/system", s.showSystem, auth)
 	infra.GET("/process", s.showProcess, auth)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/infradash/infradash/sample"
 )
 
 // maxBodyBytes caps every request body.
@@ -42,14 +44,20 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // limitBody refuses a body over maxBodyBytes: at once when Content-Length says so, otherwise when
 // reading passes the limit (decodeJSON and form parsing turn that into errBodyTooLarge).
+// Ingest takes larger bodies (a catching-up agent's batch, sample.MaxBodyBytes) and names its own
+// bound in its 413.
 func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.ContentLength > maxBodyBytes {
-			return errBodyTooLarge
+		limit, tooLarge := int64(maxBodyBytes), error(errBodyTooLarge)
+		if r.URL.Path == PathIngest {
+			limit, tooLarge = sample.MaxBodyBytes, errBatchTooLarge
+		}
+		if r.ContentLength > limit {
+			return tooLarge
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, maxBodyBytes)
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		}
 		return next(c)
 	}

@@ -13,10 +13,12 @@ import (
 
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/sample"
+	"github.com/infradash/infradash/store"
 	"github.com/infradash/infradash/telemetry"
 )
 
@@ -50,6 +52,10 @@ type Server struct {
 	live       liveCache
 	openapi    []byte // the OpenAPI document as JSON
 
+	store         *store.Store
+	fleet         *fleet.Fleet
+	ingestMetrics *ingestMetrics
+
 	// authenticate finds the principal of a request or returns errUnauthorized.
 	authenticate func(c echo.Context) (*Principal, error)
 }
@@ -73,6 +79,11 @@ type Deps struct {
 	Metrics *telemetry.Metrics
 	// Reporter sends unexpected errors and panics to Sentry; nil reports nothing.
 	Reporter *telemetry.Reporter
+	// Store writes what agents send (POST /api/v1/ingest).
+	Store *store.Store
+	// Fleet is the live view of every host; main runs its refresh loop. A view nobody refreshes
+	// when nil (tests that do not look at hosts).
+	Fleet *fleet.Fleet
 }
 
 // Samples is what the handlers read of the collector: they never sample on request.
@@ -126,6 +137,17 @@ func New(d Deps) *Server {
 		reporter:   d.Reporter,
 	}
 	s.authenticate = s.authenticateRequest
+	if d.Store == nil {
+		d.Store = store.New(d.Pool, store.Options{Thresholds: func(string) health.Thresholds { return d.Thresholds }, Logger: d.Logger})
+	}
+	s.store = d.Store
+	if d.Fleet == nil {
+		d.Fleet = fleet.New(fleet.Options{DB: d.Pool, DownAfter: d.Config.HostDownAfter, Logger: d.Logger,
+			Thresholds: func(string) health.Thresholds { return d.Thresholds }})
+	}
+	s.fleet = d.Fleet
+	s.ingestMetrics = newIngestMetrics()
+	_ = s.metrics.Register(s.ingestMetrics.samples, s.ingestMetrics.requests)
 	return s
 }
 

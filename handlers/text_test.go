@@ -159,7 +159,9 @@ func TestMalformedTextIsRefusedOnEveryRoute(t *testing.T) {
 			}
 			for _, name := range names {
 				check(target+"?"+url.Values{name: {bad}}.Encode(), contentType, body, name, creds)
-				if method != http.MethodPost {
+				// Ingest's body is an agent's gzip batch, checked field by field by ingest itself
+				// (TestIngestRefusesMalformedText); a user's token is refused before any body.
+				if method != http.MethodPost || r.Path == PathIngest {
 					continue
 				}
 				if !login || contentType == form {

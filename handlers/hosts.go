@@ -1,0 +1,295 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/fleet"
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/sample"
+)
+
+// hostJSON is one host as GET /api/v1/hosts lists it: its status and the headline numbers of its
+// latest sample (zero before the first one).
+type hostJSON struct {
+	Name               string        `json:"name"`
+	Labels             fleet.Labels  `json:"labels"`
+	Local              bool          `json:"local"`
+	Status             string        `json:"status"`
+	LastSeen           *time.Time    `json:"last_seen"`
+	ClockOffsetSeconds float64       `json:"clock_offset_seconds"`
+	AgentVersion       string        `json:"agent_version"`
+	HealthScore        int           `json:"health_score"`
+	HealthStatus       health.Status `json:"health_status"`
+	CPUPercent         float64       `json:"cpu_percent"`
+	MemoryPercent      float64       `json:"memory_percent"`
+	DiskPercent        float64       `json:"disk_percent"`
+	DiskMountpoint     string        `json:"disk_mountpoint"`
+	LoadPerCore        float64       `json:"load_per_core"`
+	NetworkRxBps       float64       `json:"network_rx_bps"`
+	NetworkTxBps       float64       `json:"network_tx_bps"`
+	UptimeSeconds      uint64        `json:"uptime_seconds"`
+	OpenAlerts         *int          `json:"open_alerts"`
+	CollectedAt        *time.Time    `json:"collected_at"`
+}
+
+// hostDetailJSON is GET /api/v1/hosts/{name}: the row plus the host's platform facts.
+type hostDetailJSON struct {
+	hostJSON
+	Platform *sample.Platform `json:"platform"`
+}
+
+func toHostJSON(h fleet.Host, openAlerts map[string]int) hostJSON {
+	j := hostJSON{Name: h.Name, Labels: h.Labels, Local: h.Local, Status: h.Status, ClockOffsetSeconds: h.ClockOffset.Seconds(),
+		AgentVersion: h.AgentVersion, HealthScore: h.Health.Score, HealthStatus: h.Health.Status}
+	if j.Labels == nil {
+		j.Labels = fleet.Labels{}
+	}
+	if !h.LastSeen.IsZero() {
+		t := h.LastSeen.UTC()
+		j.LastSeen = &t
+	}
+	if openAlerts != nil {
+		n := openAlerts[h.Name]
+		j.OpenAlerts = &n
+	}
+	s := h.Latest
+	if s.IsZero() {
+		return j
+	}
+	at := s.CollectedAt.UTC()
+	j.CollectedAt = &at
+	j.CPUPercent, j.MemoryPercent = s.System.CPU.TotalPercent, s.System.Memory.UsedPercent
+	j.DiskPercent, j.DiskMountpoint = fullestDisk(s)
+	j.LoadPerCore = s.System.Load.PerCore1
+	j.NetworkRxBps, j.NetworkTxBps = s.System.Network.RecvBytesPerSecond, s.System.Network.SentBytesPerSecond
+	j.UptimeSeconds = s.System.UptimeSeconds
+	return j
+}
+
+// fullestDisk is the filesystem with the highest use: the one an operator must look at first.
+func fullestDisk(s sample.Snapshot) (float64, string) {
+	most, mount := 0.0, ""
+	for _, fs := range s.System.Filesystems {
+		if mount == "" || fs.UsedPercent > most {
+			most, mount = fs.UsedPercent, fs.Mountpoint
+		}
+	}
+	return most, mount
+}
+
+// hostSorts are the orders GET /hosts and the overview offer; each breaks ties by name.
+var hostSorts = map[string]func(a, b hostJSON) int{
+	"name":      func(a, b hostJSON) int { return cmp.Compare(a.Name, b.Name) },
+	"health":    func(a, b hostJSON) int { return cmp.Compare(a.HealthScore, b.HealthScore) },
+	"cpu":       func(a, b hostJSON) int { return cmp.Compare(b.CPUPercent, a.CPUPercent) },
+	"memory":    func(a, b hostJSON) int { return cmp.Compare(b.MemoryPercent, a.MemoryPercent) },
+	"disk":      func(a, b hostJSON) int { return cmp.Compare(b.DiskPercent, a.DiskPercent) },
+	"load":      func(a, b hostJSON) int { return cmp.Compare(b.LoadPerCore, a.LoadPerCore) },
+	"last_seen": func(a, b hostJSON) int { return cmp.Compare(seen(a), seen(b)) },
+}
+
+func seen(h hostJSON) int64 {
+	if h.LastSeen == nil {
+		return 0
+	}
+	return h.LastSeen.UnixNano()
+}
+
+// hostFilter is the filters and order of GET /hosts and the overview.
+type hostFilter struct {
+	labels map[string]string // all must match
+	status string
+	text   string // name contains, case-insensitive
+	sort   string
+	desc   bool
+}
+
+func parseHostFilter(c echo.Context) (hostFilter, error) {
+	f := hostFilter{labels: map[string]string{}, status: c.QueryParam("status"), text: strings.ToLower(strings.TrimSpace(c.QueryParam("q"))), sort: c.QueryParam("sort")}
+	for _, l := range c.QueryParams()["label"] {
+		for _, part := range strings.Split(l, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			k, v, err := fleet.ParseLabel(part)
+			if err != nil {
+				return f, errBadParam("label", "%v", err)
+			}
+			f.labels[k] = v
+		}
+	}
+	switch f.status {
+	case "", fleet.StatusUp, fleet.StatusDown, fleet.StatusNeverSeen:
+	default:
+		return f, errBadParam("status", "must be up, down or never_seen, not %q", f.status)
+	}
+	if strings.HasPrefix(f.sort, "-") {
+		f.sort, f.desc = f.sort[1:], true
+	}
+	if f.sort == "" {
+		f.sort = "name"
+	}
+	if _, ok := hostSorts[f.sort]; !ok {
+		return f, errBadParam("sort", "must be one of name, health, cpu, memory, disk, load, last_seen (a leading - reverses), not %q", c.QueryParam("sort"))
+	}
+	return f, nil
+}
+
+func (f hostFilter) match(h hostJSON) bool {
+	if f.status != "" && h.Status != f.status {
+		return false
+	}
+	if f.text != "" && !strings.Contains(h.Name, f.text) {
+		return false
+	}
+	for k, v := range f.labels {
+		if h.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// hostRows are the fleet's hosts as JSON rows, filtered and sorted. The open-alert counts are one
+// query; when the database is away they are null and the rest still answers (it is in memory).
+func (s *Server) hostRows(ctx context.Context, f hostFilter) []hostJSON {
+	var open map[string]int
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if rows, err := s.q.CountOpenAlertsByHost(ctx); err == nil {
+		open = make(map[string]int, len(rows))
+		for _, r := range rows {
+			open[r.Host] = int(r.Open)
+		}
+	} else {
+		s.log.Warn("hosts: open alert counts unavailable", "err", err)
+	}
+	hosts := s.fleet.Hosts()
+	out := make([]hostJSON, 0, len(hosts))
+	for _, h := range hosts {
+		if j := toHostJSON(h, open); f.match(j) {
+			out = append(out, j)
+		}
+	}
+	by := hostSorts[f.sort]
+	slices.SortStableFunc(out, func(a, b hostJSON) int {
+		c := by(a, b)
+		if f.desc {
+			c = -c
+		}
+		return cmp.Or(c, cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// listHosts is GET /api/v1/hosts?label=env=prod&status=down&q=web&sort=cpu.
+func (s *Server) listHosts(c echo.Context) error {
+	f, err := parseHostFilter(c)
+	if err != nil {
+		return err
+	}
+	return s.ok(c, map[string]any{"items": s.hostRows(c.Request().Context(), f)})
+}
+
+// errNoSuchHost names the host that is not enrolled.
+func errNoSuchHost(name string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "host_not_found", Message: "no host named " + quote(name) + " is enrolled (infradash host list shows them)"}
+}
+
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+// showHost is GET /api/v1/hosts/{name}.
+func (s *Server) showHost(c echo.Context) error {
+	h, ok := s.fleet.Host(c.Param("name"))
+	if !ok {
+		return errNoSuchHost(c.Param("name"))
+	}
+	var open map[string]int
+	if n, err := s.q.CountOpenAlertsForHost(c.Request().Context(), h.Name); err == nil {
+		open = map[string]int{h.Name: int(n)}
+	}
+	d := hostDetailJSON{hostJSON: toHostJSON(h, open)}
+	if h.Platform != (sample.Platform{}) {
+		p := h.Platform
+		d.Platform = &p
+	}
+	return s.ok(c, d)
+}
+
+type enrolRequest struct {
+	Name   string       `json:"name"`
+	Labels fleet.Labels `json:"labels"`
+}
+
+// enrolledJSON answers enrolment and rotation: the token is shown this once.
+type enrolledJSON struct {
+	Name   string       `json:"name"`
+	Labels fleet.Labels `json:"labels"`
+	Token  string       `json:"token"`
+}
+
+// enrolHost is POST /api/v1/hosts {"name", "labels"} (admins): the new host's agent token, once.
+func (s *Server) enrolHost(c echo.Context) error {
+	var req enrolRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	h, token, err := fleet.NewRegistry(s.pool, s.now).Add(c.Request().Context(), req.Name, req.Labels)
+	if err != nil {
+		return s.hostError(err, req.Name)
+	}
+	s.fleet.Enrol(h)
+	return c.JSON(http.StatusCreated, envelope{Status: "success", Data: enrolledJSON{Name: h.Name, Labels: h.Labels, Token: token}, Timestamp: s.now().UTC()})
+}
+
+// rotateHostToken is POST /api/v1/hosts/{name}/token (admins): a new token; the old one is refused.
+func (s *Server) rotateHostToken(c echo.Context) error {
+	h, token, err := fleet.NewRegistry(s.pool, s.now).Rotate(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return s.hostError(err, c.Param("name"))
+	}
+	return s.ok(c, enrolledJSON{Name: h.Name, Labels: h.Labels, Token: token})
+}
+
+// removeHost is DELETE /api/v1/hosts/{name}[?purge=true] (admins).
+func (s *Server) removeHost(c echo.Context) error {
+	purge := false
+	switch c.QueryParam("purge") {
+	case "", "false":
+	case "true":
+		purge = true
+	default:
+		return errBadParam("purge", "must be true or false, not %q", c.QueryParam("purge"))
+	}
+	r, err := fleet.NewRegistry(s.pool, s.now).Remove(c.Request().Context(), c.Param("name"), purge)
+	if err != nil {
+		return s.hostError(err, c.Param("name"))
+	}
+	s.fleet.Forget(r.Name)
+	return s.ok(c, r)
+}
+
+// hostError turns enrolment errors into answers naming what is wrong.
+func (s *Server) hostError(err error, name string) error {
+	switch {
+	case errors.Is(err, fleet.ErrNoSuchHost):
+		return errNoSuchHost(name)
+	case errors.Is(err, fleet.ErrHostExists):
+		return &Error{Status: http.StatusConflict, Code: "host_exists", Message: err.Error()}
+	case errors.Is(err, fleet.ErrLocalHost):
+		return &Error{Status: http.StatusConflict, Code: "local_host", Message: err.Error()}
+	case errors.Is(err, sample.ErrInvalidHostName):
+		return errBadParam("name", "%v", err)
+	case errors.Is(err, fleet.ErrInvalidLabels):
+		return errBadParam("labels", "%v", err)
+	}
+	return err
+}
