@@ -16,13 +16,18 @@ ARG BUILD_DATE=""
 RUN CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.buildDate=${BUILD_DATE}" \
       -o /out/infradash . \
- && /out/infradash version
+ && /out/infradash version \
+ && mkdir -p /out/spool
 
 # static-debian12 has CA certificates (Slack, Sentry over HTTPS) and tzdata, and no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/infradash /usr/local/bin/infradash
+# The spool of samples not stored yet (serve: its own host's; agent: what the hub has not taken).
+# Owned by nonroot, so a named volume mounted here starts out writable.
+COPY --from=build --chown=nonroot:nonroot /out/spool /var/lib/infradash-agent
 ENV HTTP_ADDR=0.0.0.0:8080 \
-    ENVIRONMENT=production
+    ENVIRONMENT=production \
+    AGENT_SPOOL_DIR=/var/lib/infradash-agent
 EXPOSE 8080
 USER nonroot
 # No curl in the image: the binary probes itself (GET /healthz on HTTP_ADDR, 3 s timeout).

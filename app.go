@@ -47,19 +47,29 @@ func buildInfo() (ver, rev, date string) {
 	return ver, rev, date
 }
 
+// lookupWithDotenv finds a variable in the environment, then in .env when there is one.
+func lookupWithDotenv(env *environment) (config.LookupFunc, error) {
+	dotenv, err := godotenv.Read(".env")
+	if os.IsNotExist(err) {
+		return env.lookup, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf(".env: %w", err)
+	}
+	return func(k string) (string, bool) {
+		if v, ok := env.lookup(k); ok {
+			return v, true
+		}
+		v, ok := dotenv[k]
+		return v, ok
+	}, nil
+}
+
 // loadConfig reads .env (when present; the environment wins) and validates the configuration.
 func loadConfig(env *environment) (config.Config, error) {
-	lookup := env.lookup
-	if dotenv, err := godotenv.Read(".env"); err == nil {
-		lookup = func(k string) (string, bool) {
-			if v, ok := env.lookup(k); ok {
-				return v, true
-			}
-			v, ok := dotenv[k]
-			return v, ok
-		}
-	} else if !os.IsNotExist(err) {
-		return config.Config{}, fmt.Errorf(".env: %w", err)
+	lookup, err := lookupWithDotenv(env)
+	if err != nil {
+		return config.Config{}, err
 	}
 	cfg, err := config.Load(lookup)
 	var problems config.Problems
@@ -89,10 +99,15 @@ func joinLines(p config.Problems) string {
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	return logger(cfg.LogLevel, cfg.LogFormat, w)
+}
+
+// logger writes at level (LOG_LEVEL) in format (LOG_FORMAT: text or json).
+func logger(levelName, format string, w io.Writer) *slog.Logger {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	_ = level.UnmarshalText([]byte(levelName))
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -15,12 +15,14 @@ import (
 
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/handlers"
-	"github.com/infradash/infradash/recorder"
+	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/store"
 	"github.com/infradash/infradash/telemetry"
 )
 
-// Shutdown budget: requests under way get httpStopTimeout, then flushing the queued samples and
+// Shutdown budget: requests under way get httpStopTimeout, then stopping the local agent and
 // finishing a running job get backgroundStopTimeout together, then error reporting gets
 // reporterFlushTimeout: 25 s at most, inside systemd's TimeoutStopSec and compose's
 // stop_grace_period (35 s).
@@ -69,52 +71,58 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	metrics := telemetry.New()
 
 	thresholds := cfg.Thresholds
+	thresholdsFor := func(string) health.Thresholds { return thresholds }
+	if err := fleet.NewRegistry(pool, nil).EnsureLocal(ctx, cfg.Host); err != nil {
+		return err
+	}
+	view := fleet.New(fleet.Options{DB: pool, DownAfter: cfg.HostDownAfter, Thresholds: thresholdsFor, Logger: log})
+	st := store.New(pool, store.Options{Thresholds: thresholdsFor, Observe: view.Observe, Logger: log})
 	col := collector.New(collector.Options{Host: cfg.Host, Interval: cfg.CollectInterval, Version: ver, Logger: log})
-	// Two hours of samples wait in memory while the database is unreachable.
-	rec := recorder.New(pool, recorder.Options{
-		Thresholds: thresholds,
-		Capacity:   recorder.CapacityFor(2*time.Hour, cfg.CollectInterval),
-		Logger:     log,
-	})
-	if err := registerGauges(metrics, col, rec, pool, thresholds); err != nil {
+	local, err := newLocalAgent(cfg, col, st, view, ver, log)
+	if err != nil {
+		return err
+	}
+	if err := registerGauges(metrics, local, view, pool); err != nil {
 		return err
 	}
 	sched, err := startJobs(cfg, pool, log, metrics.Registry(), reporter)
 	if err != nil {
 		return err
 	}
-	collectCtx, stopCollecting := context.WithCancel(context.WithoutCancel(ctx))
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
-		col.Run(collectCtx, rec.Record)
+		local.run(bgCtx)
 	}()
-	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
-	flushCtx, cancelFlush := context.WithCancel(context.Background())
-	go rec.Run(recordCtx, flushCtx)
+	viewed := make(chan struct{})
+	go func() {
+		defer close(viewed)
+		view.Run(bgCtx)
+	}()
 	// However serve ends (signal, HTTP server failure), and after the HTTP server has stopped:
-	// the collector stops, then the recorder stores what is queued while the jobs finish, side
-	// by side and within backgroundStopTimeout, before the database closes.
+	// the local agent stops (what it has not stored stays in its spool for the next start) while
+	// the jobs finish, within backgroundStopTimeout, before the database closes.
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), backgroundStopTimeout)
 		defer cancel()
-		stopFlushing := context.AfterFunc(stopCtx, cancelFlush)
-		defer stopFlushing()
 		jobsStopped := make(chan struct{})
 		go func() {
 			defer close(jobsStopped)
 			stopJobs(stopCtx, sched, log)
 		}()
-		stopCollecting()
+		stopBackground()
 		<-collected
-		stopRecording()
-		<-rec.Done()
+		<-viewed
+		if err := local.close(); err != nil {
+			log.Error("close the spool", "err", err)
+		}
 		<-jobsStopped
 		log.Info("stopped")
 	}()
 
 	srv := handlers.New(handlers.Deps{
-		Config: cfg, Pool: pool, Logger: log, Host: col.Platform().Hostname, Version: ver,
+		Config: cfg, Pool: pool, Logger: log, Host: cfg.Host, Version: ver, Store: st, Fleet: view,
 		Samples: col, Thresholds: thresholds, Sessions: handlers.NewSessionManager(cfg, pool),
 		Metrics: metrics, Reporter: reporter,
 	})
@@ -122,6 +130,13 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)
 
+	var cert *certificate
+	if cfg.TLSCertFile != "" {
+		if cert, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return err
+		}
+	}
+	reloadOnHangup(ctx, cert, log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
@@ -138,8 +153,15 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	// server, allocating little, would otherwise keep mapped for minutes before the next GC.
 	debug.FreeOSMemory()
 	served := make(chan error, 1)
-	go func() { served <- httpServer.Serve(ln) }()
-	log.Info("infradash serving", "url", "http://"+ln.Addr().String(), "version", ver, "environment", cfg.Environment)
+	scheme := "http"
+	if cert != nil {
+		scheme = "https"
+		httpServer.TLSConfig = cert.config()
+		go func() { served <- httpServer.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- httpServer.Serve(ln) }()
+	}
+	log.Info("infradash serving", "url", scheme+"://"+ln.Addr().String(), "version", ver, "environment", cfg.Environment)
 
 	select {
 	case err := <-served:

@@ -39,6 +39,8 @@ func init() {
 		"alerts":       alertsCommand,
 		"aggregate":    aggregateCommand,
 		"healthcheck":  healthcheckCommand,
+		"host":         hostCommand,
+		"agent":        agentCommand,
 	}
 }
 

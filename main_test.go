@@ -164,7 +164,7 @@ func TestProductionServeStartsAndStopsCleanly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(metrics, []byte("\ninfradash_last_sample_timestamp_seconds ")) {
+		if bytes.Contains(metrics, []byte("\ninfradash_last_sample_timestamp_seconds{host=")) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -20,6 +20,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/sample"
 )
 
 // Environment names.
@@ -81,6 +82,19 @@ type Config struct {
 	LogFormat    string
 	MetricsToken string
 	SentryDSN    string
+
+	// HostDownAfter is how long a host may send nothing before it is down (host_down alert).
+	HostDownAfter time.Duration
+	// Spool is where the hub's own in-process agent keeps what the database has not stored yet.
+	Spool Spool
+	// TLSCertFile and TLSKeyFile, both set, make serve speak HTTPS itself.
+	TLSCertFile, TLSKeyFile string
+}
+
+// Spool is the agent's on-disk queue (AGENT_SPOOL_DIR, AGENT_SPOOL_MAX_BYTES).
+type Spool struct {
+	Dir      string
+	MaxBytes int64
 }
 
 // Production reports whether the production rules apply.
@@ -150,12 +164,22 @@ func Load(lookup LookupFunc) (Config, error) {
 	}
 	c.TrustedProxies = r.networks("TRUSTED_PROXIES")
 	r.alerting(c)
-	c.Host = r.str("INFRADASH_HOST", "")
+	c.Host = sample.NormalizeHostName(r.str("INFRADASH_HOST", ""))
 	if c.Host == "" {
-		c.Host = defaultHost(r.str("HOST_ETC", ""))
+		c.Host = sample.NormalizeHostName(defaultHost(r.str("HOST_ETC", "")))
 	}
-	if c.Host == "" || len(c.Host) > 253 || strings.ContainsFunc(c.Host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		r.fail("INFRADASH_HOST", "must be a host name of 1 to 253 characters without spaces, not %q", c.Host)
+	if err := sample.CheckHostName(c.Host); err != nil {
+		r.fail("INFRADASH_HOST", "%v; set INFRADASH_HOST to this machine's DNS name", err)
+	}
+	// The default follows a long COLLECT_INTERVAL, so setting only that never fails the rule below.
+	c.HostDownAfter = r.duration("HOST_DOWN_AFTER", max(time.Minute, 3*c.CollectInterval), time.Second, 24*time.Hour)
+	if c.HostDownAfter < 3*c.CollectInterval {
+		r.fail("HOST_DOWN_AFTER", "(%s) must be at least 3 collect intervals (COLLECT_INTERVAL=%s), or a host would look down between two samples",
+			c.HostDownAfter, c.CollectInterval)
+	}
+	c.TLSCertFile, c.TLSKeyFile = r.str("TLS_CERT_FILE", ""), r.str("TLS_KEY_FILE", "")
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		r.fail("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE go together; set both (HTTPS) or neither (HTTP)")
 	}
 	c.SessionLifetime = r.duration("SESSION_LIFETIME", 12*time.Hour, time.Minute, 90*24*time.Hour)
 	// DEBUG is the origin's switch; here it only lowers the default log level, and an explicit
@@ -176,19 +200,15 @@ func Load(lookup LookupFunc) (Config, error) {
 		defaultFormat = "json"
 	}
 	c.LogFormat = strings.ToLower(r.str("LOG_FORMAT", defaultFormat))
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		r.fail("LOG_FORMAT", "must be text or json, not %q", c.LogFormat)
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		r.fail("LOG_LEVEL", "must be debug, info, warn or error, not %q", c.LogLevel)
-	}
+	r.logSettings(c.LogLevel, c.LogFormat)
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		r.fail("HTTP_ADDR", "must be host:port, like 127.0.0.1:8080 (%v)", err)
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = URLFromAddr(c.HTTPAddr)
+		if r.str("TLS_CERT_FILE", "") != "" {
+			c.BaseURL = "https://" + strings.TrimPrefix(c.BaseURL, "http://")
+		}
 	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("BASE_URL", "must be an absolute http(s) URL, like https://infradash.example.com")
 	} else if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
@@ -245,10 +265,24 @@ func Load(lookup LookupFunc) (Config, error) {
 		c.SecretGenerated = true
 	}
 
+	c.Spool = r.spool(c.Environment)
+
 	if len(r.problems) > 0 {
 		return c, r.problems
 	}
 	return c, nil
+}
+
+// logSettings checks LOG_LEVEL and LOG_FORMAT.
+func (r *reader) logSettings(level, format string) {
+	if format != "text" && format != "json" {
+		r.fail("LOG_FORMAT", "must be text or json, not %q", format)
+	}
+	switch level {
+	case "debug", "info", "warn", "error":
+	default:
+		r.fail("LOG_LEVEL", "must be debug, info, warn or error, not %q", level)
+	}
 }
 
 // defaultHost is the host's own name: in a container (HOST_ETC set to the host's /etc) the

@@ -21,6 +21,13 @@ func readNames(t *testing.T) []string {
 			}
 			return "", false
 		})
+		_, _ = LoadAgent(func(name string) (string, bool) {
+			seen[name] = true
+			if name == "ENVIRONMENT" {
+				return environment, true
+			}
+			return "", false
+		}, AgentOverrides{})
 	}
 	var names []string
 	for n := range seen {
@@ -95,8 +102,9 @@ func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 		for file, defaults := range documentedDefaults(t) {
 			checked := 0
 			for name, value := range defaults {
-				// LOG_FORMAT's default depends on the environment; .env.example shows production's.
-				if !read[name] || name == "ENVIRONMENT" || (name == "LOG_FORMAT" && environment == Development) {
+				// LOG_FORMAT's and AGENT_SPOOL_DIR's defaults depend on the environment; .env.example
+				// shows production's.
+				if !read[name] || name == "ENVIRONMENT" || ((name == "LOG_FORMAT" || name == "AGENT_SPOOL_DIR") && environment == Development) {
 					continue
 				}
 				with := map[string]string{name: value}
