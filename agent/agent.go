@@ -139,6 +139,9 @@ type Agent struct {
 	platformSent   bool
 	sentPlatform   sample.Platform
 	sent, rejected uint64
+	// unloggedRejections counts refused samples since the last line about them (noteRejected).
+	unloggedRejections int
+	lastRejectionLog   time.Time
 }
 
 // New builds an Agent.
@@ -293,6 +296,26 @@ func (a *Agent) sendLoop(ctx context.Context) {
 	}
 }
 
+// rejectionLogEvery bounds the log lines about refused samples: a wrong clock gets every sample
+// refused, and one line a minute says so as well as one a sample.
+const rejectionLogEvery = time.Minute
+
+// noteRejected logs samples the hub refused for good, at most once per rejectionLogEvery with the
+// count since the last line.
+func (a *Agent) noteRejected(rs []Rejection) {
+	a.mu.Lock()
+	a.unloggedRejections += len(rs)
+	now := a.o.Now()
+	if now.Sub(a.lastRejectionLog) < rejectionLogEvery {
+		a.mu.Unlock()
+		return
+	}
+	n := a.unloggedRejections
+	a.unloggedRejections, a.lastRejectionLog = 0, now
+	a.mu.Unlock()
+	a.log.Warn("agent: the hub refused samples for good; they are dropped", "refused", n, "example", rs[0].Field+": "+rs[0].Error)
+}
+
 // jitter spreads a wait by ±20 %.
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
@@ -334,8 +357,7 @@ func (a *Agent) sendOnce(ctx context.Context, maxRecords int) (int, error) {
 		return 0, err
 	}
 	if len(ack.Rejected) > 0 {
-		r := ack.Rejected[0]
-		a.log.Warn("agent: the hub refused samples for good; they are dropped", "refused", len(ack.Rejected), "first", r.Field+": "+r.Error)
+		a.noteRejected(ack.Rejected)
 	}
 	if fromMemory {
 		a.mu.Lock()
