@@ -322,7 +322,9 @@ func TestFleetLosesNothingThroughHubAndDatabaseOutages(t *testing.T) {
 		time.Sleep(20*time.Second - outage) // long enough for full-1's 64 KiB spool to overflow
 	}
 	hub.start()
+	back := time.Now()
 	eventually(t, "the agents' spooled samples stored after the hub came back", 2*time.Minute, caughtUp(t, pool, "web-1", "db-1"))
+	t.Logf("hub away %s: the agents caught up %s after it was back", outage, time.Since(back).Round(100*time.Millisecond))
 
 	// PostgreSQL goes away: the hub answers 503 with Retry-After and acknowledges nothing.
 	pg.stop(t)
@@ -342,7 +344,9 @@ func TestFleetLosesNothingThroughHubAndDatabaseOutages(t *testing.T) {
 	}
 	time.Sleep(outage)
 	pg.start(t)
+	back = time.Now()
 	eventually(t, "the samples taken while PostgreSQL was away stored", 3*time.Minute, caughtUp(t, pool, "web-1", "db-1"))
+	t.Logf("PostgreSQL away %s: the agents caught up %s after it was back", outage, time.Since(back).Round(100*time.Millisecond))
 
 	for name, a := range agents {
 		a.stop()
