@@ -50,7 +50,7 @@ func currentUser(c echo.Context) *views.User {
 	if p == nil {
 		return nil
 	}
-	return &views.User{Email: p.Email, Role: p.Role}
+	return &views.User{Email: p.Email, Role: p.Role, Admin: p.IsAdmin()}
 }
 
 // setPrincipal records who the request acts for. Answers that depend on who asks must not be

@@ -44,6 +44,11 @@ func (s *Server) Routes(e *echo.Echo) {
 	pages.POST("/alerts/:id/acknowledge", s.acknowledgeAlertFromPage, requireAdmin)
 	pages.POST("/alerts/test", s.testAlertFromPage, requireAdmin)
 
+	// Settings: admins only; a viewer gets a 403 page (and sees no link to it).
+	settings := e.Group(views.PathSettings, s.requirePageAuth, requireAdmin)
+	settings.GET("", s.showSettings)
+	settings.GET("/users", s.showUsersPage)
+
 	// The JSON API: every route needs credentials. requireAuth goes on each route, not on the
 	// group, because a group middleware makes Echo route every unknown method to a catch-all,
 	// and a wrong method must answer 405 with Allow (and OPTIONS 204) before any login.
