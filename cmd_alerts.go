@@ -61,7 +61,7 @@ func alertsRun(ctx context.Context, env *environment, args []string) error {
 				what += " " + c.Subject
 			}
 			fmt.Fprintf(env.stdout, "%-8s %s %s: %s (%s, threshold %s)\n", c.Action, c.Host, what,
-				units.Format(c.Value, units.Percent), c.Severity, units.Format(c.Threshold, units.Percent))
+				units.Format(c.Value, notify.MetricUnit(c.Metric)), c.Severity, units.Format(c.Threshold, notify.MetricUnit(c.Metric)))
 		}
 		for _, e := range rep.Errors {
 			fmt.Fprintf(env.stdout, "delivery failed (kept for the next run): %s\n", e)

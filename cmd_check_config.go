@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-
-	"github.com/infradash/infradash/devdb"
 )
 
 var checkConfigCommand = command{
@@ -17,13 +15,9 @@ var checkConfigCommand = command{
 		if err != nil {
 			return err
 		}
-		db := "DATABASE_URL"
-		if cfg.DatabaseURL == "" {
-			dir, err := devdb.DataDir(privateDataDir)
-			if err != nil {
-				return err
-			}
-			db = "private development database in " + dir
+		db := "private development database under " + privateDataDir
+		if cfg.DatabaseURL != "" {
+			db = "DATABASE_URL"
 		}
 		fmt.Fprintf(env.stdout, "configuration is valid: environment=%s, address=%s, database=%s, jobs=%t\n",
 			cfg.Environment, cfg.HTTPAddr, db, cfg.JobsEnabled)

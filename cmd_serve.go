@@ -41,7 +41,7 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := parse(env, flags(env, "serve"), args); err != nil {
 		return err
 	}
-	return connect(ctx, env, true, env.stdout, func(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
+	return withDatabase(ctx, env, func(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
 		return runServer(ctx, env, cfg, log, pool)
 	})
 }
@@ -123,7 +123,7 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Pool: pool, Logger: log, Host: cfg.Host, Version: ver, Store: st, Fleet: view,
-		Samples: col, Thresholds: thresholds, Sessions: handlers.NewSessionManager(cfg, pool),
+		Thresholds: thresholds, Sessions: handlers.NewSessionManager(cfg, pool),
 		Metrics: metrics, Reporter: reporter,
 	})
 	e := echo.New()

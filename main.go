@@ -41,7 +41,6 @@ func init() {
 		"healthcheck":  healthcheckCommand,
 		"host":         hostCommand,
 		"agent":        agentCommand,
-		"psql":         psqlCommand,
 	}
 }
 

@@ -67,8 +67,9 @@ func newLocalAgent(cfg config.Config, col *collector.Collector, st *store.Store,
 		log.Info("samples from before the last stop wait in the spool; storing them", "dir", cfg.Spool.Dir, "samples", n)
 	}
 	host := cfg.Host
+	platform := col.Platform()
 	live := func(s sample.Snapshot) {
-		view.Observe(store.Observation{Host: host, ReceivedAt: time.Now().UTC(), Latest: s, AgentVersion: version})
+		view.Observe(store.Observation{Host: host, ReceivedAt: time.Now().UTC(), Latest: s, AgentVersion: version, Platform: &platform})
 	}
 	a := agent.New(agent.Options{
 		Collector: col, Spool: sp, Version: version, Sinks: []func(sample.Snapshot){live},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,7 +32,13 @@ type Rules struct {
 	// critical alert steps back to warning below critical-Hysteresis, and resolves below
 	// warning-Hysteresis.
 	Hysteresis float64
+	// HostDownAfter is HOST_DOWN_AFTER: an enrolled host that has sent nothing this long is down
+	// (a host_down alert). 0 raises none.
+	HostDownAfter time.Duration
 }
+
+// MetricHostDown is the alert of an enrolled host that has sent nothing for HostDownAfter.
+const MetricHostDown = notify.MetricHostDown
 
 // minCoverage is the share of the window a series' samples must speak for before its mean is
 // judged. Right after a start (or when a host comes back) the window holds a few samples whose
@@ -53,7 +60,8 @@ func (r Rules) Covered(m Mean) bool {
 // RulesFrom takes the rules out of the configuration.
 func RulesFrom(cfg config.Config) Rules {
 	return Rules{Thresholds: cfg.Thresholds, Window: cfg.AlertWindow,
-		Cooldown: cfg.AlertCooldown, RepeatInterval: cfg.AlertRepeatInterval, Hysteresis: cfg.AlertHysteresis}
+		Cooldown: cfg.AlertCooldown, RepeatInterval: cfg.AlertRepeatInterval, Hysteresis: cfg.AlertHysteresis,
+		HostDownAfter: cfg.HostDownAfter}
 }
 
 // Action is what an evaluation does to one series.
@@ -112,6 +120,9 @@ type seriesKey struct{ host, metric, subject string }
 func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.Time) []Change {
 	byKey := make(map[seriesKey]queries.InfrastructureAlert, len(open))
 	for _, a := range open {
+		if string(a.Metric) == MetricHostDown {
+			continue // DecideHostsDown judges those
+		}
 		byKey[seriesKey{a.Host, string(a.Metric), a.Subject}] = a
 	}
 	var changes []Change
@@ -150,14 +161,7 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 		case sev == health.Critical && m.MeanValue < th.Critical-r.Hysteresis:
 			c.Action, c.Severity, c.Threshold = Deescalate, health.Warning, th.Warning
 		case firing:
-			c.Action = Update
-			last := a.StartedAt
-			if a.LastNotifiedAt != nil {
-				last = *a.LastNotifiedAt
-			}
-			if a.AcknowledgedAt == nil && !now.Before(last.Add(r.RepeatInterval)) {
-				c.Action = Remind
-			}
+			c.Action = stillFiring(a, r, now)
 		default:
 			c.Action = Update // below warning but inside the hysteresis band: still open, quiet
 		}
@@ -165,7 +169,7 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 	}
 	for _, a := range open {
 		// updated_at is the last evaluation that saw a sample of the series.
-		if reporting[seriesKey{a.Host, string(a.Metric), a.Subject}] || now.Before(a.UpdatedAt.Add(noDataWindows*r.Window)) {
+		if string(a.Metric) == MetricHostDown || reporting[seriesKey{a.Host, string(a.Metric), a.Subject}] || now.Before(a.UpdatedAt.Add(noDataWindows*r.Window)) {
 			continue
 		}
 		threshold := a.Threshold
@@ -176,6 +180,62 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 			Subject: a.Subject, Severity: health.Status(a.Severity), Value: a.Value, Threshold: threshold, Since: a.StartedAt})
 	}
 	return changes
+}
+
+// Silence is when the hub last heard from an enrolled host (host_state.received_at).
+type Silence = queries.HostsLastSeenRow
+
+// DecideHostsDown compares how long each host that has ever sent something has been silent with
+// HostDownAfter and the open host_down alerts. It is pure, like Decide. A host silent longer opens
+// a critical alert (a host never seen is not among seen: it raises nothing); while it stays
+// silent, the alert reminds as any does (RepeatInterval, unless acknowledged); the first run that
+// finds it sending again resolves it, its value the longest silence it measured. A removed host
+// is not among seen either: removing it closed its alerts.
+func DecideHostsDown(seen []Silence, open []queries.InfrastructureAlert, r Rules, now time.Time) []Change {
+	if r.HostDownAfter <= 0 {
+		return nil
+	}
+	byHost := map[string]queries.InfrastructureAlert{}
+	for _, a := range open {
+		if string(a.Metric) == MetricHostDown {
+			byHost[a.Host] = a
+		}
+	}
+	var changes []Change
+	for _, h := range seen {
+		silent := now.Sub(h.ReceivedAt)
+		c := Change{Host: h.Name, Metric: MetricHostDown, Severity: health.Critical, Value: silent.Seconds(),
+			Threshold: r.HostDownAfter.Seconds(), Since: now}
+		a, isOpen := byHost[h.Name]
+		if isOpen {
+			c.AlertID, c.Since = a.ID, a.StartedAt
+		}
+		switch down := silent > r.HostDownAfter; {
+		case down && !isOpen:
+			c.Action = Open
+		case down:
+			c.Action = stillFiring(a, r, now)
+		case isOpen:
+			c.Action, c.Value = Resolve, a.Value
+		default:
+			continue
+		}
+		changes = append(changes, c)
+	}
+	return changes
+}
+
+// stillFiring is what an open alert that still fires gets: a reminder once RepeatInterval has
+// passed since the last notice (or its start), unless it is acknowledged; else a quiet update.
+func stillFiring(a queries.InfrastructureAlert, r Rules, now time.Time) Action {
+	last := a.StartedAt
+	if a.LastNotifiedAt != nil {
+		last = *a.LastNotifiedAt
+	}
+	if a.AcknowledgedAt == nil && !now.Before(last.Add(r.RepeatInterval)) {
+		return Remind
+	}
+	return Update
 }
 
 // thresholdOf is the threshold of a level: the critical one for critical, else the warning one.
@@ -221,7 +281,7 @@ type Deps struct {
 	DB        queries.DBTX
 	Rules     Rules
 	Notifiers []*notify.Notifier
-	BaseURL   string // links in notifications point to BaseURL + "/observability?tab=alerts"
+	BaseURL   string // links in notifications point to the host's page under BaseURL
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
@@ -240,6 +300,12 @@ func New(d Deps) *Evaluator {
 // AlertsURL is the page where the alerts are listed.
 func AlertsURL(baseURL string) string { return baseURL + "/observability?tab=alerts" }
 
+// HostURL is a host's page, where a notification about it links: its numbers, charts and open
+// alerts. The path is views.HostURL's, which alerts may not import.
+func HostURL(baseURL, host string) string {
+	return baseURL + "/observability/hosts/" + url.PathEscape(host)
+}
+
 // Run evaluates the window ending now, stores the changes and delivers pending notifications.
 // A dry run decides and reports but writes and sends nothing. Delivery failures are recorded
 // on the alerts and in the report; only a database failure is an error.
@@ -249,11 +315,15 @@ func (e *Evaluator) Run(ctx context.Context, dryRun bool) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("alerts: window means: %w", err)
 	}
+	seen, err := e.q.HostsLastSeen(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("alerts: hosts last seen: %w", err)
+	}
 	open, err := e.q.OpenAlerts(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("alerts: open alerts: %w", err)
 	}
-	rep := Report{Changes: Decide(means, open, e.rules, now)}
+	rep := Report{Changes: append(Decide(means, open, e.rules, now), DecideHostsDown(seen, open, e.rules, now)...)}
 	if dryRun {
 		return rep, nil
 	}
@@ -330,7 +400,7 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 			return fmt.Errorf("alerts: claim notification of alert %d: %w", p.ID, err)
 		}
 		m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
-			Severity: health.Status(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: AlertsURL(e.baseURL),
+			Severity: health.Status(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: HostURL(e.baseURL, p.Host),
 			NoData: kind == notify.Resolved && p.Resolution.String == resolutionNoData}
 		results := notify.SendAll(ctx, e.notifiers, m)
 		attempts, delivered, errText := 0, false, ""
@@ -375,7 +445,7 @@ func message(c Change, baseURL string, now time.Time) notify.Message {
 	kind := map[Action]notify.Kind{Open: notify.Opened, Wait: notify.Opened, Escalate: notify.Escalated, Deescalate: notify.Deescalated,
 		Remind: notify.Reminder, Update: notify.Reminder, Resolve: notify.Resolved}[c.Action]
 	return notify.Message{Kind: kind, AlertID: c.AlertID, Host: c.Host, Metric: c.Metric, Subject: c.Subject, Severity: c.Severity,
-		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: AlertsURL(baseURL), NoData: c.NoData}
+		Value: c.Value, Threshold: c.Threshold, Since: c.Since, At: now, URL: HostURL(baseURL, c.Host), NoData: c.NoData}
 }
 
 // ErrNotFound and ErrResolved are the reasons an acknowledgement is refused.

@@ -187,7 +187,7 @@ func TestAlertLifecycleNotifiesOncePerChange(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("opening should send one notification, got %d", len(msgs))
 	}
-	for _, want := range []string{"web-1", "cpu", "at 90 % (threshold 80 %)", "warning", "2026-03-02 10:00 UTC", "https://dash.example.com/observability?tab=alerts"} {
+	for _, want := range []string{"web-1", "cpu", "at 90 % (threshold 80 %)", "warning", "2026-03-02 10:00 UTC", "https://dash.example.com/observability/hosts/web-1"} {
 		if !strings.Contains(msgs[0], want) {
 			t.Errorf("the Slack message should mention %q: %s", want, msgs[0])
 		}
@@ -586,5 +586,112 @@ func TestANoticeThatReachedOnlyOneNotifierIsLoggedAndNotRepeated(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "reached only some notifiers") {
 		t.Fatalf("the partial delivery should be logged at WARN:\n%s", logs.String())
+	}
+}
+
+// newHostDownFixture is a fixture whose rules say a host is down after a minute of silence.
+func newHostDownFixture(t *testing.T, h *hook) *fixture {
+	f := newFixture(t, slack(h))
+	f.rules.HostDownAfter = time.Minute
+	f.eval = alerts.New(alerts.Deps{DB: f.pool, Rules: f.rules, Notifiers: []*notify.Notifier{slack(h)}, BaseURL: "https://dash.example.com",
+		Now: func() time.Time { return f.now }})
+	return f
+}
+
+// lastSeen records that the hub heard from host at at, as a stored batch does; the host is
+// enrolled on first use.
+func (f *fixture) lastSeen(host string, at time.Time) {
+	f.t.Helper()
+	if _, err := f.pool.Exec(context.Background(), `
+		WITH h AS (INSERT INTO hosts (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id)
+		INSERT INTO host_state (host_id, received_at) SELECT id, $2 FROM h
+		ON CONFLICT (host_id) DO UPDATE SET received_at = EXCLUDED.received_at`, host, at); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// A host that sends nothing for HOST_DOWN_AFTER raises one critical host_down alert with one
+// notice naming it and linking to its page; it reminds like any alert; its return resolves it
+// with one notice. A host never seen raises nothing.
+func TestAHostThatGoesSilentIsDownUntilItSendsAgain(t *testing.T) {
+	h := newHook(t)
+	f := newHostDownFixture(t, h)
+	f.lastSeen("web-1", t0.Add(-10*time.Second))
+	if _, err := f.pool.Exec(context.Background(), `INSERT INTO hosts (name, created_at) VALUES ('new-1', $1)`, t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	f.run()
+	if n := len(f.alerts()); n != 0 {
+		t.Fatalf("10 s of silence, under HOST_DOWN_AFTER: %d alerts", n)
+	}
+	f.now = t0.Add(2 * time.Minute)
+	f.run()
+	as := f.alerts()
+	if len(as) != 1 || as[0].Host != "web-1" || string(as[0].Metric) != "host_down" || as[0].Severity != "critical" || as[0].Value != 130 {
+		t.Fatalf("web-1 silent for 2m 10s: want one critical host_down alert of 130 s, got %+v", as)
+	}
+	msgs := h.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("opening sends one notice, got %d", len(msgs))
+	}
+	for _, want := range []string{"CRITICAL: web-1 is down: nothing received for 2m 10s (HOST_DOWN_AFTER 1m)", "https://dash.example.com/observability/hosts/web-1"} {
+		if !strings.Contains(msgs[0], want) {
+			t.Errorf("the notice should say %q: %s", want, msgs[0])
+		}
+	}
+	// Still silent, well past three alert windows: still open, quiet until the repeat interval.
+	for _, d := range []time.Duration{3 * time.Minute, 10 * time.Minute, time.Hour} {
+		f.now = t0.Add(d)
+		f.run()
+	}
+	if a := f.alerts()[0]; a.ResolvedAt != nil || len(h.messages()) != 1 {
+		t.Fatalf("a host still silent: alert %+v, %d notices", a, len(h.messages()))
+	}
+	f.now = t0.Add(2*time.Minute + f.rules.RepeatInterval)
+	f.run()
+	if msgs := h.messages(); len(msgs) != 2 || !strings.Contains(msgs[1], "Still CRITICAL: web-1 is down") {
+		t.Fatalf("after the repeat interval one reminder, got %q", msgs)
+	}
+	// It sends again: resolved, with one notice.
+	f.now = f.now.Add(time.Minute)
+	f.lastSeen("web-1", f.now.Add(-time.Second))
+	f.run()
+	f.now = f.now.Add(time.Minute)
+	f.lastSeen("web-1", f.now.Add(-time.Second))
+	f.run()
+	a := f.alerts()[0]
+	if a.ResolvedAt == nil || a.Resolution.String != "recovered" {
+		t.Fatalf("web-1 sends again: its alert should resolve, got %+v", a)
+	}
+	msgs = h.messages()
+	if len(msgs) != 3 || !strings.Contains(msgs[2], "Resolved: web-1 is sending again") {
+		t.Fatalf("want exactly one resolution notice, got %q", msgs)
+	}
+	if n := len(f.alerts()); n != 1 {
+		t.Errorf("%d alerts; new-1, never seen, must raise none", n)
+	}
+}
+
+func TestAcknowledgedHostDownSendsNoReminders(t *testing.T) {
+	h := newHook(t)
+	f := newHostDownFixture(t, h)
+	f.lastSeen("db-1", t0.Add(-5*time.Minute))
+	f.run()
+	a := f.alerts()[0]
+	if _, err := f.pool.Exec(context.Background(), `INSERT INTO users (email, password_hash, role) VALUES ('ops@example.com', 'x', 'admin')`); err != nil {
+		t.Fatal(err)
+	}
+	var uid int64
+	if err := f.pool.QueryRow(context.Background(), `SELECT id FROM users`).Scan(&uid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alerts.Acknowledge(context.Background(), f.pool, a.ID, uid, f.now); err != nil {
+		t.Fatal(err)
+	}
+	f.now = t0.Add(2 * f.rules.RepeatInterval)
+	f.run()
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("an acknowledged host_down sent %d notices, want the opening one", n)
 	}
 }

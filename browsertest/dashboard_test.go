@@ -26,9 +26,12 @@ import (
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/handlers"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/sample"
+	"github.com/infradash/infradash/store"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -66,13 +69,20 @@ func startApp(t *testing.T) *app {
 	}
 	th := health.DefaultThresholds()
 	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: "1.0.0"})
+	host := col.Platform().Hostname
+	// As serve runs its own host: each sample stored, and shown live at once.
+	view := fleet.New(fleet.Options{DB: pool, DownAfter: cfg.HostDownAfter, Thresholds: func(string) health.Thresholds { return th }})
+	platform := col.Platform()
+	live := func(s sample.Snapshot) {
+		view.Observe(store.Observation{Host: host, ReceivedAt: time.Now().UTC(), Latest: s, AgentVersion: "1.0.0", Platform: &platform})
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); col.Run(runCtx, dbtest.Recorder(t, pool)) }()
+	wg.Add(2)
+	go func() { defer wg.Done(); col.Run(runCtx, dbtest.Recorder(t, pool), live) }()
+	go func() { defer wg.Done(); view.Run(runCtx) }()
 
-	host := col.Platform().Hostname
-	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Host: host, Samples: col, Thresholds: th, Version: "1.0.0"})
+	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Host: host, Fleet: view, Thresholds: th, Version: "1.0.0"})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)

@@ -267,6 +267,13 @@ func (f *Fleet) Host(name string) (Host, bool) {
 	return f.view(e, now), true
 }
 
+// Len is how many hosts the view knows.
+func (f *Fleet) Len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.hosts)
+}
+
 // Hosts returns every host, by name.
 func (f *Fleet) Hosts() []Host {
 	now := f.o.Now()

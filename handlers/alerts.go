@@ -60,9 +60,18 @@ func toAlertJSON(a queries.InfrastructureAlert, ackEmail *string) alertJSON {
 	}
 }
 
-// listAlerts answers GET /observability/infrastructure/alerts?status=&severity=&host=&limit=&offset=.
+// listAlerts answers GET /observability/infrastructure/alerts?status=&severity=&host=&label=&limit=&offset=.
+// host= filters by name, so the alerts of a host no longer enrolled stay reachable; label= keeps
+// the hosts enrolled with those labels.
 func (s *Server) listAlerts(c echo.Context) error {
 	f := queries.CountAlertsParams{Status: c.QueryParam("status"), Severity: c.QueryParam("severity"), Host: c.QueryParam("host")}
+	labels, err := parseLabels(c)
+	if err != nil {
+		return err
+	}
+	if len(labels) > 0 {
+		f.Hosts = hostsWithLabels(s.fleet.Hosts(), labels)
+	}
 	switch f.Status {
 	case "":
 		f.Status = "all"
@@ -88,7 +97,7 @@ func (s *Server) listAlerts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: f.Status, Severity: f.Severity, Host: f.Host,
+	rows, err := s.q.ListAlerts(ctx, queries.ListAlertsParams{Status: f.Status, Severity: f.Severity, Host: f.Host, Hosts: f.Hosts,
 		RowLimit: int32(limit), RowOffset: int32(offset)})
 	if err != nil {
 		return err

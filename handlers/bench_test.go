@@ -13,26 +13,16 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
-	"github.com/infradash/infradash/sample"
 )
-
-// fixedSamples serves one real snapshot of this host, as a collector between two samples.
-type fixedSamples struct {
-	snap     sample.Snapshot
-	platform sample.Platform
-}
-
-func (f fixedSamples) Latest() (sample.Snapshot, bool)    { return f.snap, true }
-func (f fixedSamples) Recent(time.Time) []sample.Snapshot { return []sample.Snapshot{f.snap} }
-func (f fixedSamples) Platform() sample.Platform          { return f.platform }
 
 func benchmarkEndpoint(b *testing.B, name string) {
 	col := collector.New(collector.Options{Version: "bench"})
-	samples := fixedSamples{snap: col.Collect(context.Background()), platform: col.Platform()}
+	snap, platform := col.Collect(context.Background()), col.Platform()
 	s := New(Deps{
-		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: dbtest.Pool(b), Host: samples.platform.Hostname,
-		Samples: samples, Thresholds: health.DefaultThresholds(),
+		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: dbtest.Pool(b), Host: platform.Hostname,
+		Thresholds: health.DefaultThresholds(),
 	})
+	observe(b, s, snap, &platform)
 	s.authenticate = func(echo.Context) (*Principal, error) { return &Principal{UserID: 1, Role: RoleViewer}, nil }
 	e := echo.New()
 	s.Routes(e)

@@ -41,9 +41,10 @@ func BenchmarkCharts(b *testing.B) {
 	pool := dbtest.Pool(b)
 	s := New(Deps{
 		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: pool, Host: snap.Host,
-		Samples: fixedSamples{snap: snap, platform: col.Platform()}, Thresholds: health.DefaultThresholds(),
-		Now: func() time.Time { return now },
+		Thresholds: health.DefaultThresholds(), Now: func() time.Time { return now },
 	})
+	platform := col.Platform()
+	observe(b, s, snap, &platform)
 	s.authenticate = func(echo.Context) (*Principal, error) { return viewer, nil }
 	e := echo.New()
 	s.Routes(e)

@@ -49,15 +49,26 @@ func newDashboard(t testing.TB, who *Principal, now func(sample.Snapshot) time.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Config: cfg, Pool: pool, Host: snap.Host, Samples: col, Thresholds: health.DefaultThresholds()}
+	d := Deps{Config: cfg, Pool: pool, Host: snap.Host, Thresholds: health.DefaultThresholds()}
 	if now != nil {
 		d.Now = func() time.Time { return now(snap) }
 	}
 	srv := New(d)
+	platform := col.Platform()
+	observe(t, srv, snap, &platform)
 	srv.authenticate = func(echo.Context) (*Principal, error) { return who, nil }
 	e := echo.New()
 	srv.Routes(e)
 	return &dashboard{t: t, e: e, srv: srv, q: queries.New(pool), snap: snap}
+}
+
+// withThresholds serves the same host from a Server that applies th to every host.
+func (d *dashboard) withThresholds(th health.Thresholds) {
+	srv := New(Deps{Config: d.srv.cfg, Pool: d.srv.pool, Host: d.snap.Host, Thresholds: th, Now: d.srv.now})
+	srv.authenticate = d.srv.authenticate
+	observe(d.t, srv, d.snap, nil)
+	d.srv, d.e = srv, echo.New()
+	srv.Routes(d.e)
 }
 
 func (d *dashboard) do(method, target string, htmx bool) *httptest.ResponseRecorder {
@@ -218,7 +229,9 @@ func TestChartRanges(t *testing.T) {
 // honour it; the chart must draw that line too, even with no history to draw.
 func TestAZeroWarningThresholdIsDrawn(t *testing.T) {
 	d := newDashboard(t, viewer, nil)
-	d.srv.thresholds.CPU = health.Level{Warning: 0, Critical: 95}
+	th := health.DefaultThresholds()
+	th.CPU = health.Level{Warning: 0, Critical: 95}
+	d.withThresholds(th)
 	doc, _ := d.doc("GET", "/observability/fragments/charts?range=1h", true)
 	line := testid(doc, "chart-cpu").Find("line.threshold.warning")
 	if line.Length() != 1 || line.Find("title").Text() != "warning 0 %" {

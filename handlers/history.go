@@ -32,11 +32,11 @@ type historyData struct {
 
 // parseHistory reads a history request's parameters; package history judges what they ask for.
 func (s *Server) parseHistory(c echo.Context) (history.Query, error) {
-	q := history.Query{Host: c.QueryParam("host"), Metric: c.QueryParam("metric"), Subject: c.QueryParam("subject")}
-	if q.Host == "" {
-		q.Host = s.host
+	h, err := s.hostParam(c)
+	if err != nil {
+		return history.Query{}, err
 	}
-	var err error
+	q := history.Query{Host: h.Name, Metric: c.QueryParam("metric"), Subject: c.QueryParam("subject")}
 	if _, q.Subject, err = history.LookupMetric(q.Metric, q.Subject); err != nil {
 		return q, historyParamError(err)
 	}

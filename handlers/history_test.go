@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
@@ -18,11 +19,11 @@ import (
 )
 
 func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
-	pool := newAPIServer(t, noSamples{}, nil).pool // a fresh database
+	pool := newAPIServer(t, nil).pool // a fresh database
 	var mu sync.Mutex
 	record := dbtest.Recorder(t, pool)
 	stopped, kept := false, 0
-	col := runningCollector(t, func(s sample.Snapshot) {
+	col := runningCollector(t, func(_ *collector.Collector, s sample.Snapshot) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !stopped {
@@ -32,7 +33,7 @@ func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
 	})
 	// A few 1-second intervals.
 	waitFor(t, "4 samples collected", time.Minute, func() bool { return len(col.Recent(time.Time{})) >= 4 })
-	a := newAPIServerOn(t, pool, col)
+	a := newAPIServerOn(t, pool)
 	// Stop storing, and keep what was stored: the collector keeps going.
 	mu.Lock()
 	stopped = true
@@ -149,11 +150,11 @@ func TestCollectingStoresOneRowPerIntervalAndHistoryReturnsThem(t *testing.T) {
 
 func TestHistoryReadsRollupsForLongRangesAndFillsInFromRawSamples(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
-	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	a := newAPIServer(t, func() time.Time { return now })
 	ctx := context.Background()
 	// Without rollups a week is bucketed from raw samples.
 	for _, at := range []time.Time{now.Add(-3 * 24 * time.Hour), now.Add(-20 * time.Minute), now.Add(-10 * time.Minute)} {
-		if _, err := a.pool.Exec(ctx, `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('fresh', $1, 50, 40)`, at); err != nil {
+		if _, err := a.pool.Exec(ctx, `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ($2, $1, 50, 40)`, at, a.s.host); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +169,7 @@ func TestHistoryReadsRollupsForLongRangesAndFillsInFromRawSamples(t *testing.T) 
 	for hour := 48; hour >= 2; hour-- {
 		if _, err := a.pool.Exec(ctx, `INSERT INTO metric_aggregations
 			(host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
-			VALUES ('fresh', 'cpu_percent', 'cpu', 'hourly', $1, 10, 30, 20, 28, 720)`, now.Truncate(time.Hour).Add(-time.Duration(hour-1)*time.Hour)); err != nil {
+			VALUES ($2, 'cpu_percent', 'cpu', 'hourly', $1, 10, 30, 20, 28, 720)`, now.Truncate(time.Hour).Add(-time.Duration(hour-1)*time.Hour), a.s.host); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,7 +191,7 @@ func TestHistoryReadsRollupsForLongRangesAndFillsInFromRawSamples(t *testing.T) 
 }
 
 func TestHistoryRejectsBadParametersNamingThem(t *testing.T) {
-	a := newAPIServer(t, noSamples{}, nil)
+	a := newAPIServer(t, nil)
 	for query, param := range map[string]string{
 		"range=1h":                          "metric",
 		"metric=banana":                     "metric",
@@ -218,8 +219,9 @@ func TestHistoryRejectsBadParametersNamingThem(t *testing.T) {
 // from rollups.
 func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
-	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	a := newAPIServer(t, func() time.Time { return now })
 	ctx := context.Background()
+	a.enrol(t, "web-1")
 	dbtest.SeedHistory(t, a.pool, "web-1", now.Add(-3*time.Hour), 3*time.Hour, time.Minute)
 	// Every rollup query jobs.Aggregate runs (handlers may not import jobs).
 	q := queries.New(a.pool)
@@ -248,8 +250,9 @@ func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
 
 func TestHistoryOlderThanRetentionReadsRollupsWhateverTheSpan(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
-	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	a := newAPIServer(t, func() time.Time { return now })
 	a.s.history = history.NewReader(a.pool, history.Options{RetentionDays: 30, Now: a.s.now}) // raw samples older than 30 days are gone
+	a.enrol(t, "old")
 	day := now.AddDate(0, 0, -60).Truncate(24 * time.Hour)
 	for hour := range 24 {
 		if _, err := a.pool.Exec(context.Background(), `INSERT INTO metric_aggregations
@@ -269,8 +272,9 @@ func TestHistoryOlderThanRetentionReadsRollupsWhateverTheSpan(t *testing.T) {
 
 func TestHistoryBucketsAreEpochAlignedAndNeverBeforeFrom(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
-	a := newAPIServer(t, noSamples{}, func() time.Time { return now })
+	a := newAPIServer(t, func() time.Time { return now })
 	ctx := context.Background()
+	a.enrol(t, "web")
 	// Hourly rollups of one sample each up to the 11:00 bucket, the raw sample each holds, and two
 	// raw samples of the current hour: whatever the seam, every hour is counted once.
 	exec := func(sql string, args ...any) {

@@ -14,6 +14,7 @@ import (
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/sample"
+	"github.com/infradash/infradash/views"
 )
 
 // hostJSON is one host as GET /api/v1/hosts lists it: its status and the headline numbers of its
@@ -85,15 +86,33 @@ func fullestDisk(s sample.Snapshot) (float64, string) {
 	return most, mount
 }
 
-// hostSorts are the orders GET /hosts and the overview offer; each breaks ties by name.
+// hostSorts are the orders GET /hosts and the overview offer (views.HostSorts names them in the
+// overview's columns); each breaks ties by name.
 var hostSorts = map[string]func(a, b hostJSON) int{
-	"name":      func(a, b hostJSON) int { return cmp.Compare(a.Name, b.Name) },
-	"health":    func(a, b hostJSON) int { return cmp.Compare(a.HealthScore, b.HealthScore) },
-	"cpu":       func(a, b hostJSON) int { return cmp.Compare(b.CPUPercent, a.CPUPercent) },
-	"memory":    func(a, b hostJSON) int { return cmp.Compare(b.MemoryPercent, a.MemoryPercent) },
-	"disk":      func(a, b hostJSON) int { return cmp.Compare(b.DiskPercent, a.DiskPercent) },
-	"load":      func(a, b hostJSON) int { return cmp.Compare(b.LoadPerCore, a.LoadPerCore) },
+	"status": func(a, b hostJSON) int { return cmp.Compare(statusRank[a.Status], statusRank[b.Status]) },
+	"name":   func(a, b hostJSON) int { return cmp.Compare(a.Name, b.Name) },
+	"health": func(a, b hostJSON) int { return cmp.Compare(a.HealthScore, b.HealthScore) },
+	"cpu":    func(a, b hostJSON) int { return cmp.Compare(b.CPUPercent, a.CPUPercent) },
+	"memory": func(a, b hostJSON) int { return cmp.Compare(b.MemoryPercent, a.MemoryPercent) },
+	"disk":   func(a, b hostJSON) int { return cmp.Compare(b.DiskPercent, a.DiskPercent) },
+	"load":   func(a, b hostJSON) int { return cmp.Compare(b.LoadPerCore, a.LoadPerCore) },
+	"network": func(a, b hostJSON) int {
+		return cmp.Compare(b.NetworkRxBps+b.NetworkTxBps, a.NetworkRxBps+a.NetworkTxBps)
+	},
+	"uptime":    func(a, b hostJSON) int { return cmp.Compare(a.UptimeSeconds, b.UptimeSeconds) },
+	"alerts":    func(a, b hostJSON) int { return cmp.Compare(deref(b.OpenAlerts), deref(a.OpenAlerts)) },
 	"last_seen": func(a, b hostJSON) int { return cmp.Compare(seen(a), seen(b)) },
+	"agent":     func(a, b hostJSON) int { return cmp.Compare(a.AgentVersion, b.AgentVersion) },
+}
+
+// statusRank orders hosts by status: the ones to look at first.
+var statusRank = map[string]int{fleet.StatusDown: 0, fleet.StatusNeverSeen: 1, fleet.StatusUp: 2}
+
+func deref(n *int) int {
+	if n == nil {
+		return 0
+	}
+	return *n
 }
 
 func seen(h hostJSON) int64 {
@@ -112,19 +131,20 @@ type hostFilter struct {
 	desc   bool
 }
 
+// sortNames lists the orders for an error message, in the overview's column order.
+func sortNames() string {
+	var names []string
+	for _, s := range views.HostSorts {
+		names = append(names, s.Key)
+	}
+	return strings.Join(names, ", ")
+}
+
 func parseHostFilter(c echo.Context) (hostFilter, error) {
-	f := hostFilter{labels: map[string]string{}, status: c.QueryParam("status"), text: strings.ToLower(strings.TrimSpace(c.QueryParam("q"))), sort: c.QueryParam("sort")}
-	for _, l := range c.QueryParams()["label"] {
-		for _, part := range strings.Split(l, ",") {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
-			k, v, err := fleet.ParseLabel(part)
-			if err != nil {
-				return f, errBadParam("label", "%v", err)
-			}
-			f.labels[k] = v
-		}
+	f := hostFilter{status: c.QueryParam("status"), text: strings.ToLower(strings.TrimSpace(c.QueryParam("q"))), sort: c.QueryParam("sort")}
+	var err error
+	if f.labels, err = parseLabels(c); err != nil {
+		return f, err
 	}
 	switch f.status {
 	case "", fleet.StatusUp, fleet.StatusDown, fleet.StatusNeverSeen:
@@ -138,9 +158,37 @@ func parseHostFilter(c echo.Context) (hostFilter, error) {
 		f.sort = "name"
 	}
 	if _, ok := hostSorts[f.sort]; !ok {
-		return f, errBadParam("sort", "must be one of name, health, cpu, memory, disk, load, last_seen (a leading - reverses), not %q", c.QueryParam("sort"))
+		return f, errBadParam("sort", "must be one of %s (a leading - reverses), not %q", sortNames(), c.QueryParam("sort"))
 	}
 	return f, nil
+}
+
+// parseLabels reads the label= parameters (KEY=VALUE, repeated or joined with commas): every one
+// must match.
+func parseLabels(c echo.Context) (map[string]string, error) {
+	labels := map[string]string{}
+	for _, l := range c.QueryParams()["label"] {
+		for _, part := range strings.Split(l, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			k, v, err := fleet.ParseLabel(part)
+			if err != nil {
+				return nil, errBadParam("label", "%v", err)
+			}
+			labels[k] = v
+		}
+	}
+	return labels, nil
+}
+
+func hasLabels(have fleet.Labels, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (f hostFilter) match(h hostJSON) bool {
@@ -150,43 +198,65 @@ func (f hostFilter) match(h hostJSON) bool {
 	if f.text != "" && !strings.Contains(h.Name, f.text) {
 		return false
 	}
-	for k, v := range f.labels {
-		if h.Labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return hasLabels(h.Labels, f.labels)
 }
 
-// hostRows are the fleet's hosts as JSON rows, filtered and sorted. The open-alert counts are one
-// query; when the database is away they are null and the rest still answers (it is in memory).
-func (s *Server) hostRows(ctx context.Context, f hostFilter) []hostJSON {
+// fleetRow is one host with its JSON row.
+type fleetRow struct {
+	host fleet.Host
+	hostJSON
+}
+
+// fleetRows are every host of the fleet with its row, by name. The open-alert counts are one
+// query; when the database is away they are null (alertsOK false) and the rest still answers (it
+// is in memory).
+func (s *Server) fleetRows(ctx context.Context) (rows []fleetRow, alertsOK bool) {
 	var open map[string]int
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if rows, err := s.q.CountOpenAlertsByHost(ctx); err == nil {
-		open = make(map[string]int, len(rows))
-		for _, r := range rows {
+	if counts, err := s.q.CountOpenAlertsByHost(ctx); err == nil {
+		open = make(map[string]int, len(counts))
+		for _, r := range counts {
 			open[r.Host] = int(r.Open)
 		}
 	} else {
 		s.log.Warn("hosts: open alert counts unavailable", "err", err)
 	}
 	hosts := s.fleet.Hosts()
-	out := make([]hostJSON, 0, len(hosts))
-	for _, h := range hosts {
-		if j := toHostJSON(h, open); f.match(j) {
-			out = append(out, j)
+	rows = make([]fleetRow, len(hosts))
+	for i, h := range hosts {
+		rows[i] = fleetRow{host: h, hostJSON: toHostJSON(h, open)}
+	}
+	return rows, open != nil
+}
+
+// apply keeps the rows the filter matches, in its order.
+func (f hostFilter) apply(rows []fleetRow) []fleetRow {
+	out := make([]fleetRow, 0, len(rows))
+	for _, r := range rows {
+		if f.match(r.hostJSON) {
+			out = append(out, r)
 		}
 	}
 	by := hostSorts[f.sort]
-	slices.SortStableFunc(out, func(a, b hostJSON) int {
-		c := by(a, b)
+	slices.SortStableFunc(out, func(a, b fleetRow) int {
+		c := by(a.hostJSON, b.hostJSON)
 		if f.desc {
 			c = -c
 		}
 		return cmp.Or(c, cmp.Compare(a.Name, b.Name))
 	})
+	return out
+}
+
+// hostRows are the fleet's hosts as JSON rows, filtered and sorted.
+func (s *Server) hostRows(ctx context.Context, f hostFilter) []hostJSON {
+	all, _ := s.fleetRows(ctx)
+	rows := f.apply(all)
+	out := make([]hostJSON, len(rows))
+	for i, r := range rows {
+		out[i] = r.hostJSON
+	}
 	return out
 }
 

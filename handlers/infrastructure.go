@@ -9,31 +9,52 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/sample"
 )
 
-var errNoSample = &Error{Status: http.StatusServiceUnavailable, Code: "no_sample", Message: "no sample has been collected yet; try again in a few seconds"}
+var errNoSample = &Error{Status: http.StatusServiceUnavailable, Code: "no_sample", Message: "no sample has been received from this host yet; try again in a few seconds"}
 
-// liveCache keeps the encoded answers of the live endpoints for the latest snapshot only: they
-// change when a sample arrives, not per request, and encoding them once is what lets /health
+// liveCache keeps the encoded answers of the live endpoints for each host's latest snapshot only:
+// they change when a sample arrives, not per request, and encoding them once is what lets /health
 // serve thousands of requests a second.
 type liveCache struct {
-	mu     sync.Mutex
+	mu    sync.Mutex
+	hosts map[string]*hostAnswers
+}
+
+// hostAnswers are one host's encoded answers, all of the snapshot collected at at.
+type hostAnswers struct {
 	at     time.Time
 	bodies map[string][]byte
 }
 
-// encoded returns build()'s JSON for snap, building it once per snapshot and key. An answer
+// answers is host's entry for the snapshot collected at at, emptied when a newer one arrived;
+// lc.mu is held.
+func (lc *liveCache) answers(host string, at time.Time) *hostAnswers {
+	if lc.hosts == nil {
+		lc.hosts = map[string]*hostAnswers{}
+	}
+	a := lc.hosts[host]
+	if a == nil {
+		a = &hostAnswers{}
+		lc.hosts[host] = a
+	}
+	if !a.at.Equal(at) {
+		a.at, a.bodies = at, map[string][]byte{}
+	}
+	return a
+}
+
+// encoded returns build()'s JSON for snap, building it once per host, snapshot and key. An answer
 // build marks as incomplete (keep false) is served but not kept, so the next request tries again.
 func (s *Server) encoded(snap sample.Snapshot, key string, build func() (v any, keep bool)) ([]byte, error) {
 	lc := &s.live
 	lc.mu.Lock()
-	if !lc.at.Equal(snap.CollectedAt) {
-		lc.at, lc.bodies = snap.CollectedAt, map[string][]byte{}
-	}
-	if b, ok := lc.bodies[key]; ok {
+	if b, ok := lc.answers(snap.Host, snap.CollectedAt).bodies[key]; ok {
 		lc.mu.Unlock()
 		return b, nil
 	}
@@ -44,8 +65,8 @@ func (s *Server) encoded(snap sample.Snapshot, key string, build func() (v any, 
 		return nil, err
 	}
 	lc.mu.Lock()
-	if keep && lc.at.Equal(snap.CollectedAt) {
-		lc.bodies[key] = b
+	if a := lc.hosts[snap.Host]; keep && a != nil && a.at.Equal(snap.CollectedAt) {
+		a.bodies[key] = b
 	}
 	lc.mu.Unlock()
 	return b, nil
@@ -64,31 +85,53 @@ func (s *Server) okEncoded(c echo.Context, data []byte) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf)
 }
 
-// latest is the snapshot the live endpoints answer from; they never sample on request.
-func (s *Server) latest() (sample.Snapshot, error) {
-	if s.samples == nil {
-		return sample.Snapshot{}, errNoSample
+// hostParam is the host a request asks about: host=NAME, by default the hub's own. A host that is
+// not enrolled is a 404 naming it. The hub's own host is known before the fleet's view has read
+// it (the first second after a start, or a database away since): it has no sample yet.
+func (s *Server) hostParam(c echo.Context) (fleet.Host, error) {
+	name := c.QueryParam("host")
+	if name == "" {
+		name = s.host
 	}
-	snap, ok := s.samples.Latest()
-	if !ok {
-		return sample.Snapshot{}, errNoSample
-	}
-	return snap, nil
+	return s.hostNamed(name)
 }
 
-// serveLive answers a live endpoint from the cached encoding of the latest snapshot.
-func (s *Server) serveLive(c echo.Context, key string, build func(sample.Snapshot) any) error {
-	return s.serveLiveUnlessIncomplete(c, key, func(snap sample.Snapshot) (any, bool) { return build(snap), true })
+func (s *Server) hostNamed(name string) (fleet.Host, error) {
+	if h, ok := s.fleet.Host(name); ok {
+		return h, nil
+	}
+	if fleet.NormalizeName(name) == fleet.NormalizeName(s.host) {
+		return fleet.Host{Enrolled: fleet.Enrolled{Name: fleet.NormalizeName(s.host), Labels: fleet.Labels{}, Local: true}}, nil
+	}
+	return fleet.Host{}, errNoSuchHost(name)
+}
+
+// latest is the host a live endpoint answers for, with its latest sample: the one the hub last
+// received (it never samples on request).
+func (s *Server) latest(c echo.Context) (fleet.Host, error) {
+	h, err := s.hostParam(c)
+	if err != nil {
+		return h, err
+	}
+	if h.Latest.IsZero() {
+		return h, errNoSample
+	}
+	return h, nil
+}
+
+// serveLive answers a live endpoint from the cached encoding of the host's latest snapshot.
+func (s *Server) serveLive(c echo.Context, key string, build func(fleet.Host) any) error {
+	return s.serveLiveUnlessIncomplete(c, key, func(h fleet.Host) (any, bool) { return build(h), true })
 }
 
 // serveLiveUnlessIncomplete is serveLive for an answer that can come out incomplete, which is
 // not cached.
-func (s *Server) serveLiveUnlessIncomplete(c echo.Context, key string, build func(sample.Snapshot) (any, bool)) error {
-	snap, err := s.latest()
+func (s *Server) serveLiveUnlessIncomplete(c echo.Context, key string, build func(fleet.Host) (any, bool)) error {
+	h, err := s.latest(c)
 	if err != nil {
 		return err
 	}
-	b, err := s.encoded(snap, key, func() (any, bool) { return build(snap) })
+	b, err := s.encoded(h.Latest, key, func() (any, bool) { return build(h) })
 	if err != nil {
 		return err
 	}
@@ -129,55 +172,55 @@ type summaryData struct {
 	OpenAlerts *int `json:"open_alerts"`
 }
 
-func (s *Server) systemOf(snap sample.Snapshot) any {
-	return systemData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), System: snap.System}
+func systemOf(h fleet.Host) any {
+	return systemData{Host: h.Name, CollectedAt: h.Latest.CollectedAt.UTC(), System: h.Latest.System}
 }
 
-func (s *Server) processOf(snap sample.Snapshot) any {
-	return processData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), Process: snap.Process, TopProcesses: snap.Top}
+func processOf(h fleet.Host) any {
+	return processData{Host: h.Name, CollectedAt: h.Latest.CollectedAt.UTC(), Process: h.Latest.Process, TopProcesses: h.Latest.Top}
 }
 
-func (s *Server) healthOf(snap sample.Snapshot) any {
-	return healthData{Host: snap.Host, Report: health.Evaluate(snap, s.thresholds)}
-}
+// healthOf is the host's health as the fleet scored it, with the thresholds the hub applies to it.
+func healthOf(h fleet.Host) any { return healthData{Host: h.Name, Report: h.Health} }
 
-func (s *Server) platformOf(sample.Snapshot) any { return s.samples.Platform() }
+func (s *Server) showSystem(c echo.Context) error  { return s.serveLive(c, "system", systemOf) }
+func (s *Server) showProcess(c echo.Context) error { return s.serveLive(c, "process", processOf) }
+func (s *Server) showHealth(c echo.Context) error  { return s.serveLive(c, "health", healthOf) }
 
-func (s *Server) showSystem(c echo.Context) error  { return s.serveLive(c, "system", s.systemOf) }
-func (s *Server) showProcess(c echo.Context) error { return s.serveLive(c, "process", s.processOf) }
-func (s *Server) showHealth(c echo.Context) error  { return s.serveLive(c, "health", s.healthOf) }
-
-// showPlatform answers even before the first sample: platform facts are read once at start.
+// showPlatform answers as soon as the host's agent has said what it runs on, which it does with
+// its first batch.
 func (s *Server) showPlatform(c echo.Context) error {
-	if s.samples == nil {
-		return errNoSample
+	h, err := s.hostParam(c)
+	if err != nil {
+		return err
 	}
-	return s.ok(c, s.samples.Platform())
+	if h.Platform == (sample.Platform{}) {
+		return errNoPlatform
+	}
+	return s.ok(c, h.Platform)
 }
 
-// showSummary is the small answer to poll. Its open-alert count costs one query per sample,
-// not one per request. The count is shared by every requester, so it is not bound to the
+var errNoPlatform = &Error{Status: http.StatusServiceUnavailable, Code: "no_sample", Message: "this host's agent has not sent its platform facts yet; try again in a few seconds"}
+
+// showSummary is the small answer to poll. Its open-alert count costs one query per host and
+// sample, not one per request. The count is shared by every requester, so it is not bound to the
 // request that happens to make it (a client hanging up would leave everyone without it), and a
 // failed count is not kept.
 func (s *Server) showSummary(c echo.Context) error {
-	return s.serveLiveUnlessIncomplete(c, "summary", func(snap sample.Snapshot) (any, bool) {
-		rep := health.Evaluate(snap, s.thresholds)
+	return s.serveLiveUnlessIncomplete(c, "summary", func(h fleet.Host) (any, bool) {
+		snap := h.Latest
 		sum := summaryData{
-			Host: snap.Host, CollectedAt: snap.CollectedAt.UTC(), Score: rep.Score, Status: rep.Status,
+			Host: h.Name, CollectedAt: snap.CollectedAt.UTC(), Score: h.Health.Score, Status: h.Health.Status,
 			CPUPercent: snap.System.CPU.TotalPercent, MemoryPercent: snap.System.Memory.UsedPercent,
 			SwapPercent: snap.System.Swap.UsedPercent, Load1: snap.System.Load.Load1,
 			UptimeSeconds: snap.System.UptimeSeconds,
 		}
-		for _, fs := range snap.System.Filesystems {
-			if fs.UsedPercent >= sum.DiskMaxPercent {
-				sum.DiskMaxPercent, sum.DiskMaxMountpoint = fs.UsedPercent, fs.Mountpoint
-			}
-		}
+		sum.DiskMaxPercent, sum.DiskMaxMountpoint = fullestDisk(snap)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), time.Second)
 		defer cancel()
-		n, err := s.q.CountOpenAlertsForHost(ctx, snap.Host)
+		n, err := s.q.CountOpenAlertsForHost(ctx, h.Name)
 		if err != nil {
-			s.log.Warn("summary: open alert count unavailable", "err", err)
+			s.log.Warn("summary: open alert count unavailable", "host", h.Name, "err", err)
 			return sum, false
 		}
 		open := int(n)
@@ -216,37 +259,39 @@ type reportData struct {
 }
 
 // showReport is everything live in one answer. Only the open alerts are read per request
-// (one indexed query); the rest is the cached encoding of the latest sample.
+// (one indexed query); the rest is the cached encoding of the host's latest sample.
 func (s *Server) showReport(c echo.Context) error {
-	snap, err := s.latest()
+	h, err := s.latest(c)
 	if err != nil {
 		return err
 	}
-	rep := reportData{Host: snap.Host, CollectedAt: snap.CollectedAt.UTC()}
+	ctx := c.Request().Context()
+	rep := reportData{Host: h.Name, CollectedAt: h.Latest.CollectedAt.UTC()}
 	parts := []struct {
 		dst   *json.RawMessage
 		key   string
-		build func(sample.Snapshot) any
+		build func() (any, bool)
 	}{
-		{&rep.System, "system", s.systemOf},
-		{&rep.Process, "process", s.processOf},
-		{&rep.Platform, "platform", s.platformOf},
-		{&rep.Health, "health", s.healthOf},
-		{&rep.Trend, "trend", s.trendOf},
+		{&rep.System, "system", func() (any, bool) { return systemOf(h), true }},
+		{&rep.Process, "process", func() (any, bool) { return processOf(h), true }},
+		// Kept once the agent has sent its platform facts; until then the next request looks again.
+		{&rep.Platform, "platform", func() (any, bool) { return h.Platform, h.Platform != (sample.Platform{}) }},
+		{&rep.Health, "health", func() (any, bool) { return healthOf(h), true }},
+		{&rep.Trend, "trend", func() (any, bool) { return s.trendOf(ctx, h.Latest) }},
 	}
 	for _, p := range parts {
-		b, err := s.encoded(snap, p.key, func() (any, bool) { return p.build(snap), true })
+		b, err := s.encoded(h.Latest, p.key, p.build)
 		if err != nil {
 			return err
 		}
 		*p.dst = b
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if list, err := s.openAlertsOn(ctx, snap.Host); err == nil {
+	if list, err := s.openAlertsOn(ctx, h.Name); err == nil {
 		rep.OpenAlerts = &list
 	} else {
-		s.log.Warn("report: open alerts unavailable", "err", err)
+		s.log.Warn("report: open alerts unavailable", "host", h.Name, "err", err)
 	}
 	return s.ok(c, rep)
 }
@@ -278,23 +323,35 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// trendOf is the last hour in per-minute means, from the collector's in-memory history.
-func (s *Server) trendOf(snap sample.Snapshot) any {
-	t := trendData{StepSeconds: 60, Points: []trendPoint{}}
-	for _, r := range s.samples.Recent(snap.CollectedAt.Add(-time.Hour)) {
-		at := r.CollectedAt.UTC().Truncate(time.Minute)
-		if n := len(t.Points); n == 0 || !t.Points[n-1].At.Equal(at) {
-			t.Points = append(t.Points, trendPoint{At: at})
+// trendOf is the hour before snap in per-minute means of CPU and memory, read from the host's
+// stored rows (the same reader as the history API). Read once per host and sample; with the
+// database away it is empty and not kept, so the next request reads it again.
+func (s *Server) trendOf(ctx context.Context, snap sample.Snapshot) (any, bool) {
+	t := trendData{StepSeconds: int(trendStep / time.Second), Points: []trendPoint{}}
+	// The stored rows keep microseconds: the end, which is exclusive, is the microsecond after snap.
+	to := snap.CollectedAt.UTC().Truncate(time.Microsecond).Add(time.Microsecond)
+	from := to.Add(-time.Hour).Truncate(trendStep)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	var series [2]history.Series
+	for i, metric := range []string{"cpu_percent", "memory_percent"} {
+		var err error
+		series[i], err = s.history.Read(ctx, history.Query{Host: snap.Host, Metric: metric, From: from, To: to, Step: trendStep})
+		if err != nil {
+			s.log.Warn("report: trend unavailable", "host", snap.Host, "err", err)
+			return t, false
 		}
-		p := &t.Points[len(t.Points)-1]
-		p.CPUPercent += r.System.CPU.TotalPercent
-		p.MemoryPercent += r.System.Memory.UsedPercent
-		p.Samples++
 	}
-	for i := range t.Points {
-		n := float64(t.Points[i].Samples)
-		t.Points[i].CPUPercent /= n
-		t.Points[i].MemoryPercent /= n
+	// Both series are bucketed alike from the same rows; memory is matched by time all the same.
+	mem := make(map[time.Time]float64, len(series[1].Points))
+	for _, p := range series[1].Points {
+		mem[p.At] = p.Mean
 	}
-	return t
+	for _, p := range series[0].Points {
+		t.Points = append(t.Points, trendPoint{At: p.At.UTC(), CPUPercent: p.Mean, MemoryPercent: mem[p.At], Samples: int(p.Samples)})
+	}
+	return t, true
 }
+
+// trendStep is the report trend's bucket.
+const trendStep = time.Minute

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +22,9 @@ import (
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/sample"
 )
 
@@ -33,26 +37,24 @@ type apiServer struct {
 	pool *pgxpool.Pool
 }
 
-func newAPIServer(t *testing.T, samples Samples, now func() time.Time) *apiServer {
+func newAPIServer(t *testing.T, now func() time.Time) *apiServer {
 	t.Helper()
-	return newAPIServerWith(t, dbtest.Pool(t), samples, now)
+	return newAPIServerWith(t, dbtest.Pool(t), now)
 }
 
 // newAPIServerOn is newAPIServer on an existing database.
-func newAPIServerOn(t *testing.T, pool *pgxpool.Pool, samples Samples) *apiServer {
+func newAPIServerOn(t *testing.T, pool *pgxpool.Pool) *apiServer {
 	t.Helper()
-	return newAPIServerWith(t, pool, samples, nil)
+	return newAPIServerWith(t, pool, nil)
 }
 
-func newAPIServerWith(t *testing.T, pool *pgxpool.Pool, samples Samples, now func() time.Time) *apiServer {
+// newAPIServerWith is a Server whose own host is this machine (as the collector names it), with
+// no sample yet: collect or observe give it some.
+func newAPIServerWith(t *testing.T, pool *pgxpool.Pool, now func() time.Time) *apiServer {
 	t.Helper()
-	host := ""
-	if samples != nil {
-		host = samples.Platform().Hostname
-	}
 	s := New(Deps{
-		Config: config.Config{CollectInterval: time.Second}, Pool: pool, Host: host, Version: "test",
-		Samples: samples, Thresholds: health.DefaultThresholds(), Now: now,
+		Config: config.Config{CollectInterval: time.Second}, Pool: pool, Host: thisHost(t), Version: "test",
+		Thresholds: health.DefaultThresholds(), Now: now,
 	})
 	s.authenticate = func(echo.Context) (*Principal, error) {
 		return &Principal{UserID: 1, Email: "admin@example.com", Role: RoleAdmin, Via: "token"}, nil
@@ -60,6 +62,73 @@ func newAPIServerWith(t *testing.T, pool *pgxpool.Pool, samples Samples, now fun
 	e := echo.New()
 	s.Routes(e)
 	return &apiServer{s: s, e: e, pool: pool}
+}
+
+var thisHostOnce = sync.OnceValue(func() string { return collector.New(collector.Options{}).Platform().Hostname })
+
+// thisHost is this machine's name as its collector reports it: the hub's own host in these tests.
+func thisHost(t testing.TB) string { return thisHostOnce() }
+
+// observe shows snap in srv's fleet as the store does once it has stored a batch: the host
+// enrolled (as the hub's own when it is new), received now, with its platform facts when given.
+func observe(t testing.TB, srv *Server, snap sample.Snapshot, platform *sample.Platform) {
+	t.Helper()
+	observeAt(t, srv, snap, platform, srv.now())
+}
+
+// enrol shows a host enrolled with no sample yet, as a Refresh of the fleet would.
+func (a *apiServer) enrol(t testing.TB, name string, labels ...string) {
+	t.Helper()
+	if err := a.s.q.EnsureLocalHost(context.Background(), queries.EnsureLocalHostParams{Name: name, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	a.s.fleet.Enrol(enrolledWith(name, labels...))
+}
+
+// enrolledWith is a host enrolled with labels written key=value.
+func enrolledWith(name string, labels ...string) fleet.Enrolled {
+	l := fleet.Labels{}
+	for _, kv := range labels {
+		k, v, _ := strings.Cut(kv, "=")
+		l[k] = v
+	}
+	return fleet.Enrolled{Name: name, Labels: l}
+}
+
+// collect samples this host every second for the rest of the test, as the hub's own agent does:
+// each sample stored, then shown in the fleet. It returns once the first is.
+func (a *apiServer) collect(t *testing.T) *collector.Collector {
+	t.Helper()
+	return runningCollector(t, feed(t, a.s))
+}
+
+// feed is a collector's sink that stores each sample and shows it in srv's fleet.
+func feed(t testing.TB, srv *Server) func(*collector.Collector, sample.Snapshot) {
+	record := dbtest.Recorder(t, srv.pool)
+	return func(col *collector.Collector, s sample.Snapshot) {
+		record(s)
+		p := col.Platform()
+		observe(t, srv, s, &p)
+	}
+}
+
+// runningCollector samples the real host every second until the test ends and returns once its
+// first sample has gone through the sinks.
+func runningCollector(t *testing.T, sinks ...func(*collector.Collector, sample.Snapshot)) *collector.Collector {
+	t.Helper()
+	col := collector.New(collector.Options{Interval: time.Second, Version: "test"})
+	var fed atomic.Bool
+	var plain []func(sample.Snapshot)
+	for _, sink := range sinks {
+		plain = append(plain, func(s sample.Snapshot) { sink(col, s) })
+	}
+	plain = append(plain, func(sample.Snapshot) { fed.Store(true) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); col.Run(ctx, plain...) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the first sample", time.Minute, fed.Load)
+	return col
 }
 
 // get requests path, checks the answer against openapi.yaml and decodes the envelope.
@@ -90,19 +159,6 @@ func (e envelopeOf) decode(t *testing.T, v any) {
 	}
 }
 
-// runningCollector samples the real host every second until the test ends and returns once it
-// has its first sample.
-func runningCollector(t *testing.T, sinks ...func(sample.Snapshot)) *collector.Collector {
-	t.Helper()
-	col := collector.New(collector.Options{Interval: time.Second, Version: "test"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); col.Run(ctx, sinks...) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the first sample", time.Minute, func() bool { _, ok := col.Latest(); return ok })
-	return col
-}
-
 func memTotal(t *testing.T) uint64 {
 	t.Helper()
 	f, err := os.Open("/proc/meminfo")
@@ -122,8 +178,8 @@ func memTotal(t *testing.T) uint64 {
 }
 
 func TestLiveEndpointsDescribeThisHost(t *testing.T) {
-	col := runningCollector(t)
-	a := newAPIServer(t, col, nil)
+	a := newAPIServer(t, nil)
+	a.collect(t)
 
 	for _, name := range []string{"system", "process", "platform", "summary", "health", "report"} {
 		code, env := a.get(t, infraPath+name)
@@ -191,9 +247,8 @@ func TestLiveEndpointsDescribeThisHost(t *testing.T) {
 }
 
 func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
-	col := runningCollector(t)
-	a := newAPIServer(t, col, nil)
-	host := col.Platform().Hostname
+	a := newAPIServer(t, nil)
+	host := a.collect(t).Platform().Hostname
 	now := time.Now().UTC()
 	for _, q := range []string{
 		// open, for this host, acknowledged: shown
@@ -263,16 +318,9 @@ func TestReportHasOpenAlertsAndTheTrend(t *testing.T) {
 	}
 }
 
-// noSamples is a collector that has not sampled yet.
-type noSamples struct{}
-
-func (noSamples) Latest() (sample.Snapshot, bool)    { return sample.Snapshot{}, false }
-func (noSamples) Recent(time.Time) []sample.Snapshot { return nil }
-func (noSamples) Platform() sample.Platform          { return sample.Platform{Hostname: "fresh"} }
-
 func TestLiveEndpointsAnswer503BeforeTheFirstSample(t *testing.T) {
-	a := newAPIServer(t, noSamples{}, nil)
-	for _, name := range []string{"system", "process", "summary", "health", "report"} {
+	a := newAPIServer(t, nil)
+	for _, name := range []string{"system", "process", "platform", "summary", "health", "report"} {
 		code, env := a.get(t, infraPath+name)
 		if code != http.StatusServiceUnavailable || env.Error == nil || env.Error.Code != "no_sample" {
 			t.Errorf("GET %s before any sample: %d %+v", name, code, env.Error)
@@ -281,7 +329,7 @@ func TestLiveEndpointsAnswer503BeforeTheFirstSample(t *testing.T) {
 }
 
 func TestInfrastructureNeedsCredentials(t *testing.T) {
-	s := New(Deps{Samples: noSamples{}})
+	s := New(Deps{})
 	e := echo.New()
 	s.Routes(e)
 	for _, name := range []string{"system", "process", "platform", "summary", "health", "report", "history?metric=cpu_percent"} {
@@ -295,18 +343,12 @@ func TestInfrastructureNeedsCredentials(t *testing.T) {
 	}
 }
 
-// oneSample is a collector that took one sample and no more: every request answers from it.
-type oneSample struct{ snap sample.Snapshot }
-
-func (o oneSample) Latest() (sample.Snapshot, bool)    { return o.snap, true }
-func (o oneSample) Recent(time.Time) []sample.Snapshot { return []sample.Snapshot{o.snap} }
-func (o oneSample) Platform() sample.Platform          { return sample.Platform{Hostname: o.snap.Host} }
-
 func TestSummaryNeverKeepsAMissingAlertCount(t *testing.T) {
-	a := newAPIServer(t, oneSample{sample.Snapshot{Host: "web-1", CollectedAt: time.Now().UTC()}}, nil)
+	a := newAPIServer(t, nil)
+	observe(t, a.s, sample.Snapshot{Host: "web-1", CollectedAt: time.Now().UTC()}, nil)
 	summary := func(ctx context.Context) *int {
 		t.Helper()
-		req := httptest.NewRequest(http.MethodGet, infraPath+"summary", nil).WithContext(ctx)
+		req := httptest.NewRequest(http.MethodGet, infraPath+"summary?host=web-1", nil).WithContext(ctx)
 		rec := httptest.NewRecorder()
 		a.e.ServeHTTP(rec, req)
 		var env envelopeOf

@@ -39,6 +39,8 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/logout", s.logout, s.requirePageAuth)
 	pages := e.Group(views.PathObservability, s.requirePageAuth)
 	pages.GET("", s.showObservabilityPage)
+	pages.GET("/hosts/:name", s.showHostPage)
+	pages.GET("/fragments/hosts", s.showHostsFragment)
 	pages.GET("/fragments/live", s.showLiveFragment)
 	pages.GET("/fragments/charts", s.showChartFragment)
 	pages.POST("/alerts/:id/acknowledge", s.acknowledgeAlertFromPage, requireAdmin)

@@ -17,7 +17,6 @@ import (
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/queries"
-	"github.com/infradash/infradash/sample"
 	"github.com/infradash/infradash/store"
 	"github.com/infradash/infradash/telemetry"
 )
@@ -46,7 +45,6 @@ type Server struct {
 	unknownEmails *rateLimiter
 	// sleep waits out a failed login's delay; tests replace it.
 	sleep      func(ctx context.Context, d time.Duration) error
-	samples    Samples
 	thresholds health.Thresholds
 	history    *history.Reader
 	live       liveCache
@@ -65,15 +63,14 @@ type Deps struct {
 	Config  config.Config
 	Pool    *pgxpool.Pool
 	Logger  *slog.Logger
-	Host    string // the host this process samples
+	Host    string // the hub's own host: what host= defaults to
 	Version string
 	Now     func() time.Time // defaults to time.Now
 	// Sessions defaults to NewSessionManager(Config, Pool).
 	Sessions *scs.SessionManager
 
-	// Samples is the running collector; the live endpoints answer from it.
-	Samples Samples
-	// Thresholds score health (HEALTH_* configuration).
+	// Thresholds score health (HEALTH_* configuration) when the Server makes its own Store and
+	// Fleet; otherwise each host's come from the Fleet.
 	Thresholds health.Thresholds
 	// Metrics is the registry behind /metrics; a fresh one when nil.
 	Metrics *telemetry.Metrics
@@ -81,16 +78,10 @@ type Deps struct {
 	Reporter *telemetry.Reporter
 	// Store writes what agents send (POST /api/v1/ingest).
 	Store *store.Store
-	// Fleet is the live view of every host; main runs its refresh loop. A view nobody refreshes
-	// when nil (tests that do not look at hosts).
+	// Fleet is the live view of every host, the hub's own included: the live endpoints and pages
+	// answer from it (they never sample on request). main runs its refresh loop; a view nobody
+	// refreshes when nil (tests feed it with Observe).
 	Fleet *fleet.Fleet
-}
-
-// Samples is what the handlers read of the collector: they never sample on request.
-type Samples interface {
-	Latest() (sample.Snapshot, bool)
-	Recent(since time.Time) []sample.Snapshot
-	Platform() sample.Platform
 }
 
 // Login attempts allowed per client address and minute, on /login and /api/v1/auth/login.
@@ -129,7 +120,6 @@ func New(d Deps) *Server {
 		unknownEmails: newRateLimiter(0, orDuration(d.Config.LoginLockout, 15*time.Minute), d.Now),
 		sleep:         sleepCtx,
 
-		samples:    d.Samples,
 		thresholds: d.Thresholds,
 		history:    history.NewReader(d.Pool, history.Options{RetentionDays: d.Config.RetentionDays, Now: d.Now}),
 		openapi:    mustOpenAPIJSON(),

@@ -199,7 +199,7 @@ func TestAPIDocsPage(t *testing.T) {
 	if got := history.Find(`[data-testid="parameters"] tbody tr`).First().Find("td").Map(func(_ int, s *goquery.Selection) string { return strings.TrimSpace(s.Text()) }); len(got) < 3 || got[0] != "metric" || got[1] != "query" || got[2] != "yes" {
 		t.Errorf("history's first parameter row: %v", got)
 	}
-	if codes := history.Find(`[data-testid="responses"] code`).Map(func(_ int, s *goquery.Selection) string { return s.Text() }); strings.Join(codes, ",") != "200,400,401,503" {
+	if codes := history.Find(`[data-testid="responses"] code`).Map(func(_ int, s *goquery.Selection) string { return s.Text() }); strings.Join(codes, ",") != "200,400,401,404,503" {
 		t.Errorf("history response codes: %v", codes)
 	}
 

@@ -39,7 +39,7 @@ type Message struct {
 	Kind     Kind
 	AlertID  int64
 	Host     string
-	Metric   string        // cpu, memory, disk
+	Metric   string        // cpu, memory, disk, host_down
 	Subject  string        // the filesystem's mountpoint for disk; "" otherwise
 	Severity health.Status // warning or critical
 	Value    float64
@@ -48,7 +48,7 @@ type Message struct {
 	Threshold float64
 	Since     time.Time // when the alert started
 	At        time.Time // when this notification was made
-	URL       string    // where to see the alerts
+	URL       string    // where to see it: the host's page, or for a test the alerts
 	NoData    bool      // Resolved only: closed because the series stopped reporting
 }
 

@@ -9,8 +9,27 @@ import (
 	"github.com/infradash/infradash/units"
 )
 
+// MetricHostDown is the alert of a host that has sent nothing for HOST_DOWN_AFTER; its value is
+// how long it has been silent and its threshold HOST_DOWN_AFTER, both in seconds.
+const MetricHostDown = "host_down"
+
+// MetricUnit is the unit of an alert's value and threshold: a share for the resource alerts, a
+// length of time for host_down.
+func MetricUnit(metric string) units.Unit {
+	if metric == MetricHostDown {
+		return units.Seconds
+	}
+	return units.Percent
+}
+
+// format writes one of m's values in its metric's unit.
+func (m Message) format(v float64) string { return units.Format(v, MetricUnit(m.Metric)) }
+
 // Title is a one-line summary of m, in the operator's words.
 func (m Message) Title() string {
+	if m.Metric == MetricHostDown && m.Kind != Test {
+		return m.hostDownTitle()
+	}
 	what := m.Metric
 	if m.Subject != "" {
 		what += " " + m.Subject
@@ -34,9 +53,21 @@ func (m Message) Title() string {
 	}
 }
 
+// hostDownTitle says that a host went silent, still is, or is back.
+func (m Message) hostDownTitle() string {
+	switch m.Kind {
+	case Resolved:
+		return fmt.Sprintf("Resolved: %s is sending again, after %s without a sample", m.Host, m.format(m.Value))
+	case Reminder:
+		return fmt.Sprintf("Still %s: %s is down: nothing received for %s (HOST_DOWN_AFTER %s)", upper(m.Severity), m.Host, m.format(m.Value), m.format(m.Threshold))
+	default:
+		return fmt.Sprintf("%s: %s is down: nothing received for %s (HOST_DOWN_AFTER %s)", upper(m.Severity), m.Host, m.format(m.Value), m.format(m.Threshold))
+	}
+}
+
 func upper(s health.Status) string { return strings.ToUpper(string(s)) }
 
-// pct writes an alert's value or threshold; every alerting metric is a percentage.
+// pct writes a resource alert's value or threshold, a percentage.
 func pct(v float64) string { return units.Format(v, units.Percent) }
 
 func slackPayload(m Message) any {
@@ -54,13 +85,15 @@ func slackPayload(m Message) any {
 		if m.Subject != "" {
 			fmt.Fprintf(&b, "   *Filesystem:* %s", m.Subject)
 		}
-		fmt.Fprintf(&b, "\n*Value:* %s   *Threshold:* %s   *Severity:* %s", pct(m.Value), pct(m.Threshold), m.Severity)
+		fmt.Fprintf(&b, "\n*Value:* %s   *Threshold:* %s   *Severity:* %s", m.format(m.Value), m.format(m.Threshold), m.Severity)
 		fmt.Fprintf(&b, "\n*Since:* %s", m.Since.UTC().Format("2006-01-02 15:04 MST"))
 	} else {
 		b.WriteString("\nNotifications from infradash reach this channel.")
 	}
-	if m.URL != "" {
+	if m.URL != "" && m.Kind == Test {
 		fmt.Fprintf(&b, "\n<%s|Open the alerts>", m.URL)
+	} else if m.URL != "" {
+		fmt.Fprintf(&b, "\n<%s|Open %s>", m.URL, m.Host)
 	}
 	return map[string]string{"text": b.String()}
 }

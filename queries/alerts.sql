@@ -21,6 +21,14 @@ WHERE s.collected_at > @since::timestamptz AND s.collected_at <= @until::timesta
 GROUP BY s.host, v.metric, v.subject
 ORDER BY s.host, v.metric, v.subject;
 
+-- name: HostsLastSeen :many
+-- Every enrolled host that has sent anything, and when a batch of it last arrived (the hub's
+-- clock): what host_down judges. A host never seen is not here, so it raises nothing.
+SELECT h.name, s.received_at
+FROM hosts h
+JOIN host_state s ON s.host_id = h.id
+ORDER BY h.name;
+
 -- name: OpenAlerts :many
 SELECT * FROM infrastructure_alerts
 WHERE resolved_at IS NULL
@@ -122,6 +130,8 @@ WHERE (@status::text = 'all'
        OR (@status::text = 'resolved' AND a.resolved_at IS NOT NULL))
   AND (@severity::text = '' OR a.severity::text = @severity::text)
   AND (@host::text = '' OR a.host = @host::text)
+  -- The hosts with a label (the label filter); NULL for every host.
+  AND (sqlc.narg(hosts)::text[] IS NULL OR a.host = ANY(sqlc.narg(hosts)::text[]))
 ORDER BY a.started_at DESC, a.id DESC
 LIMIT @row_limit OFFSET @row_offset;
 
@@ -131,7 +141,8 @@ WHERE (@status::text = 'all'
        OR (@status::text = 'open' AND a.resolved_at IS NULL)
        OR (@status::text = 'resolved' AND a.resolved_at IS NOT NULL))
   AND (@severity::text = '' OR a.severity::text = @severity::text)
-  AND (@host::text = '' OR a.host = @host::text);
+  AND (@host::text = '' OR a.host = @host::text)
+  AND (sqlc.narg(hosts)::text[] IS NULL OR a.host = ANY(sqlc.narg(hosts)::text[]));
 
 -- name: GetAlertWithAcknowledger :one
 SELECT sqlc.embed(a), u.email AS acknowledged_by_email

@@ -159,16 +159,23 @@ WHERE ($1::text = 'all'
        OR ($1::text = 'resolved' AND a.resolved_at IS NOT NULL))
   AND ($2::text = '' OR a.severity::text = $2::text)
   AND ($3::text = '' OR a.host = $3::text)
+  AND ($4::text[] IS NULL OR a.host = ANY($4::text[]))
 `
 
 type CountAlertsParams struct {
 	Status   string
 	Severity string
 	Host     string
+	Hosts    []string
 }
 
 func (q *Queries) CountAlerts(ctx context.Context, arg CountAlertsParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countAlerts, arg.Status, arg.Severity, arg.Host)
+	row := q.db.QueryRow(ctx, countAlerts,
+		arg.Status,
+		arg.Severity,
+		arg.Host,
+		arg.Hosts,
+	)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -381,6 +388,40 @@ func (q *Queries) GetAlertWithAcknowledger(ctx context.Context, id int64) (GetAl
 	return i, err
 }
 
+const hostsLastSeen = `-- name: HostsLastSeen :many
+SELECT h.name, s.received_at
+FROM hosts h
+JOIN host_state s ON s.host_id = h.id
+ORDER BY h.name
+`
+
+type HostsLastSeenRow struct {
+	Name       string
+	ReceivedAt time.Time
+}
+
+// Every enrolled host that has sent anything, and when a batch of it last arrived (the hub's
+// clock): what host_down judges. A host never seen is not here, so it raises nothing.
+func (q *Queries) HostsLastSeen(ctx context.Context) ([]HostsLastSeenRow, error) {
+	rows, err := q.db.Query(ctx, hostsLastSeen)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []HostsLastSeenRow{}
+	for rows.Next() {
+		var i HostsLastSeenRow
+		if err := rows.Scan(&i.Name, &i.ReceivedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listAlerts = `-- name: ListAlerts :many
 SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
@@ -390,14 +431,17 @@ WHERE ($1::text = 'all'
        OR ($1::text = 'resolved' AND a.resolved_at IS NOT NULL))
   AND ($2::text = '' OR a.severity::text = $2::text)
   AND ($3::text = '' OR a.host = $3::text)
+  -- The hosts with a label (the label filter); NULL for every host.
+  AND ($4::text[] IS NULL OR a.host = ANY($4::text[]))
 ORDER BY a.started_at DESC, a.id DESC
-LIMIT $5 OFFSET $4
+LIMIT $6 OFFSET $5
 `
 
 type ListAlertsParams struct {
 	Status    string
 	Severity  string
 	Host      string
+	Hosts     []string
 	RowOffset int32
 	RowLimit  int32
 }
@@ -412,6 +456,7 @@ func (q *Queries) ListAlerts(ctx context.Context, arg ListAlertsParams) ([]ListA
 		arg.Status,
 		arg.Severity,
 		arg.Host,
+		arg.Hosts,
 		arg.RowOffset,
 		arg.RowLimit,
 	)

@@ -59,15 +59,16 @@ func (ns NullHealthstatus) Value() (driver.Value, error) {
 type Metrictype string
 
 const (
-	MetrictypeCpu     Metrictype = "cpu"
-	MetrictypeMemory  Metrictype = "memory"
-	MetrictypeSwap    Metrictype = "swap"
-	MetrictypeDisk    Metrictype = "disk"
-	MetrictypeLoad    Metrictype = "load"
-	MetrictypeNetwork Metrictype = "network"
-	MetrictypeDiskIo  Metrictype = "disk_io"
-	MetrictypeProcess Metrictype = "process"
-	MetrictypeHealth  Metrictype = "health"
+	MetrictypeCpu      Metrictype = "cpu"
+	MetrictypeMemory   Metrictype = "memory"
+	MetrictypeSwap     Metrictype = "swap"
+	MetrictypeDisk     Metrictype = "disk"
+	MetrictypeLoad     Metrictype = "load"
+	MetrictypeNetwork  Metrictype = "network"
+	MetrictypeDiskIo   Metrictype = "disk_io"
+	MetrictypeProcess  Metrictype = "process"
+	MetrictypeHealth   Metrictype = "health"
+	MetrictypeHostDown Metrictype = "host_down"
 )
 
 func (e *Metrictype) Scan(src interface{}) error {

@@ -20,6 +20,8 @@ const (
 	Bytes       Unit = "B"
 	// Load is a load average (or load per core): a plain number.
 	Load Unit = "load"
+	// Seconds is a length of time, written as people read one: "42s", "1m 12s", "5h", "3d 4h".
+	Seconds Unit = "s"
 )
 
 // Format writes v in unit u: "42 %", "82.5 %", "1.2 MB/s", "3.2 GB", "0.87".
@@ -31,8 +33,39 @@ func Format(v float64, u Unit) string {
 		return byteCount(v) + "/s"
 	case Bytes:
 		return byteCount(v)
+	case Seconds:
+		return duration(v)
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// duration writes seconds in its two largest units, rounded to the second.
+func duration(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	sec := int64(math.Round(math.Abs(v)))
+	sign := ""
+	if v < 0 && sec > 0 {
+		sign = "-"
+	}
+	days, h, m, s := sec/86400, sec/3600%24, sec/60%60, sec%60
+	two := func(a int64, au string, b int64, bu string) string {
+		out := sign + strconv.FormatInt(a, 10) + au
+		if b > 0 {
+			out += " " + strconv.FormatInt(b, 10) + bu
+		}
+		return out
+	}
+	switch {
+	case days > 0:
+		return two(days, "d", h, "h")
+	case h > 0:
+		return two(h, "h", m, "m")
+	case m > 0:
+		return two(m, "m", s, "s")
+	}
+	return sign + strconv.FormatInt(s, 10) + "s"
 }
 
 // decimal is v to one decimal, without a trailing ".0": a threshold of 80 reads "80", a mean

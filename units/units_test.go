@@ -20,6 +20,12 @@ func TestFormat(t *testing.T) {
 		{16_800_000_000, Bytes, "16.8 GB"},
 		{271_000_000_000, Bytes, "271 GB"},
 		{0.873, Load, "0.87"},
+		{42, Seconds, "42s"},
+		{72.4, Seconds, "1m 12s"},
+		{5*3600 + 12*60 + 9, Seconds, "5h 12m"},
+		{3*86400 + 4*3600, Seconds, "3d 4h"},
+		{60, Seconds, "1m"},
+		{2 * 86400, Seconds, "2d"},
 	}
 	for _, tt := range tests {
 		if got := Format(tt.v, tt.u); got != tt.want {

@@ -1,8 +1,8 @@
 package views
 
 import (
-	"fmt"
 	"math"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -22,11 +22,21 @@ const (
 	PathObservability = "/observability"
 	PathLiveFragment  = "/observability/fragments/live"
 	PathChartFragment = "/observability/fragments/charts"
+	PathHostsFragment = "/observability/fragments/hosts"
+	// PathHosts is where each host's page is, under its name.
+	PathHosts = "/observability/hosts/"
 )
+
+// HostURL is a host's page.
+func HostURL(name string) string { return PathHosts + url.PathEscape(name) }
+
+// ChartRefresh is how often a host's page reads its charts again.
+const ChartRefresh = time.Minute
 
 // Alert is one row of infrastructure_alerts as the pages show it.
 type Alert struct {
 	ID             int64
+	Host           string
 	Metric         string
 	Subject        string
 	Severity       string
@@ -44,6 +54,8 @@ func (a Alert) Open() bool { return a.ResolvedAt == nil }
 
 // Live is what the polled part of the Infrastructure tab shows.
 type Live struct {
+	// Host is the host's name; its poll asks for this host.
+	Host       string
 	Snapshot   sample.Snapshot
 	Health     health.Report
 	OpenAlerts []Alert
@@ -73,6 +85,9 @@ func (l Live) Stale() bool {
 
 // Charts is the chart section: the range selector and one chart per metric.
 type Charts struct {
+	Host string
+	// Page is the path of the page the charts are on, which the range links keep.
+	Page   string
 	Range  string   // the selected one of Ranges
 	Ranges []string // the choices, shortest first
 	Charts []Chart
@@ -80,11 +95,21 @@ type Charts struct {
 	Unavailable string
 }
 
-// Infrastructure is the Infrastructure tab.
+// Infrastructure is one host's page: today's Infrastructure tab for any host.
 type Infrastructure struct {
+	Host     HostHeader
 	Live     Live
 	Platform sample.Platform
 	Charts   Charts
+}
+
+// HostHeader names the host a page is about.
+type HostHeader struct {
+	Name   string
+	Labels []string // key=value, sorted
+	Status string   // up, down, never_seen
+	// Fleet is set when there are other hosts: the page links back to the overview.
+	Fleet bool
 }
 
 // AlertList is the Alerts tab.
@@ -93,11 +118,22 @@ type AlertList struct {
 	Recent []Alert // resolved, newest first
 	// CanAcknowledge shows the acknowledge buttons (admins only).
 	CanAcknowledge bool
+	// Filter is what the lists are narrowed to; Hosts and Labels are the choices.
+	Filter AlertFilter
+	Hosts  []string
+	Labels []string
+}
+
+// AlertFilter narrows the Alerts tab to a host or to the hosts with a label.
+type AlertFilter struct {
+	Host  string
+	Label string // key=value
 }
 
 // Dashboard is /observability: the page frame and exactly one of the tabs.
 type Dashboard struct {
 	Page
+	Overview       *Overview
 	Infrastructure *Infrastructure
 	Alerts         *AlertList
 }
@@ -133,21 +169,7 @@ func stampPtr(t *time.Time) string {
 }
 
 // Duration writes an uptime for people: "3d 4h", "5h 12m", "42s".
-func Duration(d time.Duration) string {
-	d = d.Round(time.Second)
-	days := int(d.Hours()) / 24
-	h := int(d.Hours()) % 24
-	m := int(d.Minutes()) % 60
-	switch {
-	case days > 0:
-		return fmt.Sprintf("%dd %dh", days, h)
-	case h > 0:
-		return fmt.Sprintf("%dh %dm", h, m)
-	case m > 0:
-		return fmt.Sprintf("%dm %ds", m, int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%ds", int(d.Seconds()))
-}
+func Duration(d time.Duration) string { return units.Format(d.Seconds(), units.Seconds) }
 
 // diskSpace writes a filesystem's space so that it adds up to the percentage above it, which is
 // used/(used+available) as df computes it: the blocks reserved for root are neither, and are
@@ -195,14 +217,37 @@ func (l Live) statusFor(name string) string {
 	return string(health.Unknown)
 }
 
-func rangeURL(r string) string { return PathObservability + "?range=" + r }
+func rangeURL(page, r string) string { return page + "?range=" + r }
 
-func chartFragmentURL(r string) string { return PathChartFragment + "?range=" + r }
+func chartFragmentURL(host, r string) string {
+	return PathChartFragment + "?" + url.Values{"host": {host}, "range": {r}}.Encode()
+}
+
+func liveFragmentURL(host string) string {
+	return PathLiveFragment + "?" + url.Values{"host": {host}}.Encode()
+}
+
+// hostAlertsURL is the Alerts tab narrowed to one host.
+func hostAlertsURL(host string) string {
+	return PathObservability + "?" + url.Values{"tab": {TabAlerts}, "host": {host}}.Encode()
+}
 
 func tabURL(tab string) string { return PathObservability + "?tab=" + tab }
 
 func ackURL(id int64) string {
 	return PathObservability + "/alerts/" + strconv.FormatInt(id, 10) + "/acknowledge"
+}
+
+// MetricHostDown is the alert of a host that sends nothing; its value and threshold are seconds.
+const MetricHostDown = "host_down"
+
+// alertValue writes an alert's value or threshold in its unit: a share for the resource alerts,
+// a length of silence for host_down.
+func alertValue(a Alert, v float64) string {
+	if a.Metric == MetricHostDown {
+		return Duration(time.Duration(v * float64(time.Second)))
+	}
+	return componentValue(v, "percent")
 }
 
 func alertSubject(a Alert) string {
