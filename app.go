@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -114,23 +113,21 @@ func logger(levelName, format string, w io.Writer) *slog.Logger {
 }
 
 // openDatabase connects to DATABASE_URL or, in development without it, to a private server
-// started from the system's PostgreSQL binaries. The returned stop function closes the pool and
-// stops a private server this call started.
-func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, func(), error) {
+// started from the system's PostgreSQL binaries (or found running). The returned stop function
+// closes the pool and stops the private server unless another infradash process still uses it.
+// announce, when not nil, is told where the private server is and how to reach it.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, announce io.Writer) (*pgxpool.Pool, func(), error) {
 	url := cfg.DatabaseURL
 	var srv *devdb.Server
 	if url == "" {
-		dir, _ := filepath.Abs(privateDataDir)
 		var err error
-		srv, err = devdb.Start(ctx, dir, devdb.Options{Logger: log})
-		if err != nil {
+		if srv, url, err = startPrivate(ctx, log); err != nil {
 			return nil, nil, err
 		}
-		if err := srv.CreateDatabase(ctx, privateDatabase); err != nil {
-			_ = srv.Stop()
-			return nil, nil, err
+		if announce != nil {
+			fmt.Fprintf(announce, "Private PostgreSQL in %s (kept for the next run; stopped with this one; by hand: %s)\n", srv.Dir, srv.StopCommand())
+			fmt.Fprintf(announce, "Database: %s  (psql on it: bin/infradash psql)\n", url)
 		}
-		url = srv.URL(privateDatabase)
 	}
 	pool, err := database.Open(ctx, url)
 	if err != nil {
@@ -146,21 +143,40 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pg
 	return pool, stop, nil
 }
 
+// startPrivate starts, or finds running, the development PostgreSQL of this working folder
+// (devdb.DataDir says where its data is) and returns it with its database's URL.
+func startPrivate(ctx context.Context, log *slog.Logger) (*devdb.Server, string, error) {
+	dir, err := devdb.DataDir(privateDataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	srv, err := devdb.Start(ctx, dir, devdb.Options{Logger: log})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := srv.CreateDatabase(ctx, privateDatabase); err != nil {
+		_ = srv.Stop()
+		return nil, "", err
+	}
+	return srv, srv.URL(privateDatabase), nil
+}
+
 // withDatabase loads the configuration, opens the database, applies pending migrations when
 // MIGRATE_ON_START is on (so every command works on a fresh database, as serve does) and runs fn
 // with them; the database is closed when fn returns.
 func withDatabase(ctx context.Context, env *environment, fn func(config.Config, *slog.Logger, *pgxpool.Pool) error) error {
-	return connect(ctx, env, true, fn)
+	return connect(ctx, env, true, nil, fn)
 }
 
-// connect is withDatabase with the migration left to the caller when migrate is false.
-func connect(ctx context.Context, env *environment, migrate bool, fn func(config.Config, *slog.Logger, *pgxpool.Pool) error) error {
+// connect is withDatabase with the migration left to the caller when migrate is false, and
+// the private server's whereabouts told to announce (serve's standard output) when it is set.
+func connect(ctx context.Context, env *environment, migrate bool, announce io.Writer, fn func(config.Config, *slog.Logger, *pgxpool.Pool) error) error {
 	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, env.stderr)
-	pool, stop, err := openDatabase(ctx, cfg, log)
+	pool, stop, err := openDatabase(ctx, cfg, log, announce)
 	if err != nil {
 		return err
 	}

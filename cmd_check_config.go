@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/infradash/infradash/devdb"
 )
 
 var checkConfigCommand = command{
@@ -15,9 +17,13 @@ var checkConfigCommand = command{
 		if err != nil {
 			return err
 		}
-		db := "private development database under " + privateDataDir
-		if cfg.DatabaseURL != "" {
-			db = "DATABASE_URL"
+		db := "DATABASE_URL"
+		if cfg.DatabaseURL == "" {
+			dir, err := devdb.DataDir(privateDataDir)
+			if err != nil {
+				return err
+			}
+			db = "private development database in " + dir
 		}
 		fmt.Fprintf(env.stdout, "configuration is valid: environment=%s, address=%s, database=%s, jobs=%t\n",
 			cfg.Environment, cfg.HTTPAddr, db, cfg.JobsEnabled)

@@ -13,13 +13,15 @@ var healthcheckCommand = command{
 	summary: "Exit 0 when the server answers its health endpoint with 200, 1 otherwise; for container HEALTHCHECKs, which have no curl.",
 	run: func(ctx context.Context, env *environment, args []string) error {
 		fs := flags(env, "healthcheck")
-		// Only HTTP_ADDR is read, not the whole configuration: a probe must not fail because,
-		// say, a webhook URL in the environment is wrong while the server runs fine.
-		addr, ok := env.lookup("HTTP_ADDR")
-		if !ok || addr == "" {
-			addr = "127.0.0.1:8080"
+		// The address comes from where serve reads it (the environment, then .env), but only
+		// the address: a probe must not fail because, say, a webhook URL is wrong while the
+		// server runs fine.
+		lookup, err := lookupWithDotenv(env)
+		if err != nil {
+			return exitError{code: 1, err: err}
 		}
-		url := fs.String("url", config.URLFromAddr(addr)+"/healthz", "URL to probe (the default is built from HTTP_ADDR)")
+		cfg, _ := config.Load(lookup)
+		url := fs.String("url", config.URLFromAddr(cfg.HTTPAddr)+"/healthz", "URL to probe (the default is built from HTTP_ADDR, from the environment or .env)")
 		if err := parse(env, fs, args); err != nil {
 			return err
 		}

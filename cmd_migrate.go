@@ -30,7 +30,7 @@ var migrateCommand = command{
 			return errUsage
 		}
 		// No automatic migration first: this command is the operator's explicit control.
-		return connect(ctx, env, false, func(_ config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
+		return connect(ctx, env, false, nil, func(_ config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
 			m, err := database.NewMigrator(pool)
 			if err != nil {
 				return err

@@ -41,7 +41,7 @@ func serve(ctx context.Context, env *environment, args []string) error {
 	if err := parse(env, flags(env, "serve"), args); err != nil {
 		return err
 	}
-	return withDatabase(ctx, env, func(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
+	return connect(ctx, env, true, env.stdout, func(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
 		return runServer(ctx, env, cfg, log, pool)
 	})
 }

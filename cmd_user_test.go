@@ -36,7 +36,7 @@ func (c cli) run(stdin string, args ...string) (code int, stdout, stderr string)
 }
 
 func (c cli) store() *auth.Store {
-	pool, _, err := openDatabase(context.Background(), config.Config{DatabaseURL: c.url}, slog.New(slog.DiscardHandler))
+	pool, _, err := openDatabase(context.Background(), config.Config{DatabaseURL: c.url}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}

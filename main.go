@@ -41,6 +41,7 @@ func init() {
 		"healthcheck":  healthcheckCommand,
 		"host":         hostCommand,
 		"agent":        agentCommand,
+		"psql":         psqlCommand,
 	}
 }
 

@@ -7,6 +7,8 @@ package devdb
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,11 +36,42 @@ type Options struct {
 
 // Server is a running private PostgreSQL.
 type Server struct {
-	Dir    string
-	bin    string
-	cred   *syscall.Credential
-	owned  bool
+	Dir  string
+	bin  string
+	cred *syscall.Credential
+	// lock is Dir+".lock", held shared while this Server is in use: whoever finishes last
+	// (Stop gets the lock exclusively) stops the server, whether it started it or found it
+	// running, so a server left by a crash is stopped by the next run while a command that
+	// reuses a running serve's server leaves it alone.
+	lock   *os.File
 	logger *slog.Logger
+}
+
+// relocatedRoot holds the clusters of projects that the postgres user cannot reach.
+const relocatedRoot = "/var/lib/infradash-dev"
+
+// DataDir is where the private server keeps the data meant for wanted: wanted itself when the
+// user PostgreSQL runs as can reach it. Run as root with the project in a folder the postgres
+// user cannot enter (a clone under /root, mode 0700), it is a folder of that project's own under
+// /var/lib/infradash-dev, named by a hash of wanted, so every run of the same clone finds its
+// data again. It creates nothing.
+func DataDir(wanted string) (string, error) {
+	wanted, err := filepath.Abs(wanted)
+	if err != nil {
+		return "", err
+	}
+	if os.Geteuid() != 0 {
+		return wanted, nil
+	}
+	cred, err := postgresUser()
+	if err != nil {
+		return "", err
+	}
+	if reachable(filepath.Dir(wanted), cred.Uid) == nil {
+		return wanted, nil
+	}
+	sum := sha256.Sum256([]byte(wanted))
+	return filepath.Join(relocatedRoot, hex.EncodeToString(sum[:6]), filepath.Base(wanted)), nil
 }
 
 // ErrNoBinaries means PostgreSQL's server programs are not installed.
@@ -46,7 +79,8 @@ var ErrNoBinaries = errors.New("PostgreSQL server binaries (initdb, pg_ctl) not 
 	"install them with `sudo apt-get install postgresql` (or set DATABASE_URL to an existing server)")
 
 // Start starts a server with its data in dir, creating the cluster on first use. A server already
-// running in dir (left by an earlier run) is reused and left running by Stop.
+// running in dir (left by a crash, or used by another process) is reused. Stop stops it unless
+// another process still uses it.
 func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 	logger := opts.Logger
 	if logger == nil {
@@ -86,14 +120,24 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("private database: give %s to the postgres user: %w", dir, err)
 		}
 	}
+	if s.lock, err = lockShared(ctx, dir+".lock"); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = s.lock.Close()
+		}
+	}()
 	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		logger.Info("creating the private PostgreSQL cluster", "dir", dir)
 		if out, err := s.run(ctx, "initdb", "-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"); err != nil {
 			return nil, fmt.Errorf("private database: initdb in %s failed: %w\n%s", dir, err, out)
 		}
 	}
-	if _, err := s.run(ctx, "pg_ctl", "status", "-D", dir); err == nil {
+	if s.running(ctx) {
 		logger.Info("reusing the private PostgreSQL already running", "dir", dir)
+		ok = true
 		return s, nil
 	}
 	pgOpts := fmt.Sprintf("-c listen_addresses='' -k %s -p %d", dir, Port)
@@ -105,9 +149,39 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		tail, _ := os.ReadFile(logFile)
 		return nil, fmt.Errorf("private database: pg_ctl start failed: %w\n%s\n%s", err, out, lastLines(string(tail), 10))
 	}
-	s.owned = true
+	ok = true
 	logger.Info("private PostgreSQL started", "dir", dir)
 	return s, nil
+}
+
+// lockShared opens path and takes a shared lock on it, waiting while a Stop elsewhere holds it
+// exclusively (it is stopping the server this process is about to use).
+func lockShared(ctx context.Context, path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("private database: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("private database: lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) running(ctx context.Context) bool {
+	_, err := s.run(ctx, "pg_ctl", "status", "-D", s.Dir)
+	return err == nil
 }
 
 // URL is the connection string for database name on this server.
@@ -116,19 +190,59 @@ func (s *Server) URL(name string) string {
 	return "postgres://postgres@/" + url.PathEscape(name) + "?" + q.Encode()
 }
 
-// Stop stops the server if this Server started it.
+// Stop stops the server, unless another process still uses it (then the last one to finish
+// does). A second Stop does nothing.
 func (s *Server) Stop() error {
-	if s == nil || !s.owned {
+	if s == nil || s.lock == nil {
+		return nil
+	}
+	defer func() {
+		_ = s.lock.Close()
+		s.lock = nil
+	}()
+	// Converting the shared lock fails at once while anyone else holds theirs.
+	if err := syscall.Flock(int(s.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		s.logger.Info("leaving the private PostgreSQL running: another infradash process uses it", "dir", s.Dir)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if !s.running(ctx) {
+		return nil
+	}
 	if out, err := s.run(ctx, "pg_ctl", "stop", "-w", "-m", "fast", "-D", s.Dir); err != nil {
 		return fmt.Errorf("private database: pg_ctl stop: %w\n%s", err, out)
 	}
-	s.owned = false
 	s.logger.Info("private PostgreSQL stopped", "dir", s.Dir)
 	return nil
+}
+
+// StopCommand is the command line that stops the server by hand, run as whoever runs it.
+func (s *Server) StopCommand() string {
+	line := filepath.Join(s.bin, "pg_ctl") + " stop -m fast -D " + s.Dir
+	if s.cred != nil {
+		return "runuser -u postgres -- " + line
+	}
+	return line
+}
+
+// Program finds a PostgreSQL program (psql, pg_dump): beside the server binaries, or on PATH.
+func Program(name string) (string, error) {
+	if bin, err := findBinaries(); err == nil {
+		if p := filepath.Join(bin, name); isFile(p) {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found on PATH or beside the PostgreSQL server binaries; install it with `sudo apt-get install postgresql-client`", name)
+	}
+	return p, nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
 }
 
 // CreateDatabase creates database name if it does not exist yet.
@@ -197,10 +311,13 @@ func postgresUser() (*syscall.Credential, error) {
 }
 
 // reachable checks that the postgres user can walk down to dir, which fails for a project cloned
-// under a private home folder such as /root.
+// under a private home folder such as /root. Folders not made yet are made traversable by Start.
 func reachable(dir string, uid uint32) error {
 	for d := dir; ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
+		if errors.Is(err, os.ErrNotExist) && d != filepath.Dir(d) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("private database: %w", err)
 		}
