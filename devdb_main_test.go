@@ -49,13 +49,14 @@ func TestPrivateDatabaseOfACloneInAPrivateFolder(t *testing.T) {
 		}
 	})
 	env := []string{"HTTP_ADDR=127.0.0.1:0", "JOBS_ENABLED=false", "LOG_FORMAT=json", "ADMIN_PASSWORD=quick start password 1"}
-	serve := func() (*exec.Cmd, *bytes.Buffer, string, <-chan string) {
+	serve := func() (*exec.Cmd, *safeBuffer, string, <-chan string) {
 		cmd := binary(t, bin, env, "serve")
 		cmd.Dir = project
-		var stdout bytes.Buffer
-		cmd.Stdout = &stdout
+		// Written by the running process while the test reads it.
+		stdout := &safeBuffer{}
+		cmd.Stdout = stdout
 		base, logs := startServing(t, cmd)
-		return cmd, &stdout, base, logs
+		return cmd, stdout, base, logs
 	}
 
 	cmd, stdout, _, logs := serve()
