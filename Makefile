@@ -45,7 +45,7 @@ bench: build ## Go benchmarks and a load test against the real server; see docs/
 
 screenshots: ## retake docs/screenshots/*.png (desktop and phone, light and dark) in headless Chromium
 	scripts/ensure-deps.sh postgres chromium
-	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInChromium ./browsertest/
+	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestDashboardInChromium|TestFleetInChromium' ./browsertest/
 
 clean: ## remove the binary and the installed linters (keeps .data, the private database)
 	rm -rf bin .tools

@@ -203,7 +203,7 @@ func (f hostFilter) match(h hostJSON) bool {
 
 // fleetRow is one host with its JSON row.
 type fleetRow struct {
-	host fleet.Host
+	host *fleet.Host
 	hostJSON
 }
 
@@ -224,22 +224,22 @@ func (s *Server) fleetRows(ctx context.Context) (rows []fleetRow, alertsOK bool)
 	}
 	hosts := s.fleet.Hosts()
 	rows = make([]fleetRow, len(hosts))
-	for i, h := range hosts {
-		rows[i] = fleetRow{host: h, hostJSON: toHostJSON(h, open)}
+	for i := range hosts {
+		rows[i] = fleetRow{host: &hosts[i], hostJSON: toHostJSON(hosts[i], open)}
 	}
 	return rows, open != nil
 }
 
 // apply keeps the rows the filter matches, in its order.
-func (f hostFilter) apply(rows []fleetRow) []fleetRow {
-	out := make([]fleetRow, 0, len(rows))
-	for _, r := range rows {
-		if f.match(r.hostJSON) {
-			out = append(out, r)
+func (f hostFilter) apply(rows []fleetRow) []*fleetRow {
+	out := make([]*fleetRow, 0, len(rows))
+	for i := range rows {
+		if f.match(rows[i].hostJSON) {
+			out = append(out, &rows[i])
 		}
 	}
 	by := hostSorts[f.sort]
-	slices.SortStableFunc(out, func(a, b fleetRow) int {
+	slices.SortStableFunc(out, func(a, b *fleetRow) int {
 		c := by(a.hostJSON, b.hostJSON)
 		if f.desc {
 			c = -c

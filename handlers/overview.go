@@ -26,11 +26,7 @@ func (s *Server) overview(c echo.Context) (views.Overview, error) {
 	}
 	all, alertsOK := s.fleetRows(c.Request().Context())
 	o := views.Overview{Now: s.now(), Counts: fleetCounts(all, alertsOK)}
-	hosts := make([]fleet.Host, len(all))
-	for i, r := range all {
-		hosts[i] = r.host
-	}
-	o.Labels = fleetLabels(hosts)
+	o.Labels = rowLabels(all)
 	rows := f.apply(all)
 	o.Matched = len(rows)
 	o.Pages = max(1, (len(rows)+views.OverviewPageSize-1)/views.OverviewPageSize)
@@ -72,7 +68,7 @@ func fleetCounts(rows []fleetRow, alertsOK bool) views.FleetCounts {
 }
 
 // overviewRow is one host's row; its bars are coloured by the host's own thresholds.
-func overviewRow(r fleetRow) views.HostRow {
+func overviewRow(r *fleetRow) views.HostRow {
 	th := r.host.Thresholds
 	row := views.HostRow{
 		Name: r.Name, Labels: labelPairs(r.Labels), Status: r.Status, HasSample: r.CollectedAt != nil,
@@ -106,11 +102,23 @@ func labelPairs(l fleet.Labels) []string {
 func fleetLabels(hosts []fleet.Host) []string {
 	seen := map[string]bool{}
 	for _, h := range hosts {
-		for k, v := range h.Labels {
-			seen[k+"="+v] = true
-		}
+		addLabels(seen, h.Labels)
 	}
 	return slices.Sorted(maps.Keys(seen))
+}
+
+func rowLabels(rows []fleetRow) []string {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		addLabels(seen, r.Labels)
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+func addLabels(seen map[string]bool, l fleet.Labels) {
+	for k, v := range l {
+		seen[k+"="+v] = true
+	}
 }
 
 // hostsWithLabels are the names of the hosts that carry every one of labels; never nil, so an
