@@ -19,11 +19,12 @@ var checkConfigCommand = command{
 		}
 		db := "DATABASE_URL"
 		if cfg.DatabaseURL == "" {
-			dir, err := devdb.DataDir(privateDataDir)
-			if err != nil {
-				return err
+			// Where serve would keep it; a machine that cannot run it yet (no postgres user)
+			// is serve's error to report, not a configuration problem.
+			db = "private development database under " + privateDataDir
+			if dir, err := devdb.DataDir(privateDataDir); err == nil {
+				db = "private development database in " + dir
 			}
-			db = "private development database in " + dir
 		}
 		fmt.Fprintf(env.stdout, "configuration is valid: environment=%s, address=%s, database=%s, jobs=%t\n",
 			cfg.Environment, cfg.HTTPAddr, db, cfg.JobsEnabled)
