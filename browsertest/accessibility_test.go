@@ -102,7 +102,8 @@ func TestPagesAreAccessible(t *testing.T) {
 
 	assertAccessible(t, ctx, a.url+"/login")
 	loginAs(t, ctx, a, adminEmail, adminPassword)
-	for _, path := range []string{"/observability", "/observability?tab=alerts", "/no-such-page", "/api/docs", "/settings/users"} {
+	for _, path := range []string{"/observability", "/observability?tab=alerts", "/observability/hosts/" + a.host,
+		"/settings", "/settings/users", "/no-such-page", "/api/docs"} {
 		assertAccessible(t, ctx, a.url+path)
 	}
 	// The admin's Alerts tab above had an acknowledge button to check; the viewer's has none.
