@@ -4,32 +4,52 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/labstack/echo/v4"
 )
+
+// openAPIRouters keeps one router per request host: loading the document and building a router
+// is most of the time an API test spends validating, and the document does not change in a run.
+var openAPIRouters sync.Map // host -> routers.Router
+
+// openAPIRouter is the document's router for requests to host (the document's server is relative;
+// giving it the test request's origin makes routes match).
+func openAPIRouter(host string) (routers.Router, error) {
+	if r, ok := openAPIRouters.Load(host); ok {
+		return r.(routers.Router), nil
+	}
+	doc, err := loadOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	doc.Servers = openapi3.Servers{{URL: "http://" + host + "/api/v1"}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("openapi router: %w", err)
+	}
+	openAPIRouters.Store(host, router)
+	return router, nil
+}
 
 // validateAgainstOpenAPI fails the test when rec, the answer to req, is not what openapi.yaml
 // promises for that path, method and status. Use it on every response a handler test gets, so
 // the document cannot drift from the code.
 func validateAgainstOpenAPI(t testing.TB, req *http.Request, rec *httptest.ResponseRecorder) {
 	t.Helper()
-	doc, err := loadOpenAPI()
+	router, err := openAPIRouter(req.Host)
 	if err != nil {
 		t.Fatal(err)
-	}
-	// The document's server is relative; give it the test request's origin so routes match.
-	doc.Servers = openapi3.Servers{{URL: "http://" + req.Host + "/api/v1"}}
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatalf("openapi router: %v", err)
 	}
 	u := *req.URL
 	u.Scheme, u.Host = "http", req.Host
