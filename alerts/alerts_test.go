@@ -16,6 +16,7 @@ import (
 
 	"github.com/infradash/infradash/alerts"
 	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
@@ -693,5 +694,31 @@ func TestAcknowledgedHostDownSendsNoReminders(t *testing.T) {
 	f.run()
 	if n := len(h.messages()); n != 1 {
 		t.Fatalf("an acknowledged host_down sent %d notices, want the opening one", n)
+	}
+}
+
+// A removed host raises nothing: removing it closes its host_down alert without a notice, and
+// later runs do not open another.
+func TestARemovedHostRaisesNothing(t *testing.T) {
+	h := newHook(t)
+	f := newHostDownFixture(t, h)
+	f.lastSeen("gone-1", t0.Add(-10*time.Minute))
+	f.run()
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("gone-1 silent for 10 minutes: %d notices, want 1", n)
+	}
+	if _, err := fleet.NewRegistry(f.pool, func() time.Time { return f.now }).Remove(context.Background(), "gone-1", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []time.Duration{time.Minute, time.Hour, 5 * time.Hour} {
+		f.now = t0.Add(d)
+		f.run()
+	}
+	as := f.alerts()
+	if len(as) != 1 || as[0].ResolvedAt == nil {
+		t.Fatalf("after removing gone-1: %+v, want its one alert closed", as)
+	}
+	if n := len(h.messages()); n != 1 {
+		t.Errorf("removing a host sent %d more notices, want none", n-1)
 	}
 }

@@ -344,6 +344,7 @@ func (s *Server) removeHost(c echo.Context) error {
 		return s.hostError(err, c.Param("name"))
 	}
 	s.fleet.Forget(r.Name)
+	s.live.forget(r.Name)
 	return s.ok(c, r)
 }
 

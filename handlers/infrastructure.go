@@ -49,6 +49,13 @@ func (lc *liveCache) answers(host string, at time.Time) *hostAnswers {
 	return a
 }
 
+// forget drops a removed host's answers.
+func (lc *liveCache) forget(host string) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	delete(lc.hosts, host)
+}
+
 // encoded returns build()'s JSON for snap, building it once per host, snapshot and key. An answer
 // build marks as incomplete (keep false) is served but not kept, so the next request tries again.
 func (s *Server) encoded(snap sample.Snapshot, key string, build func() (v any, keep bool)) ([]byte, error) {
