@@ -43,9 +43,9 @@ bench: build ## Go benchmarks and a load test against the real server; see docs/
 	scripts/bench.sh
 	scripts/idle.sh
 
-screenshots: ## retake docs/screenshots/*.png (desktop and phone, light and dark) in headless Chromium
+screenshots: ## retake docs/screenshots/*.png (the dashboard and the settings pages, desktop and phone, light and dark) in headless Chromium
 	scripts/ensure-deps.sh postgres chromium
-	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestDashboardInChromium|TestFleetInChromium' ./browsertest/
+	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestDashboardInChromium|TestFleetInChromium|TestSettingsInChromium' ./browsertest/
 
 clean: ## remove the binary and the installed linters (keeps .data, the private database)
 	rm -rf bin .tools

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -12,15 +11,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infradash/infradash/audit"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/fleet"
 )
 
 var hostCommand = command{
 	summary: "Manage the fleet's hosts: enrol one (add: prints its agent token once, then the lines that start its agent), " +
-		"list them, give one a new token (rotate: the old one is refused at once), or remove one (its token is refused; --purge also deletes its history).",
+		"list them, give one a new token (rotate: the old one is refused at once), or remove one (its token is refused; --purge also deletes its history). " +
+		"Enrolling, rotating and removing are in the audit log.",
 	usage: "add NAME [--label KEY=VALUE]... [--quiet] | list | rotate NAME [--quiet] | remove NAME [--purge]",
 	run:   runHost,
 }
@@ -50,23 +52,36 @@ func runHost(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	return withDatabase(ctx, env, func(cfg config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
-		reg := fleet.NewRegistry(pool, nil)
 		switch action {
 		case "add":
-			h, token, err := reg.Add(ctx, name, fleet.Labels(labels))
-			if err != nil {
+			var h fleet.Enrolled
+			var token string
+			if err := changeAudited(ctx, env, pool, func(tx pgx.Tx) ([]audit.Entry, error) {
+				var err error
+				h, token, err = fleet.NewRegistry(tx, nil).Add(ctx, name, fleet.Labels(labels))
+				return []audit.Entry{audit.HostEnrolled(h)}, err
+			}); err != nil {
 				return err
 			}
 			printToken(env, cfg, h, token, *quiet, "enrolled")
 		case "rotate":
-			h, token, err := reg.Rotate(ctx, name)
-			if err != nil {
+			var h fleet.Enrolled
+			var token string
+			if err := changeAudited(ctx, env, pool, func(tx pgx.Tx) ([]audit.Entry, error) {
+				var err error
+				h, token, err = fleet.NewRegistry(tx, nil).Rotate(ctx, name)
+				return []audit.Entry{audit.HostRotated(h)}, err
+			}); err != nil {
 				return err
 			}
 			printToken(env, cfg, h, token, *quiet, "new token for")
 		case "remove":
-			r, err := reg.Remove(ctx, name, *purge)
-			if err != nil {
+			var r fleet.Removed
+			if err := changeAudited(ctx, env, pool, func(tx pgx.Tx) ([]audit.Entry, error) {
+				var err error
+				r, err = fleet.NewRegistry(tx, nil).Remove(ctx, name, *purge)
+				return []audit.Entry{audit.HostRemoved(r)}, err
+			}); err != nil {
 				return err
 			}
 			if r.Purged != nil {
@@ -126,42 +141,14 @@ func printToken(env *environment, cfg config.Config, h fleet.Enrolled, token str
 	}
 	w := env.stdout
 	fmt.Fprintf(w, "%s %s%s. Its agent token, shown only now:\n\n  %s\n\n", verb, h.Name, labelSuffix(h.Labels), token)
-	writeStartLines(w, cfg.BaseURL, token)
-}
-
-// writeStartLines are docs/fleet.md's two ways to run an agent, filled in.
-func writeStartLines(w io.Writer, hubURL, token string) {
-	fmt.Fprintf(w, `Start its agent with systemd (deploy/infradash-agent.service, binary in /usr/local/bin):
-
-  sudo install -d -m 0700 /etc/infradash
-  echo '%[2]s' | sudo install -m 0600 /dev/stdin /etc/infradash/agent-token
-  echo 'HUB_URL=%[1]s' | sudo tee /etc/infradash/agent.env >/dev/null
-  sudo systemctl enable --now infradash-agent
-
-or as a container reading the host's /proc, /sys and / read-only:
-
-  docker run -d --name infradash-agent --restart unless-stopped --pid host --network host \
-    -v /proc:/host/proc:ro -v /sys:/host/sys:ro -v /:/host/root:ro -v infradash-agent:/var/lib/infradash-agent \
-    -e HOST_PROC=/host/proc -e HOST_SYS=/host/sys -e HOST_ROOT=/host/root -e HOST_ETC=/host/root/etc \
-    -e HUB_URL=%[1]s -e AGENT_TOKEN='%[2]s' infradash agent
-
-Check it from the host with: infradash agent --check (see docs/fleet.md).
-`, hubURL, token)
+	fleet.WriteStartLines(w, cfg.BaseURL, token)
 }
 
 func labelSuffix(l fleet.Labels) string {
 	if len(l) == 0 {
 		return ""
 	}
-	return " (" + labelString(l) + ")"
-}
-
-func labelString(l fleet.Labels) string {
-	parts := make([]string, 0, len(l))
-	for _, k := range slices.Sorted(maps.Keys(l)) {
-		parts = append(parts, k+"="+l[k])
-	}
-	return strings.Join(parts, ",")
+	return " (" + l.String() + ")"
 }
 
 func joinCounts(m map[string]int64) string {
@@ -189,7 +176,7 @@ func listHosts(ctx context.Context, env *environment, pool *pgxpool.Pool, cfg co
 		} else if agent == "" {
 			agent = "-"
 		}
-		labels := labelString(h.Labels)
+		labels := h.Labels.String()
 		if labels == "" {
 			labels = "-"
 		}

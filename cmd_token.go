@@ -7,16 +7,19 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infradash/infradash/audit"
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/config"
 )
 
 var tokenCommand = command{
-	summary: "Manage API tokens for scripts: create one (printed once, alone on stdout), revoke one by id, or list a user's tokens.",
-	usage:   "create --email EMAIL --name NAME [--ttl 720h] | revoke --id ID | list --email EMAIL",
-	run:     runToken,
+	summary: "Manage API tokens for scripts: create one (printed once, alone on stdout), revoke one by id " +
+		"(refused by running servers at once), or list a user's tokens. Creating and revoking are in the audit log.",
+	usage: "create --email EMAIL --name NAME [--ttl 720h] | revoke --id ID | list --email EMAIL",
+	run:   runToken,
 }
 
 func runToken(ctx context.Context, env *environment, args []string) error {
@@ -52,14 +55,22 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 			if err != nil {
 				return err
 			}
-			token, t, err := store.CreateToken(ctx, u.ID, *name, *ttl)
-			if err != nil {
+			var token string
+			var t auth.Token
+			if err := changeAudited(ctx, env, pool, func(tx pgx.Tx) ([]audit.Entry, error) {
+				var err error
+				token, t, err = store.In(tx).CreateToken(ctx, u.ID, *name, *ttl)
+				return []audit.Entry{audit.TokenCreated(t, u.Email)}, err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stderr, "token %d for %s (%s), expires %s; it is shown only now:\n", t.ID, u.Email, u.Role, stamp(&t.ExpiresAt))
 			fmt.Fprintln(env.stdout, token)
 		case "revoke":
-			if err := store.RevokeToken(ctx, *id); err != nil {
+			if err := changeAudited(ctx, env, pool, func(tx pgx.Tx) ([]audit.Entry, error) {
+				t, err := store.In(tx).RevokeToken(ctx, *id)
+				return []audit.Entry{audit.TokenRevoked(t)}, err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "token %d revoked\n", *id)

@@ -15,26 +15,30 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/term"
 
+	"github.com/infradash/infradash/audit"
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/config"
 )
 
 var userCommand = command{
 	summary: "Manage accounts: add one, set a new password (passwd; also lifts a lock-out and ends the user's sessions and API tokens), " +
-		"disable one (no login; sessions and API tokens end), enable it again, or list them. " +
+		"disable one (no login; sessions and API tokens end), enable it again, make it admin or viewer (role), or list them. " +
+		"The last enabled admin can be neither disabled nor demoted. Every change is in the audit log, as cli and your OS user. " +
 		"The password is read from a prompt, or from the first line of stdin when it is not a terminal; never from an argument.",
-	usage: "add --email EMAIL [--role admin|viewer] | passwd --email EMAIL | disable --email EMAIL | enable --email EMAIL | list",
-	run:   runUser,
+	usage: "add --email EMAIL [--role admin|viewer] | passwd --email EMAIL | disable --email EMAIL | enable --email EMAIL | " +
+		"role --email EMAIL --role admin|viewer | list",
+	run: runUser,
 }
 
 func runUser(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "user")
-	email := fs.String("email", "", "add, passwd, disable, enable: the account's email")
-	role := fs.String("role", auth.RoleViewer, "add: admin (may also change things: acknowledge alerts, send test alerts) or viewer (reads only)")
-	action, err := subcommand(env, fs, args, "add", "passwd", "disable", "enable", "list")
+	email := fs.String("email", "", "add, passwd, disable, enable, role: the account's email")
+	role := fs.String("role", auth.RoleViewer, "add, role: admin (may also change things: acknowledge alerts, the settings) or viewer (reads only)")
+	action, err := subcommand(env, fs, args, "add", "passwd", "disable", "enable", "role", "list")
 	if err != nil {
 		return err
 	}
@@ -48,45 +52,84 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 	}
+	if action == "role" {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "role" })
+		if !set {
+			fmt.Fprintln(env.stderr, "infradash user role: --role is required (admin or viewer)")
+			return errUsage
+		}
+		if err := auth.ValidateRole(*role); err != nil {
+			return err
+		}
+	}
 	return withDatabase(ctx, env, func(cfg config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
 		store := newAuthStore(cfg, pool)
+		email := auth.NormalizeEmail(*email)
+		// change applies ch to the account in one transaction with its audit entries (the
+		// rules are the settings pages' and the API's: auth.Store.UpdateUser).
+		change := func(ch auth.UserChange) (auth.UserUpdate, error) {
+			u, err := store.UserByEmail(ctx, email)
+			if err != nil {
+				return auth.UserUpdate{}, err
+			}
+			var up auth.UserUpdate
+			err = changeAudited(ctx, env, pool, func(tx pgx.Tx) ([]audit.Entry, error) {
+				var err error
+				up, err = store.In(tx).UpdateUser(ctx, u.ID, ch)
+				return audit.UserChanges(up, ch.Password != nil), err
+			})
+			return up, err
+		}
 		switch action {
 		case "add":
 			password, err := readPassword(env, true)
 			if err != nil {
 				return err
 			}
-			u, err := store.CreateUser(ctx, *email, password, *role)
-			if err != nil {
+			var u auth.User
+			if err := changeAudited(ctx, env, pool, func(tx pgx.Tx) ([]audit.Entry, error) {
+				var err error
+				u, err = store.In(tx).CreateUser(ctx, email, password, *role)
+				return []audit.Entry{audit.UserCreated(u, false)}, err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "created %s %s (id %d)\n", u.Role, u.Email, u.ID)
 		case "passwd":
-			if _, err := store.UserByEmail(ctx, *email); err != nil {
+			if _, err := store.UserByEmail(ctx, email); err != nil {
 				return err
 			}
 			password, err := readPassword(env, true)
 			if err != nil {
 				return err
 			}
-			revoked, err := store.SetPassword(ctx, *email, password)
+			up, err := change(auth.UserChange{Password: &password})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "password of %s changed; their sessions ended and %d API tokens were revoked %s\n",
-				auth.NormalizeEmail(*email), revoked, cacheNote)
+				email, up.RevokedTokens, cutOffNote)
 		case "disable":
-			revoked, err := store.DisableUser(ctx, *email)
+			yes := true
+			up, err := change(auth.UserChange{Disabled: &yes})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "%s disabled: no login; their sessions ended and %d API tokens were revoked %s\n",
-				auth.NormalizeEmail(*email), revoked, cacheNote)
+				email, up.RevokedTokens, cutOffNote)
 		case "enable":
-			if err := store.EnableUser(ctx, *email); err != nil {
+			no := false
+			if _, err := change(auth.UserChange{Disabled: &no}); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.stdout, "%s enabled: they may log in again\n", auth.NormalizeEmail(*email))
+			fmt.Fprintf(env.stdout, "%s enabled: they may log in again\n", email)
+		case "role":
+			up, err := change(auth.UserChange{Role: role})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "%s is now %s (was %s)\n", email, up.After.Role, up.Before.Role)
 		case "list":
 			users, err := store.Users(ctx)
 			if err != nil {
@@ -104,9 +147,9 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 	})
 }
 
-// cacheNote: running servers remember a checked credential for up to a minute (handlers'
-// authCacheTTL), so a cut-off takes that long to reach them.
-const cacheNote = "(running servers notice within a minute)"
+// cutOffNote: running servers check every request's credential in the database, so a cut-off
+// applies to them at once.
+const cutOffNote = "(running servers refuse them from now on)"
 
 // subcommand splits "ACTION [flags]", checks the action and parses the flags.
 func subcommand(env *environment, fs *flag.FlagSet, args []string, actions ...string) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/infradash/infradash/audit"
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
@@ -84,6 +85,22 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("user list: %d %q", code, out)
 	}
 
+	// The last admin can be neither disabled nor demoted, as on the settings page.
+	if code, _, errOut = c.run("", "user", "disable", "--email", "ops@example.com"); code != 1 || !strings.Contains(errOut, "last enabled admin") {
+		t.Fatalf("disable the last admin: %d %q", code, errOut)
+	}
+	if code, _, errOut = c.run("", "user", "role", "--email", "ops@example.com", "--role", "viewer"); code != 1 || !strings.Contains(errOut, "last enabled admin") {
+		t.Fatalf("demote the last admin: %d %q", code, errOut)
+	}
+	if code, _, errOut = c.run("", "user", "role", "--email", "ops@example.com"); code != 2 || !strings.Contains(errOut, "--role is required") {
+		t.Fatalf("role without --role: %d %q", code, errOut)
+	}
+	if code, _, errOut = c.run("a long enough password\n", "user", "add", "--email", "second@example.com"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, out, errOut = c.run("", "user", "role", "--email", "second@example.com", "--role", "admin"); code != 0 || !strings.Contains(out, "now admin (was viewer)") {
+		t.Fatalf("user role: %d %q %q", code, out, errOut)
+	}
 	if code, out, errOut = c.run("", "user", "disable", "--email", "ops@example.com"); code != 0 || !strings.Contains(out, "disabled") {
 		t.Fatalf("user disable: %d %q %q", code, out, errOut)
 	}
@@ -95,6 +112,29 @@ func TestUserCommands(t *testing.T) {
 	}
 	if _, err := c.store().Login(context.Background(), "ops@example.com", "another good password"); err != nil {
 		t.Fatalf("login after enable: %v", err)
+	}
+
+	// Every change is in the audit log, as the command line and the OS user who ran it.
+	pool, _, err := openDatabase(context.Background(), config.Config{DatabaseURL: c.url}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	entries, _, err := audit.List(context.Background(), pool, audit.Filter{Actor: audit.ActorCLI, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Action+" "+e.Target)
+		if e.Actor.Via != audit.ViaCLI || e.Actor.OSUser == "" || e.Actor.Address == "" {
+			t.Errorf("%s: actor %+v, want the cli with its OS user and machine", e.Action, e.Actor)
+		}
+	}
+	want := "user.enable user:ops@example.com|user.disable user:ops@example.com|user.role user:second@example.com|" +
+		"user.create user:second@example.com|user.password user:ops@example.com|user.create user:ops@example.com"
+	if strings.Join(got, "|") != want {
+		t.Errorf("audit log:\n%s\nwant\n%s", strings.Join(got, "|"), want)
 	}
 }
 
@@ -173,5 +213,42 @@ func TestBootstrapAdmin(t *testing.T) {
 	_ = bootstrapAdmin(ctx, cfg, s, io.Discard, slog.New(slog.DiscardHandler))
 	if _, err := s.Login(ctx, "root@example.com", "first admin password"); err != nil {
 		t.Fatalf("ADMIN_PASSWORD overwrote the account: %v", err)
+	}
+}
+
+// Enrolling, rotating and removing a host from the command line are in the audit log, never the
+// token.
+func TestHostCommandsAreAudited(t *testing.T) {
+	c := cli{t, dbtest.URL(t)}
+	code, out, errOut := c.run("", "host", "add", "web-1", "--label", "env=prod", "--quiet")
+	if code != 0 {
+		t.Fatalf("host add: %d %q", code, errOut)
+	}
+	token := strings.TrimSpace(out)
+	for _, args := range [][]string{{"host", "rotate", "web-1", "--quiet"}, {"host", "remove", "web-1", "--purge"}} {
+		if code, _, errOut := c.run("", args...); code != 0 {
+			t.Fatalf("%v: %d %q", args, code, errOut)
+		}
+	}
+	pool, _, err := openDatabase(context.Background(), config.Config{DatabaseURL: c.url}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	entries, _, err := audit.List(context.Background(), pool, audit.Filter{Target: "host:web-1", Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Actor.Name+" "+e.Action)
+	}
+	if strings.Join(got, ", ") != "cli host.remove, cli host.rotate, cli host.enrol" {
+		t.Errorf("audit log of web-1: %v", got)
+	}
+	var dump string
+	_ = pool.QueryRow(context.Background(), `SELECT string_agg(details::text, ' ') FROM audit_log`).Scan(&dump)
+	if strings.Contains(dump, token) || !strings.Contains(dump, `"purge": true`) {
+		t.Errorf("audit details: %s", dump)
 	}
 }

@@ -87,8 +87,15 @@ func (u User) SessionValid(loggedInAt time.Time) bool {
 	return u.SessionsValidAfter == nil || loggedInAt.After(*u.SessionsValidAfter)
 }
 
+// DB is what the store needs of PostgreSQL: queries and transactions (a pool or a transaction).
+type DB interface {
+	queries.DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
 // Store keeps accounts and tokens in PostgreSQL.
 type Store struct {
+	db  DB
 	q   *queries.Queries
 	now func() time.Time
 	// maxFailures wrong passwords in a row lock an account for lockout.
@@ -107,7 +114,7 @@ type Options struct {
 }
 
 // NewStore returns a Store over db (a pool or a transaction).
-func NewStore(db queries.DBTX, o Options) *Store {
+func NewStore(db DB, o Options) *Store {
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 5
 	}
@@ -119,11 +126,32 @@ func NewStore(db queries.DBTX, o Options) *Store {
 	}
 	// CreateHash fails only when crypto/rand does, which it no longer can (Go 1.24+).
 	dummy, _ := HashPassword(rand.Text())
-	return &Store{q: queries.New(db), now: o.Now, maxFailures: o.MaxFailures, lockout: o.Lockout, dummyHash: dummy}
+	return &Store{db: db, q: queries.New(db), now: o.Now, maxFailures: o.MaxFailures, lockout: o.Lockout, dummyHash: dummy}
+}
+
+// In is the store working inside tx, so that a change and the audit entry that records it
+// commit together.
+func (s *Store) In(tx pgx.Tx) *Store {
+	c := *s
+	c.db, c.q = tx, queries.New(tx)
+	return &c
 }
 
 // NormalizeEmail trims and lower-cases an email, so one address is one account however typed.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// InvalidError says which field of an account or token is wrong, and how: the pages show it
+// beside that field, the API names the field, the commands print the message.
+type InvalidError struct {
+	Field   string // email, password, role, name, expires_in
+	Message string // a sentence that names the field
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
 
 // ValidateNewUser names what is wrong with the email, password or role of a new account.
 func ValidateNewUser(email, password, role string) error {
@@ -133,17 +161,25 @@ func ValidateNewUser(email, password, role string) error {
 	if err := ValidatePassword(password); err != nil {
 		return err
 	}
-	if role != RoleAdmin && role != RoleViewer {
-		return fmt.Errorf("role must be %s or %s, not %q", RoleAdmin, RoleViewer, role)
-	}
-	return nil
+	return ValidateRole(role)
 }
 
 func validateEmail(email string) error {
 	email = NormalizeEmail(email)
 	at := strings.IndexByte(email, '@')
 	if at <= 0 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n") {
-		return fmt.Errorf("email %q is not an email address", email)
+		return invalid("email", "email %q is not an email address", email)
+	}
+	if len(email) > 254 {
+		return invalid("email", "email must be at most 254 characters, has %d", len(email))
+	}
+	return nil
+}
+
+// ValidateRole names what is wrong with a role.
+func ValidateRole(role string) error {
+	if role != RoleAdmin && role != RoleViewer {
+		return invalid("role", "role must be %s or %s, not %q", RoleAdmin, RoleViewer, role)
 	}
 	return nil
 }
@@ -151,13 +187,17 @@ func validateEmail(email string) error {
 // ValidatePassword names what is wrong with a new password.
 func ValidatePassword(password string) error {
 	if n := len([]rune(password)); n < MinPasswordLength {
-		return fmt.Errorf("password must be at least %d characters, has %d", MinPasswordLength, n)
+		return invalid("password", "password must be at least %d characters, has %d", MinPasswordLength, n)
 	}
 	if len(password) > 1024 {
-		return errors.New("password must be at most 1024 bytes")
+		return invalid("password", "password must be at most 1024 bytes")
 	}
 	return nil
 }
+
+// GeneratePassword makes a password for an account whose admin did not choose one: 26 random
+// characters (130 bits), shown once.
+func GeneratePassword() string { return rand.Text() }
 
 // CreateUser adds an account.
 func (s *Store) CreateUser(ctx context.Context, email, password, role string) (User, error) {
@@ -196,6 +236,109 @@ func (s *Store) EnsureUser(ctx context.Context, email, password, role string) (b
 	return err == nil, err
 }
 
+// ErrLastAdmin refuses to demote or disable the only enabled admin: nobody could change
+// anything any more.
+var ErrLastAdmin = errors.New("this is the last enabled admin: make another user admin first")
+
+// UserChange is what UpdateUser changes; nil fields stay as they are.
+type UserChange struct {
+	Role     *string
+	Disabled *bool
+	// Password is a new password: it also lifts a lock-out, ends the user's sessions and revokes
+	// their API tokens.
+	Password *string
+}
+
+// UserUpdate is what UpdateUser did.
+type UserUpdate struct {
+	Before, After User
+	// RevokedTokens counts the tokens a new password or disabling revoked.
+	RevokedTokens int
+}
+
+// UpdateUser changes an account's role, whether it is disabled, and its password, in one
+// transaction, under the rule the pages, the API and the `user` command share: the last
+// enabled admin can be neither demoted nor disabled (ErrLastAdmin).
+func (s *Store) UpdateUser(ctx context.Context, id int64, ch UserChange) (UserUpdate, error) {
+	if ch.Role != nil {
+		if err := ValidateRole(*ch.Role); err != nil {
+			return UserUpdate{}, err
+		}
+	}
+	var hash string
+	if ch.Password != nil {
+		if err := ValidatePassword(*ch.Password); err != nil {
+			return UserUpdate{}, err
+		}
+		var err error
+		if hash, err = HashPassword(*ch.Password); err != nil {
+			return UserUpdate{}, fmt.Errorf("hash password: %w", err)
+		}
+	}
+	var out UserUpdate
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		q := queries.New(tx)
+		admins, err := q.LockActiveAdmins(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := q.LockUser(ctx, id); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("no account with id %d: %w", id, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		ts := s.In(tx)
+		if out.Before, err = ts.UserByID(ctx, id); err != nil {
+			return err
+		}
+		activeAdmin := out.Before.Role == RoleAdmin && out.Before.DisabledAt == nil
+		demoted := ch.Role != nil && *ch.Role != RoleAdmin
+		disabled := ch.Disabled != nil && *ch.Disabled
+		if activeAdmin && (demoted || disabled) && len(admins) <= 1 {
+			return ErrLastAdmin
+		}
+		now := s.now().UTC()
+		if ch.Role != nil && *ch.Role != out.Before.Role {
+			if err := q.SetUserRole(ctx, queries.SetUserRoleParams{ID: id, Role: *ch.Role}); err != nil {
+				return err
+			}
+		}
+		if ch.Disabled != nil && *ch.Disabled != (out.Before.DisabledAt != nil) {
+			if *ch.Disabled {
+				row, err := q.DisableUser(ctx, queries.DisableUserParams{ID: id, Now: now})
+				if err != nil {
+					return err
+				}
+				out.RevokedTokens += int(row.RevokedTokens)
+			} else if _, err := q.EnableUser(ctx, id); err != nil {
+				return err
+			}
+		}
+		if ch.Password != nil {
+			row, err := q.SetUserPassword(ctx, queries.SetUserPasswordParams{ID: id, PasswordHash: hash, Now: now})
+			if err != nil {
+				return err
+			}
+			out.RevokedTokens += int(row.RevokedTokens)
+		}
+		out.After, err = ts.UserByID(ctx, id)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrLastAdmin) {
+		return UserUpdate{}, fmt.Errorf("update user %d: %w", id, err)
+	}
+	return out, err
+}
+
+// updateByEmail is UpdateUser for the account with this email.
+func (s *Store) updateByEmail(ctx context.Context, email string, ch UserChange) (UserUpdate, error) {
+	u, err := s.UserByEmail(ctx, email)
+	if err != nil {
+		return UserUpdate{}, err
+	}
+	return s.UpdateUser(ctx, u.ID, ch)
+}
+
 // SetPassword replaces a user's password and lifts a lock-out. Whoever knew the old password is
 // cut off: the user's sessions end and their API tokens are revoked. It returns how many tokens
 // it revoked.
@@ -203,44 +346,32 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) (int, e
 	if err := ValidatePassword(password); err != nil {
 		return 0, err
 	}
-	hash, err := HashPassword(password)
-	if err != nil {
-		return 0, fmt.Errorf("hash password: %w", err)
-	}
-	row, err := s.q.SetUserPassword(ctx, queries.SetUserPasswordParams{Email: NormalizeEmail(email), PasswordHash: hash, Now: s.now().UTC()})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("set password: %w", err)
-	}
-	return int(row.RevokedTokens), nil
+	up, err := s.updateByEmail(ctx, email, UserChange{Password: &password})
+	return up.RevokedTokens, err
 }
 
 // DisableUser cuts an account off: it cannot log in, its sessions end and its API tokens are
-// revoked. It returns how many tokens it revoked.
+// revoked. It returns how many tokens it revoked. The last enabled admin cannot be disabled.
 func (s *Store) DisableUser(ctx context.Context, email string) (int, error) {
-	row, err := s.q.DisableUser(ctx, queries.DisableUserParams{Email: NormalizeEmail(email), Now: s.now().UTC()})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("disable user: %w", err)
-	}
-	return int(row.RevokedTokens), nil
+	yes := true
+	up, err := s.updateByEmail(ctx, email, UserChange{Disabled: &yes})
+	return up.RevokedTokens, err
 }
 
 // EnableUser lets a disabled account log in again (and lifts a lock-out). What disabling ended
 // stays ended.
 func (s *Store) EnableUser(ctx context.Context, email string) error {
-	n, err := s.q.EnableUser(ctx, NormalizeEmail(email))
-	if err != nil {
-		return fmt.Errorf("enable user: %w", err)
+	no := false
+	_, err := s.updateByEmail(ctx, email, UserChange{Disabled: &no})
+	return err
+}
+
+// SetRole makes an account an admin or a viewer. The last enabled admin cannot be demoted.
+func (s *Store) SetRole(ctx context.Context, email, role string) (UserUpdate, error) {
+	if err := ValidateRole(role); err != nil {
+		return UserUpdate{}, err
 	}
-	if n == 0 {
-		return fmt.Errorf("no account with email %q: %w", NormalizeEmail(email), ErrNotFound)
-	}
-	return nil
+	return s.updateByEmail(ctx, email, UserChange{Role: &role})
 }
 
 // UserByEmail finds an account by email, in any case.

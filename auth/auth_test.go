@@ -221,13 +221,13 @@ func TestTokens(t *testing.T) {
 	}
 
 	plain2, tok2, _ := s.CreateToken(ctx, u.ID, "second", time.Hour)
-	if err := s.RevokeToken(ctx, tok2.ID); err != nil {
+	if _, err := s.RevokeToken(ctx, tok2.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.TokenOwner(ctx, plain2); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("a revoked token: %v", err)
 	}
-	if err := s.RevokeToken(ctx, tok2.ID); !errors.Is(err, auth.ErrNotFound) {
+	if _, err := s.RevokeToken(ctx, tok2.ID); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("revoking twice: %v", err)
 	}
 }
@@ -269,7 +269,7 @@ func TestDisabledAccountIsCutOff(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{time.Now()}
 	s := newStore(t, c)
-	u, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleAdmin)
+	u, err := s.CreateUser(ctx, "ops@example.com", pw, auth.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,5 +298,73 @@ func TestDisabledAccountIsCutOff(t *testing.T) {
 	}
 	if _, err := s.DisableUser(ctx, "ghost@example.com"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("disable of an unknown account: %v", err)
+	}
+}
+
+// Nobody can leave the accounts without an enabled admin: not by demoting or disabling the last
+// one, and not by two admins demoting each other at the same moment.
+func TestTheLastAdminStays(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, &clock{time.Now()})
+	a, _ := s.CreateUser(ctx, "a@example.com", pw, auth.RoleAdmin)
+	b, _ := s.CreateUser(ctx, "b@example.com", pw, auth.RoleAdmin)
+	viewer := auth.RoleViewer
+	up, err := s.UpdateUser(ctx, b.ID, auth.UserChange{Role: &viewer})
+	if err != nil || up.Before.Role != auth.RoleAdmin || up.After.Role != auth.RoleViewer {
+		t.Fatalf("demote one of two admins: %+v %v", up, err)
+	}
+	yes := true
+	for name, ch := range map[string]auth.UserChange{"demote": {Role: &viewer}, "disable": {Disabled: &yes}} {
+		if _, err := s.UpdateUser(ctx, a.ID, ch); !errors.Is(err, auth.ErrLastAdmin) {
+			t.Errorf("%s the last admin: %v, want ErrLastAdmin", name, err)
+		}
+	}
+	if _, err := s.SetRole(ctx, "a@example.com", auth.RoleViewer); !errors.Is(err, auth.ErrLastAdmin) {
+		t.Errorf("SetRole on the last admin: %v", err)
+	}
+	if _, err := s.DisableUser(ctx, "a@example.com"); !errors.Is(err, auth.ErrLastAdmin) {
+		t.Errorf("DisableUser on the last admin: %v", err)
+	}
+	if u, _ := s.UserByID(ctx, a.ID); u.Role != auth.RoleAdmin || u.DisabledAt != nil {
+		t.Errorf("the refused change changed the last admin: %+v", u)
+	}
+	// A disabled admin does not count: with b an admin again but disabled, a is still the last.
+	admin := auth.RoleAdmin
+	if _, err := s.UpdateUser(ctx, b.ID, auth.UserChange{Role: &admin, Disabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, a.ID, auth.UserChange{Disabled: &yes}); !errors.Is(err, auth.ErrLastAdmin) {
+		t.Errorf("disable the last enabled admin beside a disabled one: %v", err)
+	}
+
+	// Two admins demote each other at once: one wins, the other is refused.
+	no := false
+	if _, err := s.UpdateUser(ctx, b.ID, auth.UserChange{Disabled: &no}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for _, id := range []int64{a.ID, b.ID} {
+		go func() {
+			_, err := s.UpdateUser(ctx, id, auth.UserChange{Role: &viewer})
+			errs <- err
+		}()
+	}
+	var refused int
+	for range 2 {
+		if err := <-errs; errors.Is(err, auth.ErrLastAdmin) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	users, _ := s.Users(ctx)
+	admins := 0
+	for _, u := range users {
+		if u.Role == auth.RoleAdmin && u.DisabledAt == nil {
+			admins++
+		}
+	}
+	if refused != 1 || admins != 1 {
+		t.Errorf("two admins demoting each other at once: %d refused, %d admins left; want 1 and 1", refused, admins)
 	}
 }

@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"github.com/infradash/infradash/auth"
-	"github.com/infradash/infradash/queries"
 )
 
 // User creates an account with the given role and a random password, and returns both.
-func User(tb testing.TB, db queries.DBTX, role string) (auth.User, string) {
+func User(tb testing.TB, db auth.DB, role string) (auth.User, string) {
 	tb.Helper()
 	password := rand.Text()
 	email := strings.ToLower(rand.Text()[:10]) + "@test.example"
@@ -29,7 +28,7 @@ func User(tb testing.TB, db queries.DBTX, role string) (auth.User, string) {
 }
 
 // Token creates a user with the given role and returns a bearer token for it, valid for a day.
-func Token(tb testing.TB, db queries.DBTX, role string) string {
+func Token(tb testing.TB, db auth.DB, role string) string {
 	tb.Helper()
 	u, _ := User(tb, db, role)
 	token, _, err := auth.NewStore(db, auth.Options{}).CreateToken(context.Background(), u.ID, "test", 24*time.Hour)
@@ -62,7 +61,7 @@ func SessionCookie(tb testing.TB, h http.Handler, email, password string) *http.
 
 // Session creates a user with the given role and logs it in through h; it returns the user and
 // its session cookie.
-func Session(tb testing.TB, db queries.DBTX, h http.Handler, role string) (auth.User, *http.Cookie) {
+func Session(tb testing.TB, db auth.DB, h http.Handler, role string) (auth.User, *http.Cookie) {
 	tb.Helper()
 	u, password := User(tb, db, role)
 	return u, SessionCookie(tb, h, u.Email, password)

@@ -105,6 +105,32 @@ func ParseLabel(s string) (string, string, error) {
 	return strings.TrimSpace(k), strings.TrimSpace(v), nil
 }
 
+// ParseLabels reads labels written as a selector, KEY=VALUE,KEY=VALUE (spaces around either are
+// ignored), as the settings page takes them; "" is no labels. CheckLabels still applies.
+func ParseLabels(s string) (Labels, error) {
+	l := Labels{}
+	for _, part := range strings.Split(s, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		k, v, err := ParseLabel(part)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidLabels, err)
+		}
+		l[k] = v
+	}
+	return l, nil
+}
+
+// String writes labels as ParseLabels reads them, sorted by key.
+func (l Labels) String() string {
+	parts := make([]string, 0, len(l))
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		parts = append(parts, k+"="+l[k])
+	}
+	return strings.Join(parts, ",")
+}
+
 // Enrolled is a host as enrolment knows it.
 type Enrolled struct {
 	Name      string    `json:"name"`
@@ -174,6 +200,19 @@ func (r *Registry) EnsureLocal(ctx context.Context, name string) error {
 		return fmt.Errorf("enrol the hub's own host %s: %w", name, err)
 	}
 	return nil
+}
+
+// Get returns one enrolled host.
+func (r *Registry) Get(ctx context.Context, name string) (Enrolled, error) {
+	name = NormalizeName(name)
+	h, err := queries.New(r.db).HostByName(ctx, name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Enrolled{}, fmt.Errorf("%w: %s", ErrNoSuchHost, name)
+	}
+	if err != nil {
+		return Enrolled{}, fmt.Errorf("find host %s: %w", name, err)
+	}
+	return enrolledFrom(h), nil
 }
 
 // Rotate gives a host a new token; the old one is refused from this moment on.

@@ -35,7 +35,7 @@ func (s *Server) apiLogin(c echo.Context) error {
 		return err
 	}
 	ttl := s.cfg.SessionLifetime
-	token, _, err := s.users.CreateToken(c.Request().Context(), u.ID, "login from "+c.RealIP(), ttl)
+	token, _, err := s.users.CreateTokenFrom(c.Request().Context(), u.ID, "login from "+c.RealIP(), ttl, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -53,13 +53,4 @@ func (s *Server) apiLogout(c echo.Context) error {
 // showMe answers who the credentials belong to.
 func (s *Server) showMe(c echo.Context) error {
 	return s.ok(c, principal(c))
-}
-
-// listUsers lists the accounts (admins only).
-func (s *Server) listUsers(c echo.Context) error {
-	users, err := s.users.Users(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	return s.ok(c, users)
 }

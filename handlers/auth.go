@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/audit"
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/fleet"
@@ -144,9 +145,9 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // authenticateRequest finds the principal from a bearer token or, without an Authorization
-// header, from the session cookie. A request with neither costs no database query, and neither
-// does one whose credential the database confirmed within authCacheTTL. While the database
-// cannot be reached, a credential it confirmed before is trusted from the cache.
+// header, from the session cookie. A request with neither costs no database query; any other is
+// checked in the database every time (authcache.go says why). While the database cannot be
+// reached, a credential it confirmed before is trusted from the cache.
 func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 	credential, check := "", s.checkSession
 	if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
@@ -165,18 +166,24 @@ func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 		}
 		credential = ck.Value
 	}
-	cached, fresh, known := s.authCache.get(credential)
-	if known && fresh {
-		return cached, nil
+	cached, known := s.authCache.get(credential)
+	var prev *authEntry
+	if known {
+		prev = &cached
 	}
-	p, notAfter, err := check(c, credential)
+	e, err := check(c, credential, prev)
 	switch {
 	case err == nil:
-		s.authCache.put(credential, *p, notAfter)
-		return p, nil
+		s.authCache.put(credential, e)
+		if e.p.Via == "token" {
+			s.noteTokenAddress(c, credential, e.p)
+		}
+		p := e.p
+		return &p, nil
 	case known && database.Unreachable(err):
-		s.log.Debug("database unreachable: trusting a credential it confirmed before", "user", cached.Email, "via", cached.Via)
-		return cached, nil
+		s.log.Debug("database unreachable: trusting a credential it confirmed before", "user", cached.p.Email, "via", cached.p.Via)
+		p := cached.p
+		return &p, nil
 	case errors.Is(err, errUnauthorized):
 		s.authCache.evict(credential)
 	}
@@ -184,39 +191,76 @@ func (s *Server) authenticateRequest(c echo.Context) (*Principal, error) {
 }
 
 // checkToken asks the database whose bearer token this is, and until when it is valid.
-func (s *Server) checkToken(c echo.Context, token string) (*Principal, time.Time, error) {
+func (s *Server) checkToken(c echo.Context, token string, _ *authEntry) (authEntry, error) {
 	u, t, err := s.users.TokenOwner(c.Request().Context(), token)
 	if errors.Is(err, auth.ErrNotFound) {
-		return nil, time.Time{}, errUnauthorized
+		return authEntry{}, errUnauthorized
 	}
 	if err != nil {
-		return nil, time.Time{}, err
+		return authEntry{}, err
 	}
-	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "token", TokenID: t.ID}, t.ExpiresAt, nil
+	return authEntry{p: Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "token", TokenID: t.ID}, notAfter: t.ExpiresAt}, nil
 }
 
-// checkSession loads the request's session and asks the database whether its user still may
-// use it, and until when.
-func (s *Server) checkSession(c echo.Context, _ string) (*Principal, time.Time, error) {
-	if err := s.startSession(c); err != nil {
-		return nil, time.Time{}, err
+// noteTokenAddress records in the audit log the first use of a token from an address it was
+// neither created from nor used from before. It is bookkeeping: a failure is logged and the
+// request goes on.
+func (s *Server) noteTokenAddress(c echo.Context, token string, p Principal) {
+	addr := c.RealIP()
+	if s.authCache.noted(token, addr) {
+		return
 	}
 	ctx := c.Request().Context()
+	first, err := s.users.NoteTokenAddress(ctx, p.TokenID, addr)
+	if err == nil && first {
+		_, err = audit.Record(ctx, s.pool, audit.Entry{At: s.now(), Actor: s.actor(c, &p), Action: audit.TokenNewAddress,
+			Target: audit.TokenTarget(p.TokenID), Details: map[string]any{"address": addr}})
+	}
+	if err != nil {
+		s.log.Warn("could not note the address a token was used from", "token_id", p.TokenID, "err", err)
+		return
+	}
+	s.authCache.note(token, addr)
+}
+
+// checkSession asks the database whether the request's session still acts for its user, with
+// what role, and until when. A session this replica checked before is checked by its user and
+// login time alone; a new one is loaded.
+func (s *Server) checkSession(c echo.Context, token string, prev *authEntry) (authEntry, error) {
+	ctx := c.Request().Context()
+	if prev != nil && !prev.loggedInAt.IsZero() {
+		u, err := s.users.SessionUser(ctx, token, prev.p.UserID, prev.loggedInAt)
+		if errors.Is(err, auth.ErrNotFound) {
+			return authEntry{}, errUnauthorized
+		}
+		if err != nil {
+			return authEntry{}, err
+		}
+		e := *prev
+		e.p.Email, e.p.Role = u.Email, u.Role
+		return e, nil
+	}
+	if err := s.startSession(c); err != nil {
+		return authEntry{}, err
+	}
+	ctx = c.Request().Context()
 	id := s.sessions.GetInt64(ctx, sessionUserKey)
 	if id == 0 {
-		return nil, time.Time{}, errUnauthorized
+		return authEntry{}, errUnauthorized
 	}
 	u, err := s.users.UserByID(ctx, id)
 	if errors.Is(err, auth.ErrNotFound) {
-		return nil, time.Time{}, errUnauthorized
+		return authEntry{}, errUnauthorized
 	}
 	if err != nil {
-		return nil, time.Time{}, err
+		return authEntry{}, err
 	}
-	if !u.SessionValid(time.Unix(0, s.sessions.GetInt64(ctx, sessionLoggedInKey))) {
-		return nil, time.Time{}, errUnauthorized
+	loggedIn := time.Unix(0, s.sessions.GetInt64(ctx, sessionLoggedInKey))
+	if !u.SessionValid(loggedIn) {
+		return authEntry{}, errUnauthorized
 	}
-	return &Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"}, s.sessions.Deadline(ctx), nil
+	return authEntry{p: Principal{UserID: u.ID, Email: u.Email, Role: u.Role, Via: "session"},
+		notAfter: s.sessions.Deadline(ctx), loggedInAt: loggedIn}, nil
 }
 
 // endLogin revokes the bearer token or ends the session the principal came with, and forgets it
@@ -226,7 +270,7 @@ func (s *Server) endLogin(c echo.Context, p *Principal) error {
 		if token, ok := bearerToken(c.Request()); ok {
 			s.authCache.evict(token)
 		}
-		if err := s.users.RevokeToken(c.Request().Context(), p.TokenID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		if _, err := s.users.RevokeToken(c.Request().Context(), p.TokenID); err != nil && !errors.Is(err, auth.ErrNotFound) {
 			return err
 		}
 		return nil

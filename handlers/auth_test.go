@@ -208,9 +208,9 @@ func TestViewersMayNotDoAdminThings(t *testing.T) {
 	}
 	admin := authtest.Token(t, a.pool, auth.RoleAdmin)
 	rec = a.do(t, request{path: "/api/v1/users", bearer: admin})
-	var users []auth.User
+	var users struct{ Items []auth.User }
 	_ = json.Unmarshal(decode(t, rec).Data, &users)
-	if rec.Code != http.StatusOK || len(users) != 2 {
+	if rec.Code != http.StatusOK || len(users.Items) != 2 {
 		t.Fatalf("admin on GET /api/v1/users: %d %s", rec.Code, rec.Body.String())
 	}
 	if strings.Contains(rec.Body.String(), "argon2id") {

@@ -113,8 +113,8 @@ func TestLogoutEvictsTheCachedSession(t *testing.T) {
 	}
 }
 
-// A password changed by another process (the `user passwd` command) ends the browser's session
-// here once the cached check expires, which takes at most authCacheTTL.
+// A password changed by another process (the `user passwd` command, another replica) ends the
+// browser's session here at once: every request is checked in the database.
 func TestPasswordChangeEndsSessions(t *testing.T) {
 	now := time.Now()
 	a := newTestApp(t, nil)
@@ -128,7 +128,6 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if _, err := auth.NewStore(a.pool, auth.Options{Now: func() time.Time { return now }}).SetPassword(context.Background(), u.Email, "a brand new password"); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(authCacheTTL)
 	if rec := a.do(t, request{path: "/api/v1/auth/me", cookie: cookie}); rec.Code != http.StatusUnauthorized {
 		t.Errorf("session after the password changed: %d, want 401", rec.Code)
 	}
@@ -155,8 +154,8 @@ func (c *clock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// PostgreSQL really stops, for longer than the cache trusts a check: a session and a token that
-// were valid keep working for live data until it is back; history and new logins answer 503;
+// PostgreSQL really stops, for an hour: a session and a token that were valid keep working for
+// live data until it is back; history and new logins answer 503;
 // what changed meanwhile (a revoked token, a new password) applies as soon as it is back.
 func TestLiveAnswersThroughAnOutageLongerThanTheCache(t *testing.T) {
 	pg := dbtest.PrivateServer(t)
@@ -198,7 +197,7 @@ func TestLiveAnswersThroughAnOutageLongerThanTheCache(t *testing.T) {
 	}
 
 	pg.Stop()
-	for _, after := range []time.Duration{0, authCacheTTL + time.Second, time.Hour} {
+	for _, after := range []time.Duration{0, time.Minute, time.Hour} {
 		c.advance(after)
 		if code := get(poll, browser); code != http.StatusOK {
 			t.Errorf("dashboard poll %s into the outage: %d, want 200", after, code)
@@ -226,7 +225,7 @@ func TestLiveAnswersThroughAnOutageLongerThanTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the token after the restart: %v", err)
 	}
-	if err := store.RevokeToken(ctx, tok.ID); err != nil {
+	if _, err := store.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(time.Second)

@@ -9,21 +9,28 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/authtest"
 	"github.com/infradash/infradash/collector"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
 )
 
-func benchmarkEndpoint(b *testing.B, name string) {
+func benchmarkEndpoint(b *testing.B, name string, withToken bool) {
 	col := collector.New(collector.Options{Version: "bench"})
 	snap, platform := col.Collect(context.Background()), col.Platform()
+	pool := dbtest.Pool(b)
 	s := New(Deps{
-		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: dbtest.Pool(b), Host: platform.Hostname,
+		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: pool, Host: platform.Hostname,
 		Thresholds: health.DefaultThresholds(),
 	})
 	observe(b, s, snap, &platform)
-	s.authenticate = func(echo.Context) (*Principal, error) { return &Principal{UserID: 1, Role: RoleViewer}, nil }
+	token := ""
+	if withToken {
+		token = authtest.Token(b, pool, RoleViewer)
+	} else {
+		s.authenticate = func(echo.Context) (*Principal, error) { return &Principal{UserID: 1, Role: RoleViewer}, nil }
+	}
 	e := echo.New()
 	s.Routes(e)
 	b.ReportAllocs()
@@ -31,7 +38,11 @@ func benchmarkEndpoint(b *testing.B, name string) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			rec := httptest.NewRecorder()
-			e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, infraPath+name, nil))
+			req := httptest.NewRequest(http.MethodGet, infraPath+name, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			e.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
 				b.Errorf("GET %s: %d %s", name, rec.Code, rec.Body)
 				return
@@ -41,7 +52,11 @@ func benchmarkEndpoint(b *testing.B, name string) {
 }
 
 // BenchmarkHealth renders /health from a cached snapshot (spec: 5,000+ requests/s on 2 cores).
-func BenchmarkHealth(b *testing.B) { benchmarkEndpoint(b, "health") }
+func BenchmarkHealth(b *testing.B) { benchmarkEndpoint(b, "health", false) }
 
 // BenchmarkReport renders /report, which also reads open alerts (spec: p99 at most 10 ms).
-func BenchmarkReport(b *testing.B) { benchmarkEndpoint(b, "report") }
+func BenchmarkReport(b *testing.B) { benchmarkEndpoint(b, "report", false) }
+
+// BenchmarkHealthWithToken is BenchmarkHealth through the real authentication: the bearer token
+// checked in PostgreSQL on every request (authcache.go), as a script's polling costs.
+func BenchmarkHealthWithToken(b *testing.B) { benchmarkEndpoint(b, "health", true) }

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/audit"
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/sample"
@@ -312,21 +314,116 @@ func (s *Server) enrolHost(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	h, token, err := fleet.NewRegistry(s.pool, s.now).Add(c.Request().Context(), req.Name, req.Labels)
+	h, token, err := s.enrol(c, req.Name, req.Labels)
 	if err != nil {
-		return s.hostError(err, req.Name)
+		return err
+	}
+	return c.JSON(http.StatusCreated, envelope{Status: "success", Data: enrolledJSON{Name: h.Name, Labels: h.Labels, Token: token}, Timestamp: s.now().UTC()})
+}
+
+// The page and the API change hosts through the functions below (fleet.Registry's rules, as the
+// `host` command), each with its audit entry in the same transaction, and show the change in
+// this replica's live view at once (the others see it within fleet.PollInterval).
+
+// enrol enrols a host and returns its agent token, the only copy.
+func (s *Server) enrol(c echo.Context, name string, labels fleet.Labels) (fleet.Enrolled, string, error) {
+	var h fleet.Enrolled
+	var token string
+	err := s.inTx(c.Request().Context(), func(tx pgx.Tx) error {
+		var err error
+		if h, token, err = fleet.NewRegistry(tx, s.now).Add(c.Request().Context(), name, labels); err != nil {
+			return err
+		}
+		return s.record(c, tx, audit.HostEnrolled(h))
+	})
+	if err != nil {
+		return h, "", s.hostError(err, name)
 	}
 	s.fleet.Enrol(h)
-	return c.JSON(http.StatusCreated, envelope{Status: "success", Data: enrolledJSON{Name: h.Name, Labels: h.Labels, Token: token}, Timestamp: s.now().UTC()})
+	return h, token, nil
+}
+
+// rotate gives a host a new agent token; the old one is refused from the commit on.
+func (s *Server) rotate(c echo.Context, name string) (fleet.Enrolled, string, error) {
+	var h fleet.Enrolled
+	var token string
+	err := s.inTx(c.Request().Context(), func(tx pgx.Tx) error {
+		var err error
+		if h, token, err = fleet.NewRegistry(tx, s.now).Rotate(c.Request().Context(), name); err != nil {
+			return err
+		}
+		return s.record(c, tx, audit.HostRotated(h))
+	})
+	return h, token, s.hostError(err, name)
+}
+
+// relabel replaces a host's labels.
+func (s *Server) relabel(c echo.Context, name string, labels fleet.Labels) (fleet.Enrolled, error) {
+	var h fleet.Enrolled
+	err := s.inTx(c.Request().Context(), func(tx pgx.Tx) error {
+		reg := fleet.NewRegistry(tx, s.now)
+		before, err := reg.Get(c.Request().Context(), name)
+		if err != nil {
+			return err
+		}
+		if h, err = reg.SetLabels(c.Request().Context(), name, labels); err != nil {
+			return err
+		}
+		return s.record(c, tx, audit.HostLabelsChanged(before, h))
+	})
+	if err != nil {
+		return h, s.hostError(err, name)
+	}
+	s.fleet.Enrol(h)
+	return h, nil
+}
+
+// remove removes a host: its token is refused, its open alerts close; purge also deletes its
+// history.
+func (s *Server) remove(c echo.Context, name string, purge bool) (fleet.Removed, error) {
+	var r fleet.Removed
+	err := s.inTx(c.Request().Context(), func(tx pgx.Tx) error {
+		var err error
+		if r, err = fleet.NewRegistry(tx, s.now).Remove(c.Request().Context(), name, purge); err != nil {
+			return err
+		}
+		return s.record(c, tx, audit.HostRemoved(r))
+	})
+	if err != nil {
+		return r, s.hostError(err, name)
+	}
+	s.fleet.Forget(r.Name)
+	s.live.forget(r.Name)
+	return r, nil
 }
 
 // rotateHostToken is POST /api/v1/hosts/{name}/token (admins): a new token; the old one is refused.
 func (s *Server) rotateHostToken(c echo.Context) error {
-	h, token, err := fleet.NewRegistry(s.pool, s.now).Rotate(c.Request().Context(), c.Param("name"))
+	h, token, err := s.rotate(c, c.Param("name"))
 	if err != nil {
-		return s.hostError(err, c.Param("name"))
+		return err
 	}
 	return s.ok(c, enrolledJSON{Name: h.Name, Labels: h.Labels, Token: token})
+}
+
+type hostChangeRequest struct {
+	Labels *fleet.Labels `json:"labels"`
+}
+
+// updateHost is PATCH /api/v1/hosts/{name} {"labels"} (admins): the host's labels are replaced
+// by these ({} removes them all).
+func (s *Server) updateHost(c echo.Context) error {
+	var req hostChangeRequest
+	if err := decodeStrictJSON(c, &req, "labels"); err != nil {
+		return err
+	}
+	if req.Labels == nil {
+		return errBadParam("labels", "is required: the host's new labels, an object like {\"env\": \"prod\"} ({} for none)")
+	}
+	if _, err := s.relabel(c, c.Param("name"), *req.Labels); err != nil {
+		return err
+	}
+	return s.showHost(c)
 }
 
 // removeHost is DELETE /api/v1/hosts/{name}[?purge=true] (admins).
@@ -339,18 +436,18 @@ func (s *Server) removeHost(c echo.Context) error {
 	default:
 		return errBadParam("purge", "must be true or false, not %q", c.QueryParam("purge"))
 	}
-	r, err := fleet.NewRegistry(s.pool, s.now).Remove(c.Request().Context(), c.Param("name"), purge)
+	r, err := s.remove(c, c.Param("name"), purge)
 	if err != nil {
-		return s.hostError(err, c.Param("name"))
+		return err
 	}
-	s.fleet.Forget(r.Name)
-	s.live.forget(r.Name)
 	return s.ok(c, r)
 }
 
 // hostError turns enrolment errors into answers naming what is wrong.
 func (s *Server) hostError(err error, name string) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, fleet.ErrNoSuchHost):
 		return errNoSuchHost(name)
 	case errors.Is(err, fleet.ErrHostExists):

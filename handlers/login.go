@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/infradash/infradash/audit"
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/views"
 )
@@ -133,6 +134,15 @@ func (s *Server) login(c echo.Context, email, password string) (auth.User, error
 			attrs = append(attrs, "locked_until", f.LockedUntil.UTC().Format(time.RFC3339))
 		}
 		s.log.Warn("login failed", attrs...)
+		// The failure that locks the account (for this address) is worth an audit entry; the
+		// others are in the log, and a flood of them must not fill the audit log.
+		if f.LockedUntil != nil && f.Reason != "locked" {
+			if _, err := audit.Record(ctx, s.pool, audit.Entry{At: s.now(), Actor: s.actor(c, nil), Action: audit.LoginLocked,
+				Target:  audit.UserTarget(auth.NormalizeEmail(email)),
+				Details: map[string]any{"failures": f.Failures, "locked_until": f.LockedUntil.UTC()}}); err != nil {
+				return u, err
+			}
+		}
 		failures := f.Failures
 		if f.Reason == "unknown email" {
 			// Per email and address, as an account's failures are counted.
@@ -146,6 +156,8 @@ func (s *Server) login(c echo.Context, email, password string) (auth.User, error
 	}
 	if err == nil {
 		s.log.Info("login", "email", u.Email, "ip", c.RealIP(), "via", c.Path())
+		_, err = audit.Record(ctx, s.pool, audit.Entry{At: s.now(), Actor: s.actor(c, &Principal{UserID: u.ID, Email: u.Email}),
+			Action: audit.Login, Target: audit.UserTarget(u.Email)})
 	}
 	return u, err
 }

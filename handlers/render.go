@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -59,8 +61,18 @@ var gzipWriters = sync.Pool{New: func() any {
 
 // decodeJSON reads a request body holding one JSON object into v, and names what is wrong with
 // a body that does not.
-func decodeJSON(c echo.Context, v any) error {
+func decodeJSON(c echo.Context, v any) error { return decodeBody(c, v, "") }
+
+// decodeStrictJSON is decodeJSON for a body whose every field counts (a change, where a
+// misspelt field would silently change nothing): an unknown field is a 400 naming it and the
+// fields there are.
+func decodeStrictJSON(c echo.Context, v any, fields string) error { return decodeBody(c, v, fields) }
+
+func decodeBody(c echo.Context, v any, strictFields string) error {
 	dec := json.NewDecoder(c.Request().Body)
+	if strictFields != "" {
+		dec.DisallowUnknownFields()
+	}
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("unexpected data after the JSON object")
@@ -77,11 +89,35 @@ func decodeJSON(c echo.Context, v any) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "the request body is not valid JSON: it ends before the object does"}
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return errBadParam(typeErr.Field, "must be a JSON %s, not %s", typeErr.Type, typeErr.Value)
+		return errBadParam(typeErr.Field, "must be a JSON %s, not %s", jsonKind(typeErr.Type), typeErr.Value)
+	case strictFields != "" && strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return errBadParam(name, "is not a field of this request; it takes %s", strictFields)
 	case errors.As(err, &syntaxErr):
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_json",
 			Message: fmt.Sprintf("the request body is not valid JSON: %v (at byte %d)", err, syntaxErr.Offset)}
 	default:
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "the request body is not a valid JSON object: " + err.Error()}
 	}
+}
+
+// jsonKind names a Go type as JSON does: "string", "number", "boolean", "object".
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return t.String()
 }

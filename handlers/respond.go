@@ -31,12 +31,22 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// Field is the parameter or form field the message is about, when there is one: a page shows
+	// Detail beside that field.
+	Field  string
+	Detail string
 }
 
 func (e *Error) Error() string { return e.Message }
 
 func errBadParam(param, format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: param + ": " + sprintf(format, args...)}
+	detail := sprintf(format, args...)
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: param + ": " + detail, Field: param, Detail: detail}
+}
+
+// errInvalid is errBadParam for a message that already names its field (auth.InvalidError).
+func errInvalid(field, message string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: message, Field: field, Detail: message}
 }
 
 var (

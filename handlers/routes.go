@@ -47,9 +47,22 @@ func (s *Server) Routes(e *echo.Echo) {
 	pages.POST("/alerts/test", s.testAlertFromPage, requireAdmin)
 
 	// Settings: admins only; a viewer gets a 403 page (and sees no link to it).
+	// Every change there (and in the admin API below) counts against the user's write limit.
 	settings := e.Group(views.PathSettings, s.requirePageAuth, requireAdmin)
+	write := s.limitWrites
 	settings.GET("", s.showSettings)
 	settings.GET("/users", s.showUsersPage)
+	settings.POST("/users", s.addUserFromPage, write)
+	settings.POST("/users/:id", s.updateUserFromPage, write)
+	settings.GET("/tokens", s.showTokensPage)
+	settings.POST("/tokens", s.createTokenFromPage, write)
+	settings.POST("/tokens/:id/revoke", s.revokeTokenFromPage, write)
+	settings.GET("/hosts", s.showHostsPage)
+	settings.POST("/hosts", s.enrolHostFromPage, write)
+	settings.POST("/hosts/:name/rotate", s.rotateHostFromPage, write)
+	settings.POST("/hosts/:name/labels", s.relabelHostFromPage, write)
+	settings.POST("/hosts/:name/remove", s.removeHostFromPage, write)
+	settings.GET("/audit", s.showAuditPage)
 
 	// The JSON API: every route needs credentials. requireAuth goes on each route, not on the
 	// group, because a group middleware makes Echo route every unknown method to a catch-all,
@@ -63,11 +76,18 @@ func (s *Server) Routes(e *echo.Echo) {
 	api.POST("/auth/logout", s.apiLogout, auth)
 	api.GET("/auth/me", s.showMe, auth)
 	api.GET("/users", s.listUsers, auth, requireAdmin)
+	api.POST("/users", s.createUser, auth, requireAdmin, write)
+	api.PATCH("/users/:id", s.updateUserFromAPI, auth, requireAdmin, write)
+	api.GET("/tokens", s.listTokens, auth, requireAdmin)
+	api.POST("/tokens", s.createTokenFromAPI, auth, requireAdmin, write)
+	api.DELETE("/tokens/:id", s.revokeTokenFromAPI, auth, requireAdmin, write)
+	api.GET("/audit", s.listAudit, auth, requireAdmin)
 	api.GET("/hosts", s.listHosts, auth)
-	api.POST("/hosts", s.enrolHost, auth, requireAdmin)
+	api.POST("/hosts", s.enrolHost, auth, requireAdmin, write)
 	api.GET("/hosts/:name", s.showHost, auth)
-	api.DELETE("/hosts/:name", s.removeHost, auth, requireAdmin)
-	api.POST("/hosts/:name/token", s.rotateHostToken, auth, requireAdmin)
+	api.PATCH("/hosts/:name", s.updateHost, auth, requireAdmin, write)
+	api.DELETE("/hosts/:name", s.removeHost, auth, requireAdmin, write)
+	api.POST("/hosts/:name/token", s.rotateHostToken, auth, requireAdmin, write)
 	infra := api.Group("/observability/infrastructure")
 	infra.GET("/system", s.showSystem, auth)
 	infra.GET("/process", s.showProcess, auth)

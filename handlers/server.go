@@ -41,6 +41,8 @@ type Server struct {
 	// loginSlots bounds the logins checking a password at once (defaultLoginSlots).
 	loginSlots chan struct{}
 	authCache  *authCache
+	// writeLimiter counts each user's changes to settings (limitWrites).
+	writeLimiter *rateLimiter
 	// unknownEmails counts failed logins per unknown email, so they slow down like an account's.
 	unknownEmails *rateLimiter
 	// sleep waits out a failed login's delay; tests replace it.
@@ -117,6 +119,7 @@ func New(d Deps) *Server {
 		loginLimiter:  newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
 		loginSlots:    make(chan struct{}, defaultLoginSlots()),
 		authCache:     newAuthCache(d.Now),
+		writeLimiter:  newRateLimiter(writesPerMinute, time.Minute, d.Now),
 		unknownEmails: newRateLimiter(0, orDuration(d.Config.LoginLockout, 15*time.Minute), d.Now),
 		sleep:         sleepCtx,
 

@@ -18,7 +18,7 @@ const DefaultBatchSize = 10000
 // Retention says how long each kind of row is kept.
 type Retention struct {
 	RawDays       int // raw samples and health rows
-	AlertDays     int // resolved alerts
+	AlertDays     int // resolved alerts, and the audit log
 	AggregateDays int // rollups
 	// Revoked API tokens are kept RawDays for the record; expired sessions and tokens go at once.
 }
@@ -124,6 +124,13 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountDeadTokens(ctx, tokens) },
 			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
 				return q.DeleteDeadTokens(ctx, queries.DeleteDeadTokensParams{ExpiredBefore: now, RevokedBefore: raw, BatchSize: b})
+			}},
+		{"audit_log",
+			func(ctx context.Context, q *queries.Queries) (int64, error) {
+				return q.CountOldAuditEntries(ctx, alerts)
+			},
+			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
+				return q.DeleteOldAuditEntries(ctx, queries.DeleteOldAuditEntriesParams{Before: alerts, BatchSize: b})
 			}},
 		{"login_failures",
 			func(ctx context.Context, q *queries.Queries) (int64, error) {

@@ -190,6 +190,9 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 		('web-1', 'cpu', 'warning', 90, 80, $1::timestamptz - interval '100 days', $1, $1::timestamptz - interval '91 days'),
 		('web-1', 'memory', 'warning', 90, 80, $1::timestamptz - interval '100 days', $1, $1::timestamptz - interval '89 days'),
 		('web-1', 'disk', 'warning', 90, 80, $1::timestamptz - interval '200 days', $1, NULL)`, t0)
+	exec(t, pool, `INSERT INTO audit_log (at, actor, via, action) VALUES
+		($1::timestamptz - interval '91 days', 'cli', 'cli', 'user.create'),
+		($1::timestamptz - interval '89 days', 'cli', 'cli', 'user.create')`, t0) // ALERT_RETENTION_DAYS: one past it
 	exec(t, pool, `INSERT INTO metric_aggregations (host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
 		SELECT 'web-1', 'cpu_percent', 'cpu', 'daily', $1::timestamptz - d * interval '1 day', 1, 1, 1, 1, 1 FROM generate_series(1, 400) d`, t0)
 
@@ -197,7 +200,7 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 	want := map[string]int64{
 		"system_metrics_history": 240, "process_metrics_history": 240, "infrastructure_health": 240,
 		"infrastructure_alerts": 1, "metric_aggregations": 35, "sessions": 1, "api_tokens": 2,
-		"login_failures": 1,
+		"login_failures": 1, "audit_log": 1,
 	}
 	before := map[string]int64{}
 	for table := range want {

@@ -43,6 +43,17 @@ FROM users u
 LEFT JOIN login_failures f ON f.user_id = u.id AND f.address = @address
 WHERE lower(u.email) = lower(@email);
 
+-- name: LockActiveAdmins :many
+-- The enabled admins, locked until the end of the transaction: of two admins demoting or
+-- disabling each other at once, the second sees the first's change, so one admin always stays.
+SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE;
+
+-- name: LockUser :one
+SELECT id FROM users WHERE id = @id FOR UPDATE;
+
+-- name: SetUserRole :exec
+UPDATE users SET role = @role WHERE id = @id;
+
 -- name: SetUserPassword :one
 -- A new password also lifts a lock (it is how an admin lets a locked-out user back in), ends the
 -- sessions started before it and revokes the user's API tokens, in one statement: whoever knew
@@ -50,13 +61,13 @@ WHERE lower(u.email) = lower(@email);
 WITH u AS (
     UPDATE users
     SET password_hash = @password_hash, sessions_valid_after = @now::timestamptz
-    WHERE lower(email) = lower(@email)
-    RETURNING id
+    WHERE users.id = @id
+    RETURNING users.id
 ), unlocked AS (
-    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
+    DELETE FROM login_failures WHERE user_id IN (SELECT u.id FROM u)
 ), revoked AS (
     UPDATE api_tokens SET revoked_at = @now::timestamptz
-    WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
+    WHERE user_id IN (SELECT u.id FROM u) AND revoked_at IS NULL
     RETURNING api_tokens.id
 )
 SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u;
@@ -66,24 +77,22 @@ SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u;
 WITH u AS (
     UPDATE users
     SET disabled_at = coalesce(disabled_at, @now::timestamptz), sessions_valid_after = @now::timestamptz
-    WHERE lower(email) = lower(@email)
-    RETURNING id
+    WHERE users.id = @id
+    RETURNING users.id
 ), revoked AS (
     UPDATE api_tokens SET revoked_at = @now::timestamptz
-    WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
+    WHERE user_id IN (SELECT u.id FROM u) AND revoked_at IS NULL
     RETURNING api_tokens.id
 )
 SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u;
 
--- name: EnableUser :one
+-- name: EnableUser :execrows
 -- Enabling starts afresh: no lock-out left over. Sessions and tokens ended by disabling stay
 -- ended; the user logs in again.
-WITH u AS (
-    UPDATE users SET disabled_at = NULL WHERE lower(email) = lower(@email) RETURNING id
-), unlocked AS (
-    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
+WITH unlocked AS (
+    DELETE FROM login_failures WHERE user_id = @id
 )
-SELECT count(*)::integer FROM u;
+UPDATE users SET disabled_at = NULL WHERE id = @id;
 
 -- name: RecordLoginSuccess :exec
 -- A good login clears the count of its own address only: an attacker's elsewhere stays.
@@ -124,8 +133,39 @@ WHERE t.token_hash = @token_hash AND t.revoked_at IS NULL AND t.expires_at > @no
 -- name: TouchAPIToken :exec
 UPDATE api_tokens SET last_used_at = @at::timestamptz WHERE id = @id;
 
--- name: RevokeAPIToken :execrows
-UPDATE api_tokens SET revoked_at = @at::timestamptz WHERE id = @id AND revoked_at IS NULL;
+-- name: RevokeAPIToken :one
+UPDATE api_tokens SET revoked_at = @at::timestamptz WHERE id = @id AND revoked_at IS NULL
+RETURNING *;
 
 -- name: ListAPITokens :many
 SELECT * FROM api_tokens WHERE user_id = @user_id ORDER BY id;
+
+-- name: ListAllAPITokens :many
+-- Every user's tokens with their owner, newest first (the settings page and GET /api/v1/tokens).
+-- Dead ones stay until the cleanup job: expired at once, revoked after RETENTION_DAYS.
+SELECT sqlc.embed(t), u.email AS user_email
+FROM api_tokens t
+JOIN users u ON u.id = t.user_id
+ORDER BY t.id DESC;
+
+-- name: APITokenByID :one
+SELECT sqlc.embed(t), u.email AS user_email
+FROM api_tokens t
+JOIN users u ON u.id = t.user_id
+WHERE t.id = @id;
+
+-- name: NoteAPITokenAddress :execrows
+-- 1 when the token was never used from this address before.
+INSERT INTO api_token_addresses (token_id, address, first_seen_at)
+VALUES (@token_id, @address, @now::timestamptz)
+ON CONFLICT (token_id, address) DO NOTHING;
+
+-- name: RecheckSession :one
+-- A session this replica checked before, checked again on every request by what can end it: the
+-- session row (logout on any replica), the account (disabled, password changed since the login)
+-- and its role now. One indexed row each, so a change takes effect on every replica at once.
+SELECT u.email, u.role
+FROM users u
+WHERE u.id = @user_id AND u.disabled_at IS NULL
+  AND (u.sessions_valid_after IS NULL OR u.sessions_valid_after < @logged_in_at::timestamptz)
+  AND EXISTS (SELECT 1 FROM sessions s WHERE s.token = @token AND current_timestamp < s.expiry);

@@ -10,6 +10,35 @@ import (
 	"time"
 )
 
+const aPITokenByID = `-- name: APITokenByID :one
+SELECT t.id, t.user_id, t.name, t.token_hash, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, u.email AS user_email
+FROM api_tokens t
+JOIN users u ON u.id = t.user_id
+WHERE t.id = $1
+`
+
+type APITokenByIDRow struct {
+	ApiToken  ApiToken
+	UserEmail string
+}
+
+func (q *Queries) APITokenByID(ctx context.Context, id int64) (APITokenByIDRow, error) {
+	row := q.db.QueryRow(ctx, aPITokenByID, id)
+	var i APITokenByIDRow
+	err := row.Scan(
+		&i.ApiToken.ID,
+		&i.ApiToken.UserID,
+		&i.ApiToken.Name,
+		&i.ApiToken.TokenHash,
+		&i.ApiToken.CreatedAt,
+		&i.ApiToken.ExpiresAt,
+		&i.ApiToken.LastUsedAt,
+		&i.ApiToken.RevokedAt,
+		&i.UserEmail,
+	)
+	return i, err
+}
+
 const aPITokenOwner = `-- name: APITokenOwner :one
 SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.email, u.role
 FROM api_tokens t
@@ -123,19 +152,19 @@ const disableUser = `-- name: DisableUser :one
 WITH u AS (
     UPDATE users
     SET disabled_at = coalesce(disabled_at, $1::timestamptz), sessions_valid_after = $1::timestamptz
-    WHERE lower(email) = lower($2)
-    RETURNING id
+    WHERE users.id = $2
+    RETURNING users.id
 ), revoked AS (
     UPDATE api_tokens SET revoked_at = $1::timestamptz
-    WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
+    WHERE user_id IN (SELECT u.id FROM u) AND revoked_at IS NULL
     RETURNING api_tokens.id
 )
 SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u
 `
 
 type DisableUserParams struct {
-	Now   time.Time
-	Email string
+	Now time.Time
+	ID  int64
 }
 
 type DisableUserRow struct {
@@ -145,28 +174,27 @@ type DisableUserRow struct {
 
 // A disabled account cannot log in, and its sessions and API tokens end now.
 func (q *Queries) DisableUser(ctx context.Context, arg DisableUserParams) (DisableUserRow, error) {
-	row := q.db.QueryRow(ctx, disableUser, arg.Now, arg.Email)
+	row := q.db.QueryRow(ctx, disableUser, arg.Now, arg.ID)
 	var i DisableUserRow
 	err := row.Scan(&i.ID, &i.RevokedTokens)
 	return i, err
 }
 
-const enableUser = `-- name: EnableUser :one
-WITH u AS (
-    UPDATE users SET disabled_at = NULL WHERE lower(email) = lower($1) RETURNING id
-), unlocked AS (
-    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
+const enableUser = `-- name: EnableUser :execrows
+WITH unlocked AS (
+    DELETE FROM login_failures WHERE user_id = $1
 )
-SELECT count(*)::integer FROM u
+UPDATE users SET disabled_at = NULL WHERE id = $1
 `
 
 // Enabling starts afresh: no lock-out left over. Sessions and tokens ended by disabling stay
 // ended; the user logs in again.
-func (q *Queries) EnableUser(ctx context.Context, email string) (int32, error) {
-	row := q.db.QueryRow(ctx, enableUser, email)
-	var column_1 int32
-	err := row.Scan(&column_1)
-	return column_1, err
+func (q *Queries) EnableUser(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, enableUser, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const listAPITokens = `-- name: ListAPITokens :many
@@ -191,6 +219,50 @@ func (q *Queries) ListAPITokens(ctx context.Context, userID int64) ([]ApiToken, 
 			&i.ExpiresAt,
 			&i.LastUsedAt,
 			&i.RevokedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listAllAPITokens = `-- name: ListAllAPITokens :many
+SELECT t.id, t.user_id, t.name, t.token_hash, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, u.email AS user_email
+FROM api_tokens t
+JOIN users u ON u.id = t.user_id
+ORDER BY t.id DESC
+`
+
+type ListAllAPITokensRow struct {
+	ApiToken  ApiToken
+	UserEmail string
+}
+
+// Every user's tokens with their owner, newest first (the settings page and GET /api/v1/tokens).
+// Dead ones stay until the cleanup job: expired at once, revoked after RETENTION_DAYS.
+func (q *Queries) ListAllAPITokens(ctx context.Context) ([]ListAllAPITokensRow, error) {
+	rows, err := q.db.Query(ctx, listAllAPITokens)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListAllAPITokensRow{}
+	for rows.Next() {
+		var i ListAllAPITokensRow
+		if err := rows.Scan(
+			&i.ApiToken.ID,
+			&i.ApiToken.UserID,
+			&i.ApiToken.Name,
+			&i.ApiToken.TokenHash,
+			&i.ApiToken.CreatedAt,
+			&i.ApiToken.ExpiresAt,
+			&i.ApiToken.LastUsedAt,
+			&i.ApiToken.RevokedAt,
+			&i.UserEmail,
 		); err != nil {
 			return nil, err
 		}
@@ -250,6 +322,43 @@ func (q *Queries) ListUsers(ctx context.Context, now time.Time) ([]ListUsersRow,
 	return items, nil
 }
 
+const lockActiveAdmins = `-- name: LockActiveAdmins :many
+SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE
+`
+
+// The enabled admins, locked until the end of the transaction: of two admins demoting or
+// disabling each other at once, the second sees the first's change, so one admin always stays.
+func (q *Queries) LockActiveAdmins(ctx context.Context) ([]int64, error) {
+	rows, err := q.db.Query(ctx, lockActiveAdmins)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockUser = `-- name: LockUser :one
+SELECT id FROM users WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) LockUser(ctx context.Context, id int64) (int64, error) {
+	row := q.db.QueryRow(ctx, lockUser, id)
+	var id_2 int64
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
 const loginCandidate = `-- name: LoginCandidate :one
 SELECT u.id, u.email, u.password_hash, u.role, u.created_at, u.last_login_at, u.sessions_valid_after, u.disabled_at, f.locked_until
 FROM users u
@@ -282,6 +391,56 @@ func (q *Queries) LoginCandidate(ctx context.Context, arg LoginCandidateParams) 
 		&i.User.DisabledAt,
 		&i.LockedUntil,
 	)
+	return i, err
+}
+
+const noteAPITokenAddress = `-- name: NoteAPITokenAddress :execrows
+INSERT INTO api_token_addresses (token_id, address, first_seen_at)
+VALUES ($1, $2, $3::timestamptz)
+ON CONFLICT (token_id, address) DO NOTHING
+`
+
+type NoteAPITokenAddressParams struct {
+	TokenID int64
+	Address string
+	Now     time.Time
+}
+
+// 1 when the token was never used from this address before.
+func (q *Queries) NoteAPITokenAddress(ctx context.Context, arg NoteAPITokenAddressParams) (int64, error) {
+	result, err := q.db.Exec(ctx, noteAPITokenAddress, arg.TokenID, arg.Address, arg.Now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const recheckSession = `-- name: RecheckSession :one
+SELECT u.email, u.role
+FROM users u
+WHERE u.id = $1 AND u.disabled_at IS NULL
+  AND (u.sessions_valid_after IS NULL OR u.sessions_valid_after < $2::timestamptz)
+  AND EXISTS (SELECT 1 FROM sessions s WHERE s.token = $3 AND current_timestamp < s.expiry)
+`
+
+type RecheckSessionParams struct {
+	UserID     int64
+	LoggedInAt time.Time
+	Token      string
+}
+
+type RecheckSessionRow struct {
+	Email string
+	Role  string
+}
+
+// A session this replica checked before, checked again on every request by what can end it: the
+// session row (logout on any replica), the account (disabled, password changed since the login)
+// and its role now. One indexed row each, so a change takes effect on every replica at once.
+func (q *Queries) RecheckSession(ctx context.Context, arg RecheckSessionParams) (RecheckSessionRow, error) {
+	row := q.db.QueryRow(ctx, recheckSession, arg.UserID, arg.LoggedInAt, arg.Token)
+	var i RecheckSessionRow
+	err := row.Scan(&i.Email, &i.Role)
 	return i, err
 }
 
@@ -348,8 +507,9 @@ func (q *Queries) RecordLoginSuccess(ctx context.Context, arg RecordLoginSuccess
 	return err
 }
 
-const revokeAPIToken = `-- name: RevokeAPIToken :execrows
+const revokeAPIToken = `-- name: RevokeAPIToken :one
 UPDATE api_tokens SET revoked_at = $1::timestamptz WHERE id = $2 AND revoked_at IS NULL
+RETURNING id, user_id, name, token_hash, created_at, expires_at, last_used_at, revoked_at
 `
 
 type RevokeAPITokenParams struct {
@@ -357,25 +517,33 @@ type RevokeAPITokenParams struct {
 	ID int64
 }
 
-func (q *Queries) RevokeAPIToken(ctx context.Context, arg RevokeAPITokenParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeAPIToken, arg.At, arg.ID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+func (q *Queries) RevokeAPIToken(ctx context.Context, arg RevokeAPITokenParams) (ApiToken, error) {
+	row := q.db.QueryRow(ctx, revokeAPIToken, arg.At, arg.ID)
+	var i ApiToken
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.TokenHash,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+	)
+	return i, err
 }
 
 const setUserPassword = `-- name: SetUserPassword :one
 WITH u AS (
     UPDATE users
     SET password_hash = $1, sessions_valid_after = $2::timestamptz
-    WHERE lower(email) = lower($3)
-    RETURNING id
+    WHERE users.id = $3
+    RETURNING users.id
 ), unlocked AS (
-    DELETE FROM login_failures WHERE user_id IN (SELECT id FROM u)
+    DELETE FROM login_failures WHERE user_id IN (SELECT u.id FROM u)
 ), revoked AS (
     UPDATE api_tokens SET revoked_at = $2::timestamptz
-    WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL
+    WHERE user_id IN (SELECT u.id FROM u) AND revoked_at IS NULL
     RETURNING api_tokens.id
 )
 SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u
@@ -384,7 +552,7 @@ SELECT u.id, (SELECT count(*) FROM revoked)::integer AS revoked_tokens FROM u
 type SetUserPasswordParams struct {
 	PasswordHash string
 	Now          time.Time
-	Email        string
+	ID           int64
 }
 
 type SetUserPasswordRow struct {
@@ -396,10 +564,24 @@ type SetUserPasswordRow struct {
 // sessions started before it and revokes the user's API tokens, in one statement: whoever knew
 // the old password is cut off.
 func (q *Queries) SetUserPassword(ctx context.Context, arg SetUserPasswordParams) (SetUserPasswordRow, error) {
-	row := q.db.QueryRow(ctx, setUserPassword, arg.PasswordHash, arg.Now, arg.Email)
+	row := q.db.QueryRow(ctx, setUserPassword, arg.PasswordHash, arg.Now, arg.ID)
 	var i SetUserPasswordRow
 	err := row.Scan(&i.ID, &i.RevokedTokens)
 	return i, err
+}
+
+const setUserRole = `-- name: SetUserRole :exec
+UPDATE users SET role = $1 WHERE id = $2
+`
+
+type SetUserRoleParams struct {
+	Role string
+	ID   int64
+}
+
+func (q *Queries) SetUserRole(ctx context.Context, arg SetUserRoleParams) error {
+	_, err := q.db.Exec(ctx, setUserRole, arg.Role, arg.ID)
+	return err
 }
 
 const touchAPIToken = `-- name: TouchAPIToken :exec

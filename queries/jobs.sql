@@ -141,3 +141,10 @@ SELECT count(*) FROM login_failures WHERE last_failed_at < @before::timestamptz;
 -- name: DeleteStaleLoginFailures :execrows
 DELETE FROM login_failures WHERE (user_id, address) IN (
     SELECT user_id, address FROM login_failures WHERE last_failed_at < @before::timestamptz LIMIT @batch_size);
+
+-- name: CountOldAuditEntries :one
+SELECT count(*) FROM audit_log WHERE at < @before::timestamptz;
+
+-- name: DeleteOldAuditEntries :execrows
+DELETE FROM audit_log WHERE id IN (
+    SELECT id FROM audit_log WHERE at < @before::timestamptz LIMIT @batch_size);

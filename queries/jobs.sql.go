@@ -197,6 +197,17 @@ func (q *Queries) CountOldAggregations(ctx context.Context, before time.Time) (i
 	return count, err
 }
 
+const countOldAuditEntries = `-- name: CountOldAuditEntries :one
+SELECT count(*) FROM audit_log WHERE at < $1::timestamptz
+`
+
+func (q *Queries) CountOldAuditEntries(ctx context.Context, before time.Time) (int64, error) {
+	row := q.db.QueryRow(ctx, countOldAuditEntries, before)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countOldHealth = `-- name: CountOldHealth :one
 SELECT count(*) FROM infrastructure_health WHERE collected_at < $1::timestamptz
 `
@@ -308,6 +319,24 @@ type DeleteOldAggregationsParams struct {
 
 func (q *Queries) DeleteOldAggregations(ctx context.Context, arg DeleteOldAggregationsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteOldAggregations, arg.Before, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteOldAuditEntries = `-- name: DeleteOldAuditEntries :execrows
+DELETE FROM audit_log WHERE id IN (
+    SELECT id FROM audit_log WHERE at < $1::timestamptz LIMIT $2)
+`
+
+type DeleteOldAuditEntriesParams struct {
+	Before    time.Time
+	BatchSize int32
+}
+
+func (q *Queries) DeleteOldAuditEntries(ctx context.Context, arg DeleteOldAuditEntriesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteOldAuditEntries, arg.Before, arg.BatchSize)
 	if err != nil {
 		return 0, err
 	}

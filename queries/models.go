@@ -117,6 +117,25 @@ type ApiToken struct {
 	RevokedAt  *time.Time
 }
 
+type ApiTokenAddress struct {
+	TokenID     int64
+	Address     string
+	FirstSeenAt time.Time
+}
+
+type AuditLog struct {
+	ID          int64
+	At          time.Time
+	Actor       string
+	ActorUserID pgtype.Int8
+	Via         string
+	OsUser      string
+	Address     string
+	Action      string
+	Target      string
+	Details     []byte
+}
+
 type Host struct {
 	ID             int64
 	Name           string

@@ -98,6 +98,16 @@ type Field struct {
 	Placeholder string
 	// Autocomplete is the autocomplete attribute ("off", "new-password", "username"...).
 	Autocomplete string
+	// HideLabel keeps the label for screen readers only (a field in a table row, whose column
+	// header says what it is).
+	HideLabel bool
+}
+
+func (fl Field) labelClass() string {
+	if fl.HideLabel {
+		return "visually-hidden"
+	}
+	return ""
 }
 
 func (fl Field) id() string { return fl.Form + "-" + fl.Name }
