@@ -186,7 +186,19 @@ func describe(err error) error {
 // Encode writes a batch as the hub takes it (sample.Batch, version 1), gzip-compressed. The
 // spooled samples are JSON already and are spliced in as they are.
 func Encode(o Outgoing) ([]byte, error) {
-	var raw bytes.Buffer
+	var e Encoder
+	return e.Encode(o)
+}
+
+// Encoder is Encode for a sender of many batches (cmd/fleetsim sends thousands a second): it
+// keeps its buffers and its compressor from one batch to the next. Not safe for concurrent use.
+type Encoder struct {
+	raw, out bytes.Buffer
+	zw       *gzip.Writer
+}
+
+// Encode is what the package's Encode returns; the bytes are valid until the next call.
+func (e *Encoder) Encode(o Outgoing) ([]byte, error) {
 	head := struct {
 		Version  int              `json:"version"`
 		Agent    sample.Agent     `json:"agent"`
@@ -197,22 +209,27 @@ func Encode(o Outgoing) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	raw.Write(hb[:len(hb)-1]) // without its closing brace
-	raw.WriteString(`,"samples":[`)
+	e.raw.Reset()
+	e.raw.Write(hb[:len(hb)-1]) // without its closing brace
+	e.raw.WriteString(`,"samples":[`)
 	for i, r := range o.Records {
 		if i > 0 {
-			raw.WriteByte(',')
+			e.raw.WriteByte(',')
 		}
-		raw.Write(r)
+		e.raw.Write(r)
 	}
-	raw.WriteString("]}")
-	var out bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
-	if _, err := zw.Write(raw.Bytes()); err != nil {
+	e.raw.WriteString("]}")
+	e.out.Reset()
+	if e.zw == nil {
+		e.zw, _ = gzip.NewWriterLevel(&e.out, gzip.BestSpeed)
+	} else {
+		e.zw.Reset(&e.out)
+	}
+	if _, err := e.zw.Write(e.raw.Bytes()); err != nil {
 		return nil, err
 	}
-	if err := zw.Close(); err != nil {
+	if err := e.zw.Close(); err != nil {
 		return nil, err
 	}
-	return out.Bytes(), nil
+	return e.out.Bytes(), nil
 }
