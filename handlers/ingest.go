@@ -136,6 +136,10 @@ func (s *Server) ingestError(c echo.Context, err error) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ingestRetryAfter))
 		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
 			Message: "the hub cannot reach its database; nothing was stored: keep the samples and send them again"}
+	case errors.Is(err, store.ErrBusy):
+		c.Response().Header().Set("Retry-After", strconv.Itoa(ingestRetryAfter))
+		return &Error{Status: http.StatusServiceUnavailable, Code: "hub_busy",
+			Message: "the hub has more batches waiting for its database than it holds; nothing was stored: send them again"}
 	}
 	return err
 }

@@ -144,193 +144,6 @@ func (q *Queries) HealthSeries(ctx context.Context, arg HealthSeriesParams) ([]H
 	return items, nil
 }
 
-const insertHealthSamples = `-- name: InsertHealthSamples :execrows
-INSERT INTO infrastructure_health (host, collected_at, score, status, components)
-SELECT $1::text, u.collected_at, u.score, u.status::healthstatus, u.components
-FROM ROWS FROM (unnest($2::timestamptz[]), unnest($3::smallint[]), unnest($4::text[]),
-                unnest($5::jsonb[])) AS u (collected_at, score, status, components)
-ON CONFLICT (host, collected_at) DO NOTHING
-`
-
-type InsertHealthSamplesParams struct {
-	Host        string
-	CollectedAt []time.Time
-	Score       []int16
-	Status      []string
-	Components  [][]byte
-}
-
-func (q *Queries) InsertHealthSamples(ctx context.Context, arg InsertHealthSamplesParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertHealthSamples,
-		arg.Host,
-		arg.CollectedAt,
-		arg.Score,
-		arg.Status,
-		arg.Components,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const insertProcessSamples = `-- name: InsertProcessSamples :execrows
-INSERT INTO process_metrics_history (
-    host, collected_at, pid, cpu_percent, rss_bytes, vms_bytes, threads, open_files,
-    connections, goroutines, heap_alloc_bytes, gc_pause_total_seconds
-)
-SELECT $1::text, u.collected_at, u.pid, u.cpu, u.rss, u.vms, u.threads, u.open_files, u.connections, u.goroutines,
-       u.heap_alloc, u.gc_pause
-FROM ROWS FROM (unnest($2::timestamptz[]), unnest($3::integer[]),
-                unnest($4::float8[]), unnest($5::bigint[]), unnest($6::bigint[]),
-                unnest($7::integer[]), unnest($8::integer[]), unnest($9::integer[]),
-                unnest($10::integer[]), unnest($11::bigint[]),
-                unnest($12::float8[]))
-     AS u (collected_at, pid, cpu, rss, vms, threads, open_files, connections, goroutines, heap_alloc, gc_pause)
-ON CONFLICT (host, collected_at) DO NOTHING
-`
-
-type InsertProcessSamplesParams struct {
-	Host                string
-	CollectedAt         []time.Time
-	Pid                 []int32
-	CpuPercent          []float64
-	RssBytes            []int64
-	VmsBytes            []int64
-	Threads             []int32
-	OpenFiles           []int32
-	Connections         []int32
-	Goroutines          []int32
-	HeapAllocBytes      []int64
-	GcPauseTotalSeconds []float64
-}
-
-func (q *Queries) InsertProcessSamples(ctx context.Context, arg InsertProcessSamplesParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertProcessSamples,
-		arg.Host,
-		arg.CollectedAt,
-		arg.Pid,
-		arg.CpuPercent,
-		arg.RssBytes,
-		arg.VmsBytes,
-		arg.Threads,
-		arg.OpenFiles,
-		arg.Connections,
-		arg.Goroutines,
-		arg.HeapAllocBytes,
-		arg.GcPauseTotalSeconds,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const insertSystemSamples = `-- name: InsertSystemSamples :execrows
-
-INSERT INTO system_metrics_history (
-    host, collected_at, cpu_percent, cpu_user_percent, cpu_system_percent, cpu_iowait_percent,
-    cpu_steal_percent, cpu_per_core_percent, load1, load5, load15,
-    memory_total_bytes, memory_used_bytes, memory_available_bytes, memory_percent,
-    swap_total_bytes, swap_used_bytes, swap_percent,
-    disk_read_bytes_per_second, disk_write_bytes_per_second,
-    net_recv_bytes_per_second, net_sent_bytes_per_second,
-    process_count, uptime_seconds, filesystems, interfaces, temperatures
-)
-SELECT $1::text, u.collected_at, u.cpu, u.cpu_user, u.cpu_system, u.cpu_iowait, u.cpu_steal, u.per_core::float8[],
-       u.load1, u.load5, u.load15, u.mem_total, u.mem_used, u.mem_available, u.mem_percent,
-       u.swap_total, u.swap_used, u.swap_percent, u.disk_read, u.disk_write, u.net_recv, u.net_sent,
-       u.process_count, u.uptime, u.filesystems, u.interfaces, u.temperatures
-FROM ROWS FROM (unnest($2::timestamptz[]), unnest($3::float8[]),
-                unnest($4::float8[]), unnest($5::float8[]),
-                unnest($6::float8[]), unnest($7::float8[]),
-                unnest($8::text[]), unnest($9::float8[]), unnest($10::float8[]),
-                unnest($11::float8[]), unnest($12::bigint[]),
-                unnest($13::bigint[]), unnest($14::bigint[]),
-                unnest($15::float8[]), unnest($16::bigint[]),
-                unnest($17::bigint[]), unnest($18::float8[]),
-                unnest($19::float8[]),
-                unnest($20::float8[]), unnest($21::float8[]),
-                unnest($22::float8[]), unnest($23::integer[]),
-                unnest($24::bigint[]), unnest($25::jsonb[]),
-                unnest($26::jsonb[]), unnest($27::jsonb[]))
-     AS u (collected_at, cpu, cpu_user, cpu_system, cpu_iowait, cpu_steal, per_core, load1, load5, load15,
-           mem_total, mem_used, mem_available, mem_percent, swap_total, swap_used, swap_percent,
-           disk_read, disk_write, net_recv, net_sent, process_count, uptime, filesystems, interfaces, temperatures)
-ON CONFLICT (host, collected_at) DO NOTHING
-`
-
-type InsertSystemSamplesParams struct {
-	Host                    string
-	CollectedAt             []time.Time
-	CpuPercent              []float64
-	CpuUserPercent          []float64
-	CpuSystemPercent        []float64
-	CpuIowaitPercent        []float64
-	CpuStealPercent         []float64
-	CpuPerCorePercent       []string
-	Load1                   []float64
-	Load5                   []float64
-	Load15                  []float64
-	MemoryTotalBytes        []int64
-	MemoryUsedBytes         []int64
-	MemoryAvailableBytes    []int64
-	MemoryPercent           []float64
-	SwapTotalBytes          []int64
-	SwapUsedBytes           []int64
-	SwapPercent             []float64
-	DiskReadBytesPerSecond  []float64
-	DiskWriteBytesPerSecond []float64
-	NetRecvBytesPerSecond   []float64
-	NetSentBytesPerSecond   []float64
-	ProcessCount            []int32
-	UptimeSeconds           []int64
-	Filesystems             [][]byte
-	Interfaces              [][]byte
-	Temperatures            [][]byte
-}
-
-// The metrics history: one row per sample in each of the three history tables, written by the
-// recorder, and the time series the history endpoint reads back.
-// One host's samples in one statement, from arrays (one element per sample). A sample already
-// stored (a re-sent batch) hits the unique key and is skipped; the row count says how many were
-// new. Per-core percentages travel as array literals, since PostgreSQL arrays cannot be ragged.
-func (q *Queries) InsertSystemSamples(ctx context.Context, arg InsertSystemSamplesParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertSystemSamples,
-		arg.Host,
-		arg.CollectedAt,
-		arg.CpuPercent,
-		arg.CpuUserPercent,
-		arg.CpuSystemPercent,
-		arg.CpuIowaitPercent,
-		arg.CpuStealPercent,
-		arg.CpuPerCorePercent,
-		arg.Load1,
-		arg.Load5,
-		arg.Load15,
-		arg.MemoryTotalBytes,
-		arg.MemoryUsedBytes,
-		arg.MemoryAvailableBytes,
-		arg.MemoryPercent,
-		arg.SwapTotalBytes,
-		arg.SwapUsedBytes,
-		arg.SwapPercent,
-		arg.DiskReadBytesPerSecond,
-		arg.DiskWriteBytesPerSecond,
-		arg.NetRecvBytesPerSecond,
-		arg.NetSentBytesPerSecond,
-		arg.ProcessCount,
-		arg.UptimeSeconds,
-		arg.Filesystems,
-		arg.Interfaces,
-		arg.Temperatures,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const latestRollupBucket = `-- name: LatestRollupBucket :one
 SELECT bucket_start
 FROM metric_aggregations
@@ -497,6 +310,7 @@ func (q *Queries) RollupSeries(ctx context.Context, arg RollupSeriesParams) ([]R
 }
 
 const systemSeries = `-- name: SystemSeries :many
+
 SELECT date_bin(make_interval(secs => $1::float8), collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
        avg(v)::float8 AS mean_value, min(v)::float8 AS min_value, max(v)::float8 AS max_value,
        count(*)::integer AS sample_count
@@ -538,6 +352,8 @@ type SystemSeriesRow struct {
 	SampleCount int32
 }
 
+// The metrics history: one row per sample in each of the three history tables, written by the
+// recorder, and the time series the history endpoint reads back.
 // One host-wide series from raw samples, in buckets of step_seconds aligned to the Unix epoch, so
 // consecutive calls give the same buckets.
 func (q *Queries) SystemSeries(ctx context.Context, arg SystemSeriesParams) ([]SystemSeriesRow, error) {

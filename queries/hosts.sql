@@ -46,19 +46,6 @@ SET resolved_at = @now::timestamptz, updated_at = @now::timestamptz, pending_not
     message = message || ' (host removed)'
 WHERE host = @host::text AND resolved_at IS NULL;
 
--- name: UpsertHostState :exec
--- The newest sample wins; a re-sent older batch only says the agent is alive.
-INSERT INTO host_state AS s (host_id, received_at, latest_at, latest, clock_offset_seconds, agent_version, platform)
-VALUES (@host_id, @received_at::timestamptz, sqlc.narg(latest_at)::timestamptz, sqlc.narg(latest)::bytea,
-        @clock_offset_seconds, @agent_version, sqlc.narg(platform)::jsonb)
-ON CONFLICT (host_id) DO UPDATE SET
-    received_at = EXCLUDED.received_at,
-    clock_offset_seconds = EXCLUDED.clock_offset_seconds,
-    agent_version = EXCLUDED.agent_version,
-    platform = coalesce(EXCLUDED.platform, s.platform),
-    latest = CASE WHEN s.latest_at IS NULL OR EXCLUDED.latest_at > s.latest_at THEN coalesce(EXCLUDED.latest, s.latest) ELSE s.latest END,
-    latest_at = CASE WHEN s.latest_at IS NULL OR EXCLUDED.latest_at > s.latest_at THEN coalesce(EXCLUDED.latest_at, s.latest_at) ELSE s.latest_at END;
-
 -- name: HostLatest :many
 -- The newest sample and platform facts of some hosts: what a replica's view lacks after ListHosts
 -- showed it that their latest_at moved.
