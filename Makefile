@@ -37,11 +37,12 @@ generate: ## regenerate sqlc and templ code (commit the result)
 check-generated: ## fail when generated code is stale
 	scripts/check-generated.sh
 
-bench: build ## Go benchmarks and a load test against the real server; see docs/benchmarks.md
+bench: build ## Go benchmarks, load tests of the real server and of a simulated fleet (cmd/fleetsim); see docs/benchmarks.md
 	scripts/ensure-deps.sh postgres
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	scripts/bench.sh
 	scripts/idle.sh
+	scripts/fleet-bench.sh
 
 screenshots: ## retake docs/screenshots/*.png (the dashboard and the settings pages, desktop and phone, light and dark) in headless Chromium
 	scripts/ensure-deps.sh postgres chromium

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Measures the hub at fleet scale and the agent at rest, side by side in one run (issue 13's and
+# issue 11's targets; docs/benchmarks.md records the numbers, docs/scaling.md what they mean):
+#   1. 1,000 simulated hosts at 5 s (200 samples/s) against a real `infradash serve` (private
+#      PostgreSQL, fsync on, scheduled jobs on): the hub's CPU (its process, from /proc),
+#      PostgreSQL's, ingest latency percentiles, errors, bytes per sample on the wire.
+#   2. capacity: 25,000 simulated hosts at 5 s (5,000 samples/s) for a minute: errors, the rate
+#      held, latency.
+#   3. the real `infradash agent` (5 s interval) against that hub: CPU and RSS after a warm-up.
+# cmd/fleetsim is the simulator. FLEET_WARMUP, FLEET_DURATION, FLEET_HOSTS, FLEET_CAPACITY_HOSTS,
+# AGENT_WARMUP and AGENT_MEASURE (seconds, or host counts) change the run. Stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hosts=${FLEET_HOSTS:-1000}
+capacity=${FLEET_CAPACITY_HOSTS:-25000}
+fwarm=${FLEET_WARMUP:-10}
+fdur=${FLEET_DURATION:-60}
+awarm=${AGENT_WARMUP:-60}
+ameasure=${AGENT_MEASURE:-60}
+go build -o bin/infradash .
+go build -o bin/fleetsim ./cmd/fleetsim
+source scripts/private-server.sh
+
+start_server COLLECT_INTERVAL=5s JOBS_ENABLED=true
+token=$(cd "$work" && "$root/bin/infradash" token create --email "$ADMIN_EMAIL" --name fleet-bench --ttl 2h)
+pgpid=$(head -1 "$work/.data/postgres/postmaster.pid")
+agent_pid=""
+stop_all() {
+  if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then kill -TERM "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; fi
+  stop_server
+}
+trap stop_all EXIT
+
+sim() { # sim HOSTS: one fleetsim run; its "result" line goes to $work/result-HOSTS
+  bin/fleetsim -hub "$base" -admin-token "$token" -hosts "$1" -interval 5s -warmup "${fwarm}s" -duration "${fdur}s" \
+    -hub-pid "$pid" -db-pid "$pgpid" | tee "$work/sim-$1"
+  grep '^result ' "$work/sim-$1" >"$work/result-$1"
+}
+field() { # field FILE NAME: a value of a result line
+  tr ' ' '\n' <"$1" | awk -F= -v k="$2" '$1 == k {print $2}'
+}
+
+echo "== $hosts simulated hosts at 5 s: ${fwarm}s warm-up, ${fdur}s measured (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+sim "$hosts" || true
+echo "== capacity: $capacity simulated hosts at 5 s: ${fwarm}s warm-up, ${fdur}s measured (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+sim "$capacity" || true
+
+echo "== the real infradash agent at a 5 s interval: ${awarm}s warm-up, then ${ameasure}s measured"
+agent_token=$(cd "$work" && "$root/bin/infradash" host add bench-agent --quiet)
+mkdir -p "$work/agent"
+(cd "$work/agent" && exec env -i PATH="$PATH" HOME="$work/agent" HUB_URL="$base" AGENT_TOKEN="$agent_token" \
+  AGENT_SPOOL_DIR="$work/agent/spool" COLLECT_INTERVAL=5s LOG_LEVEL=warn "$root/bin/infradash" agent >"$work/agent.log" 2>&1) &
+agent_pid=$!
+sleep "$awarm"
+kill -0 "$agent_pid" 2>/dev/null || { echo "the agent exited:" >&2; cat "$work/agent.log" >&2; exit 1; }
+cputicks() { awk '{print $14 + $15}' "/proc/$agent_pid/stat"; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$agent_pid/status"; }
+hz=$(getconf CLK_TCK)
+t0=$(cputicks)
+s0=$(date +%s.%N)
+peak=0
+for _ in $(seq 1 "$ameasure"); do
+  sleep 1
+  r=$(rss_kb)
+  if [ "$r" -gt "$peak" ]; then peak=$r; fi
+done
+t1=$(cputicks)
+s1=$(date +%s.%N)
+agent_cpu=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v s0="$s0" -v s1="$s1" 'BEGIN {printf "%.3f", 100 * t / hz / (s1 - s0)}')
+agent_rss=$(awk -v p="$peak" 'BEGIN {printf "%.1f", p / 1024}')
+echo "cpu:        $((t1 - t0)) ticks in $(awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", b - a}') s = ${agent_cpu} % of one core"
+echo "rss:        ${agent_rss} MB at most while measured"
+stored=$(curl -fsS -H "Authorization: Bearer $token" "$base/api/v1/hosts/bench-agent" | grep -o '"status":"[a-z_]*"' | head -1 || true)
+echo "agent:      $stored on the hub"
+
+r1="$work/result-$hosts" r2="$work/result-$capacity"
+ok() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { if ((op == "<=" && v + 0 <= t + 0) || (op == ">=" && v + 0 >= t + 0)) print "met"; else print "MISSED" }'; }
+echo
+echo "== issue 13 and 11 targets (2 cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-58s %-22s %s\n' "target" "measured" ""
+row() { printf '%-58s %-22s %s\n' "$1" "$2" "$3"; }
+if [ -s "$r1" ]; then
+  row "$hosts hosts at 5 s: hub CPU <= 15 % of one core" "$(field "$r1" hub_cpu_pct) %" "$(ok "$(field "$r1" hub_cpu_pct)" 15 '<=')"
+  row "$hosts hosts at 5 s: ingest p99 <= 20 ms" "$(field "$r1" p99_ms) ms" "$(ok "$(field "$r1" p99_ms)" 20 '<=')"
+  row "$hosts hosts at 5 s: zero errors" "$(field "$r1" errors)" "$(ok "$(field "$r1" errors)" 0 '<=')"
+  row "hub CPU per ingested sample (at $hosts hosts)" "$(field "$r1" hub_us_per_sample) µs" ""
+  row "PostgreSQL CPU per ingested sample (at $hosts hosts)" "$(field "$r1" db_us_per_sample) µs" ""
+  row "bytes per sample on the wire (gzip) <= 2 KB" "$(field "$r1" bytes_per_sample) B" "$(ok "$(field "$r1" bytes_per_sample)" 2048 '<=')"
+fi
+if [ -s "$r2" ]; then
+  row "capacity: >= 5,000 samples/s for ${fdur}s, zero errors" "$(field "$r2" rate)/s, $(field "$r2" errors) errors" \
+    "$( [ "$(field "$r2" errors)" = 0 ] && ok "$(field "$r2" rate)" 5000 '>=' || echo MISSED)"
+  row "capacity: ingest p99 (no target)" "$(field "$r2" p99_ms) ms" ""
+  row "capacity: hub CPU per ingested sample" "$(field "$r2" hub_us_per_sample) µs" ""
+fi
+row "agent idle at 5 s: CPU <= 0.2 % of one core" "$agent_cpu %" "$(ok "$agent_cpu" 0.2 '<=')"
+row "agent idle at 5 s: RSS <= 15 MB" "$agent_rss MB" "$(ok "$agent_rss" 15 '<=')"
