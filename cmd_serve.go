@@ -18,6 +18,7 @@ import (
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/handlers"
 	"github.com/infradash/infradash/health"
+	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/store"
 	"github.com/infradash/infradash/telemetry"
 )
@@ -85,7 +86,9 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	if err := registerGauges(metrics, local, view, pool); err != nil {
 		return err
 	}
-	sched, err := startJobs(cfg, pool, log, metrics.Registry(), reporter)
+	// The built-in notifiers, built once: the jobs send through them and the test alert too.
+	notifiers := notify.FromURLs(cfg.SlackWebhookURL, cfg.AlertWebhookURL, notify.Options{})
+	sched, err := startJobs(cfg, pool, notifiers, log, metrics.Registry(), reporter)
 	if err != nil {
 		return err
 	}
@@ -121,9 +124,10 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 		log.Info("stopped")
 	}()
 
+	opts := handlerOptions(cfg)
 	srv := handlers.New(handlers.Deps{
-		Config: cfg, Pool: pool, Logger: log, Host: cfg.Host, Version: ver, Store: st, Fleet: view,
-		Thresholds: thresholds, Sessions: handlers.NewSessionManager(cfg, pool),
+		Options: opts, Pool: pool, Logger: log, Host: cfg.Host, Version: ver, Store: st, Fleet: view,
+		Thresholds: thresholds, Sessions: handlers.NewSessionManager(opts, pool), Users: users, Notifiers: notifiers,
 		Metrics: metrics, Reporter: reporter,
 	})
 	e := echo.New()
@@ -177,4 +181,14 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 		log.Error("HTTP shutdown", "err", err)
 	}
 	return nil
+}
+
+// handlerOptions are the settings the HTTP handlers read.
+func handlerOptions(cfg config.Config) handlers.Options {
+	return handlers.Options{
+		Production: cfg.Production(), BaseURL: cfg.BaseURL, CollectInterval: cfg.CollectInterval,
+		CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies, SessionLifetime: cfg.SessionLifetime,
+		SecretKey: cfg.SecretKey, MetricsToken: cfg.MetricsToken, HostDownAfter: cfg.HostDownAfter,
+		RetentionDays: cfg.RetentionDays, LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout,
+	}
 }

@@ -16,7 +16,7 @@ import (
 // startJobs starts the scheduled jobs unless JOBS_ENABLED=false (then nil, and cron runs the
 // commands instead). Their series are registered with reg, the registry /metrics serves, and
 // their failures and panics go to rep (Sentry) as well as to the log.
-func startJobs(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer, rep *telemetry.Reporter) (*jobs.Scheduler, error) {
+func startJobs(cfg config.Config, pool *pgxpool.Pool, notifiers []*notify.Notifier, log *slog.Logger, reg prometheus.Registerer, rep *telemetry.Reporter) (*jobs.Scheduler, error) {
 	if !cfg.JobsEnabled {
 		log.Info("scheduled jobs are off (JOBS_ENABLED=false); run cleanup, alerts and aggregate from cron")
 		return nil, nil
@@ -27,8 +27,7 @@ func startJobs(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, reg prom
 	}
 	log = log.With("component", "jobs")
 	sched, err := jobs.NewScheduler(
-		jobs.Standard(jobs.Deps{Pool: pool, Config: cfg, Logger: log,
-			Notifiers: notify.FromURLs(cfg.SlackWebhookURL, cfg.AlertWebhookURL, notify.Options{})}),
+		jobs.Standard(jobs.Deps{Pool: pool, Config: cfg, Logger: log, Notifiers: notifiers}),
 		jobs.Options{Logger: log, Metrics: metrics, Elector: jobs.NewElector(pool, log), Reporter: rep},
 	)
 	if err != nil {

@@ -82,7 +82,10 @@ func startApp(t *testing.T) *app {
 	go func() { defer wg.Done(); col.Run(runCtx, dbtest.Recorder(t, pool), live) }()
 	go func() { defer wg.Done(); view.Run(runCtx) }()
 
-	srv := handlers.New(handlers.Deps{Config: cfg, Pool: pool, Host: host, Fleet: view, Thresholds: th, Version: "1.0.0"})
+	opts := handlers.Options{BaseURL: cfg.BaseURL, CollectInterval: cfg.CollectInterval, SessionLifetime: cfg.SessionLifetime,
+		SecretKey: cfg.SecretKey, HostDownAfter: cfg.HostDownAfter, RetentionDays: cfg.RetentionDays,
+		LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout}
+	srv := handlers.New(handlers.Deps{Options: opts, Pool: pool, Host: host, Fleet: view, Thresholds: th, Version: "1.0.0"})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	srv.Routes(e)

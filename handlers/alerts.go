@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/alerts"
-	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/views"
 )
@@ -150,7 +149,7 @@ func (s *Server) testAlert(c echo.Context) error {
 
 // sendTestAlert is the one test-notification step of the API and the Alerts tab.
 func (s *Server) sendTestAlert(ctx context.Context) ([]views.TestResult, error) {
-	ns := notify.FromURLs(s.cfg.SlackWebhookURL, s.cfg.AlertWebhookURL, notify.Options{})
+	ns := s.notifiers
 	if len(ns) == 0 {
 		return nil, &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL"}
 	}

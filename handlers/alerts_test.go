@@ -15,6 +15,7 @@ import (
 
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/notify"
 )
 
 var alertsNow = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
@@ -26,7 +27,8 @@ func alertsServer(t *testing.T, cfg config.Config, role string) (*echo.Echo, *pg
 		('admin@example.com', 'x', 'admin'), ('viewer@example.com', 'x', 'viewer')`); err != nil {
 		t.Fatal(err)
 	}
-	s := New(Deps{Config: cfg, Pool: pool, Now: func() time.Time { return alertsNow }})
+	s := New(Deps{Options: optionsFrom(cfg), Pool: pool, Now: func() time.Time { return alertsNow },
+		Notifiers: notify.FromURLs(cfg.SlackWebhookURL, cfg.AlertWebhookURL, notify.Options{})})
 	p := &Principal{UserID: 1, Email: "admin@example.com", Role: RoleAdmin}
 	if role == RoleViewer {
 		p = &Principal{UserID: 2, Email: "viewer@example.com", Role: RoleViewer}

@@ -36,7 +36,7 @@ func newTestApp(t *testing.T, env map[string]string) *testApp {
 		t.Fatal(err)
 	}
 	pool := dbtest.Pool(t)
-	srv := New(Deps{Config: cfg, Pool: pool, Host: "test-host", Version: "test"})
+	srv := New(Deps{Options: optionsFrom(cfg), Pool: pool, Host: "test-host", Version: "test"})
 	// Failed logins really wait in production; tests that need the delay observe it themselves.
 	srv.sleep = func(context.Context, time.Duration) error { return nil }
 	e := echo.New()

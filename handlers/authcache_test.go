@@ -51,7 +51,7 @@ func switchablePool(t *testing.T) (*pgxpool.Pool, func()) {
 func TestLiveAnswersWhileTheDatabaseIsDown(t *testing.T) {
 	pool, stopDatabase := switchablePool(t)
 	d := newDashboard(t, nil, nil)
-	srv := New(Deps{Config: d.srv.cfg, Pool: pool, Host: d.snap.Host, Fleet: d.srv.fleet, Thresholds: d.srv.thresholds})
+	srv := New(Deps{Options: d.srv.cfg, Pool: pool, Host: d.snap.Host, Fleet: d.srv.fleet, Thresholds: d.srv.thresholds})
 	a := &testApp{e: echo.New(), pool: pool, srv: srv}
 	srv.Routes(a.e)
 	_, cookie := authtest.Session(t, pool, a.e, auth.RoleViewer)
@@ -166,7 +166,7 @@ func TestLiveAnswersThroughAnOutageLongerThanTheCache(t *testing.T) {
 	t.Cleanup(pool.Close)
 	d := newDashboard(t, nil, nil)
 	c := &clock{t: time.Now()}
-	srv := New(Deps{Config: d.srv.cfg, Pool: pool, Host: d.snap.Host, Fleet: d.srv.fleet, Thresholds: d.srv.thresholds, Now: c.now})
+	srv := New(Deps{Options: d.srv.cfg, Pool: pool, Host: d.snap.Host, Fleet: d.srv.fleet, Thresholds: d.srv.thresholds, Now: c.now})
 	srv.sleep = func(context.Context, time.Duration) error { return nil }
 	e := echo.New()
 	srv.Routes(e)

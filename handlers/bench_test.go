@@ -11,7 +11,6 @@ import (
 
 	"github.com/infradash/infradash/authtest"
 	"github.com/infradash/infradash/collector"
-	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
 )
@@ -21,7 +20,7 @@ func benchmarkEndpoint(b *testing.B, name string, withToken bool) {
 	snap, platform := col.Collect(context.Background()), col.Platform()
 	pool := dbtest.Pool(b)
 	s := New(Deps{
-		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: pool, Host: platform.Hostname,
+		Options: Options{CollectInterval: 5 * time.Second}, Pool: pool, Host: platform.Hostname,
 		Thresholds: health.DefaultThresholds(),
 	})
 	observe(b, s, snap, &platform)

@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/collector"
-	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/history"
@@ -40,7 +39,7 @@ func BenchmarkCharts(b *testing.B) {
 	snap.System.Filesystems = []sample.Filesystem{{Mountpoint: "/", UsedPercent: 55}, {Mountpoint: "/data", UsedPercent: 81}}
 	pool := dbtest.Pool(b)
 	s := New(Deps{
-		Config: config.Config{CollectInterval: 5 * time.Second}, Pool: pool, Host: snap.Host,
+		Options: Options{CollectInterval: 5 * time.Second}, Pool: pool, Host: snap.Host,
 		Thresholds: health.DefaultThresholds(), Now: func() time.Time { return now },
 	})
 	platform := col.Platform()

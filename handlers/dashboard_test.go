@@ -49,7 +49,7 @@ func newDashboard(t testing.TB, who *Principal, now func(sample.Snapshot) time.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Config: cfg, Pool: pool, Host: snap.Host, Thresholds: health.DefaultThresholds()}
+	d := Deps{Options: optionsFrom(cfg), Pool: pool, Host: snap.Host, Thresholds: health.DefaultThresholds()}
 	if now != nil {
 		d.Now = func() time.Time { return now(snap) }
 	}
@@ -64,7 +64,7 @@ func newDashboard(t testing.TB, who *Principal, now func(sample.Snapshot) time.T
 
 // withThresholds serves the same host from a Server that applies th to every host.
 func (d *dashboard) withThresholds(th health.Thresholds) {
-	srv := New(Deps{Config: d.srv.cfg, Pool: d.srv.pool, Host: d.snap.Host, Thresholds: th, Now: d.srv.now})
+	srv := New(Deps{Options: d.srv.cfg, Pool: d.srv.pool, Host: d.snap.Host, Thresholds: th, Now: d.srv.now})
 	srv.authenticate = d.srv.authenticate
 	observe(d.t, srv, d.snap, nil)
 	d.srv, d.e = srv, echo.New()

@@ -9,12 +9,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/infradash/infradash/notify"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/auth"
 	"github.com/infradash/infradash/authtest"
-	"github.com/infradash/infradash/config"
 )
 
 // A database that cannot be reached is a 503 the client may retry, never a 500 or a stack trace.
@@ -24,7 +25,7 @@ func TestDatabaseDownAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	s := New(Deps{Config: config.Config{SessionLifetime: 3600e9}, Pool: pool})
+	s := New(Deps{Options: Options{SessionLifetime: 3600e9}, Pool: pool})
 	e := echo.New()
 	s.Routes(e)
 	req := httptest.NewRequest(http.MethodGet, "/api/v1/auth/me", nil)
@@ -98,7 +99,7 @@ func TestTestAlertFromAlertsTab(t *testing.T) {
 	admin := &Principal{}
 	d := newDashboard(t, admin, nil)
 	*admin = *createTestUser(t, d, "admin@example.com", RoleAdmin)
-	d.srv.cfg.SlackWebhookURL = slack.URL
+	d.srv.notifiers = notify.FromURLs(slack.URL, "", notify.Options{})
 
 	doc, _ := d.doc("GET", "/observability?tab=alerts", false)
 	mustFind(t, doc, "send-test-alert")

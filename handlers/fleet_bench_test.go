@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/collector"
-	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
@@ -36,7 +35,7 @@ func newFleetBench(b *testing.B, n int, withHistory bool) (*Server, *echo.Echo) 
 	col := collector.New(collector.Options{Version: "bench"})
 	real, platform := col.Collect(ctx), col.Platform()
 	now := time.Now().UTC()
-	s := New(Deps{Config: config.Config{CollectInterval: 5 * time.Second, HostDownAfter: time.Minute}, Pool: pool,
+	s := New(Deps{Options: Options{CollectInterval: 5 * time.Second, HostDownAfter: time.Minute}, Pool: pool,
 		Host: "web-0001", Thresholds: health.DefaultThresholds()})
 	s.authenticate = func(echo.Context) (*Principal, error) { return viewer, nil }
 	if _, err := pool.Exec(ctx, `

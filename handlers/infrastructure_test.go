@@ -20,7 +20,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/collector"
-	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
@@ -53,7 +52,7 @@ func newAPIServerOn(t *testing.T, pool *pgxpool.Pool) *apiServer {
 func newAPIServerWith(t *testing.T, pool *pgxpool.Pool, now func() time.Time) *apiServer {
 	t.Helper()
 	s := New(Deps{
-		Config: config.Config{CollectInterval: time.Second}, Pool: pool, Host: thisHost(t), Version: "test",
+		Options: Options{CollectInterval: time.Second}, Pool: pool, Host: thisHost(t), Version: "test",
 		Thresholds: health.DefaultThresholds(), Now: now,
 	})
 	s.authenticate = func(echo.Context) (*Principal, error) {

@@ -24,7 +24,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.serveMetrics)
 	e.GET("/static/*", echo.WrapHandler(s.assets))
-	if !s.cfg.Production() {
+	if !s.cfg.Production {
 		e.GET("/api/docs", s.showAPIDocsPage)
 	}
 

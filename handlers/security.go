@@ -28,7 +28,7 @@ var (
 
 // securityHeaders go on every answer, errors included.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	production := s.cfg.Production()
+	production := s.cfg.Production
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)

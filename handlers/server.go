@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -12,18 +13,40 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/auth"
-	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/history"
+	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/store"
 	"github.com/infradash/infradash/telemetry"
 )
 
+// Options are the settings the handlers read; main takes them from the configuration.
+type Options struct {
+	// Production turns on the production rules: Secure cookies, HSTS, no API docs page.
+	Production bool
+	// BaseURL is this site's public origin: links in notifications and the start lines of agents,
+	// and the origin the cross-site check trusts.
+	BaseURL         string
+	CollectInterval time.Duration
+	CORSOrigins     []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies  []*net.IPNet
+	SessionLifetime time.Duration
+	// SecretKey keys the HMAC that stands for an unknown email in the login log.
+	SecretKey string
+	// MetricsToken, when set, is required as a bearer token on /metrics.
+	MetricsToken     string
+	HostDownAfter    time.Duration
+	RetentionDays    int
+	LoginMaxFailures int
+	LoginLockout     time.Duration
+}
+
 // Server holds what the handlers need; main wires it.
 type Server struct {
-	cfg     config.Config
+	cfg     Options
 	pool    *pgxpool.Pool
 	q       *queries.Queries
 	log     *slog.Logger
@@ -36,6 +59,7 @@ type Server struct {
 	reporter *telemetry.Reporter
 
 	users        *auth.Store
+	notifiers    []*notify.Notifier
 	sessions     *scs.SessionManager
 	loginLimiter *rateLimiter
 	// loginSlots bounds the logins checking a password at once (defaultLoginSlots).
@@ -62,14 +86,19 @@ type Server struct {
 
 // Deps are the Server's collaborators.
 type Deps struct {
-	Config  config.Config
+	Options Options
 	Pool    *pgxpool.Pool
 	Logger  *slog.Logger
 	Host    string // the hub's own host: what host= defaults to
 	Version string
 	Now     func() time.Time // defaults to time.Now
-	// Sessions defaults to NewSessionManager(Config, Pool).
+	// Sessions defaults to NewSessionManager(Options, Pool).
 	Sessions *scs.SessionManager
+	// Users are the accounts; a store with Options' lock-out rules when nil.
+	Users *auth.Store
+	// Notifiers are the built-in notifiers (SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL) the test
+	// alert goes through.
+	Notifiers []*notify.Notifier
 
 	// Thresholds score health (HEALTH_* configuration) when the Server makes its own Store and
 	// Fleet; otherwise each host's come from the Fleet.
@@ -101,30 +130,32 @@ func New(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	if d.Sessions == nil {
-		d.Sessions = NewSessionManager(d.Config, d.Pool)
+		d.Sessions = NewSessionManager(d.Options, d.Pool)
+	}
+	if d.Users == nil {
+		d.Users = auth.NewStore(d.Pool, auth.Options{MaxFailures: d.Options.LoginMaxFailures, Lockout: d.Options.LoginLockout, Now: d.Now})
 	}
 	s := &Server{
-		cfg:     d.Config,
-		pool:    d.Pool,
-		q:       queries.New(d.Pool),
-		log:     d.Logger,
-		host:    d.Host,
-		version: d.Version,
-		now:     d.Now,
-		assets:  NewAssets(),
-		users: auth.NewStore(d.Pool, auth.Options{
-			MaxFailures: d.Config.LoginMaxFailures, Lockout: d.Config.LoginLockout, Now: d.Now,
-		}),
+		cfg:           d.Options,
+		pool:          d.Pool,
+		q:             queries.New(d.Pool),
+		log:           d.Logger,
+		host:          d.Host,
+		version:       d.Version,
+		now:           d.Now,
+		assets:        NewAssets(),
+		users:         d.Users,
+		notifiers:     d.Notifiers,
 		sessions:      d.Sessions,
 		loginLimiter:  newRateLimiter(loginAttemptsPerMinute, time.Minute, d.Now),
 		loginSlots:    make(chan struct{}, defaultLoginSlots()),
 		authCache:     newAuthCache(d.Now),
 		writeLimiter:  newRateLimiter(writesPerMinute, time.Minute, d.Now),
-		unknownEmails: newRateLimiter(0, orDuration(d.Config.LoginLockout, 15*time.Minute), d.Now),
+		unknownEmails: newRateLimiter(0, orDuration(d.Options.LoginLockout, 15*time.Minute), d.Now),
 		sleep:         sleepCtx,
 
 		thresholds: d.Thresholds,
-		history:    history.NewReader(d.Pool, history.Options{RetentionDays: d.Config.RetentionDays, Now: d.Now}),
+		history:    history.NewReader(d.Pool, history.Options{RetentionDays: d.Options.RetentionDays, Now: d.Now}),
 		openapi:    mustOpenAPIJSON(),
 		metrics:    d.Metrics,
 		reporter:   d.Reporter,
@@ -135,7 +166,7 @@ func New(d Deps) *Server {
 	}
 	s.store = d.Store
 	if d.Fleet == nil {
-		d.Fleet = fleet.New(fleet.Options{DB: d.Pool, DownAfter: d.Config.HostDownAfter, Logger: d.Logger,
+		d.Fleet = fleet.New(fleet.Options{DB: d.Pool, DownAfter: d.Options.HostDownAfter, Logger: d.Logger,
 			Thresholds: func(string) health.Thresholds { return d.Thresholds }})
 	}
 	s.fleet = d.Fleet

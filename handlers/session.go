@@ -9,8 +9,6 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
-
-	"github.com/infradash/infradash/config"
 )
 
 // sessionUserKey holds the logged-in user's id in the session.
@@ -25,16 +23,16 @@ const sessionStartedKey = "infradash.session"
 // NewSessionManager keeps browser sessions in PostgreSQL's sessions table. The store's own
 // cleanup goroutine is off (the cleanup job deletes expired rows), and there is no idle timeout:
 // with one, every 5-second poll would rewrite the session row.
-func NewSessionManager(cfg config.Config, pool *pgxpool.Pool) *scs.SessionManager {
+func NewSessionManager(o Options, pool *pgxpool.Pool) *scs.SessionManager {
 	sm := scs.New()
 	sm.Store = pgxstore.NewWithCleanupInterval(pool, 0)
-	sm.Lifetime = cfg.SessionLifetime
+	sm.Lifetime = o.SessionLifetime
 	sm.IdleTimeout = 0
 	sm.Cookie.Name = "infradash_session"
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Path = "/"
-	if cfg.Production() {
+	if o.Production {
 		sm.Cookie.Secure = true
 		// __Host- makes browsers refuse the cookie unless Secure, on "/" and without Domain, so a
 		// sibling subdomain cannot plant or overwrite it.

@@ -20,7 +20,7 @@ import (
 // opsServer is an Echo with every route, for endpoints that need no database.
 func opsServer(t *testing.T, cfg config.Config, log *bytes.Buffer) *echo.Echo {
 	t.Helper()
-	d := Deps{Config: cfg, Host: "test-host", Version: "1.0.0-test"}
+	d := Deps{Options: optionsFrom(cfg), Host: "test-host", Version: "1.0.0-test"}
 	if log != nil {
 		d.Logger = slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
