@@ -250,3 +250,65 @@ func httptestLogin(t *testing.T, ts *httptest.Server, email string) int {
 	_ = res.Body.Close()
 	return res.StatusCode
 }
+
+// Two replicas on one database: what one ends (a token revoked, an account disabled, a new role, a
+// logout) the other refuses on the next request, though it had just confirmed the credential.
+func TestChangesTakeEffectOnEveryReplicaAtOnce(t *testing.T) {
+	a := newTestApp(t, nil)
+	b := &testApp{e: echo.New(), pool: a.pool, srv: New(Deps{Config: a.srv.cfg, Pool: a.pool, Host: "test-host"})}
+	b.srv.Routes(b.e)
+	admin := authtest.Token(t, a.pool, auth.RoleAdmin)
+	me := func(app *testApp, r request) int {
+		t.Helper()
+		r.path = "/api/v1/auth/me"
+		return app.do(t, r).Code
+	}
+	patch := func(path, body string) {
+		t.Helper()
+		rec := a.do(t, request{method: http.MethodPatch, path: path, bearer: admin, header: map[string]string{"Content-Type": "application/json"},
+			body: strings.NewReader(body)})
+		if rec.Code != http.StatusOK {
+			t.Fatalf("PATCH %s %s on replica A: %d %s", path, body, rec.Code, rec.Body)
+		}
+	}
+
+	// A token revoked on A.
+	u, _ := authtest.User(t, a.pool, auth.RoleAdmin)
+	token, tok, err := a.srv.users.CreateToken(context.Background(), u.ID, "script", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := me(b, request{bearer: token}); code != http.StatusOK {
+		t.Fatalf("the token on replica B: %d", code)
+	}
+	if rec := a.do(t, request{method: http.MethodDelete, path: fmt.Sprintf("/api/v1/tokens/%d", tok.ID), bearer: admin}); rec.Code != http.StatusOK {
+		t.Fatalf("revoke on replica A: %d %s", rec.Code, rec.Body)
+	}
+	if code := me(b, request{bearer: token}); code != http.StatusUnauthorized {
+		t.Errorf("the token revoked on A, on replica B: %d, want 401", code)
+	}
+
+	// A role changed and an account disabled on A: B's session follows.
+	v, cookie := authtest.Session(t, a.pool, b.e, auth.RoleAdmin)
+	if code := b.do(t, request{path: "/settings/users", cookie: cookie, header: map[string]string{"Accept": "text/html"}}).Code; code != http.StatusOK {
+		t.Fatalf("the admin's session on replica B: %d", code)
+	}
+	patch(fmt.Sprintf("/api/v1/users/%d", v.ID), `{"role": "viewer"}`)
+	if code := b.do(t, request{path: "/settings/users", cookie: cookie, header: map[string]string{"Accept": "text/html"}}).Code; code != http.StatusForbidden {
+		t.Errorf("demoted on A, the settings on replica B: %d, want 403", code)
+	}
+	patch(fmt.Sprintf("/api/v1/users/%d", v.ID), `{"disabled": true}`)
+	if code := me(b, request{cookie: cookie}); code != http.StatusUnauthorized {
+		t.Errorf("disabled on A, the session on replica B: %d, want 401", code)
+	}
+
+	// A logout on A ends the session on B.
+	_, cookie = authtest.Session(t, a.pool, a.e, auth.RoleViewer)
+	if code := me(b, request{cookie: cookie}); code != http.StatusOK {
+		t.Fatalf("the session on replica B: %d", code)
+	}
+	a.do(t, request{method: http.MethodPost, path: "/logout", cookie: cookie, header: map[string]string{"Sec-Fetch-Site": "same-origin"}})
+	if code := me(b, request{cookie: cookie}); code != http.StatusUnauthorized {
+		t.Errorf("logged out on A, the session on replica B: %d, want 401", code)
+	}
+}
