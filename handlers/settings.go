@@ -53,10 +53,14 @@ func readForm(c echo.Context, id string, fields ...string) (views.Form, error) {
 // done ends a successful form: back to the page (303, so a reload does not post again), which
 // shows the flash once.
 func (s *Server) done(c echo.Context, to, flash string) error {
-	if err := s.startSession(c); err != nil {
-		return err
+	// A script posting a form with a bearer token has no session to keep a flash in, and must
+	// not get one for it.
+	if p := principal(c); p != nil && p.Via == "session" {
+		if err := s.startSession(c); err != nil {
+			return err
+		}
+		s.sessions.Put(c.Request().Context(), sessionFlashKey, flash)
 	}
-	s.sessions.Put(c.Request().Context(), sessionFlashKey, flash)
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
