@@ -255,7 +255,7 @@ func httptestLogin(t *testing.T, ts *httptest.Server, email string) int {
 // logout) the other refuses on the next request, though it had just confirmed the credential.
 func TestChangesTakeEffectOnEveryReplicaAtOnce(t *testing.T) {
 	a := newTestApp(t, nil)
-	b := &testApp{e: echo.New(), pool: a.pool, srv: New(Deps{Config: a.srv.cfg, Pool: a.pool, Host: "test-host"})}
+	b := &testApp{e: echo.New(), pool: a.pool, srv: New(Deps{Options: a.srv.cfg, Pool: a.pool, Host: "test-host"})}
 	b.srv.Routes(b.e)
 	admin := authtest.Token(t, a.pool, auth.RoleAdmin)
 	me := func(app *testApp, r request) int {
