@@ -196,7 +196,7 @@ func (h *fleetHub) url() string { return "http://" + h.addr }
 func (h *fleetHub) start() {
 	h.t.Helper()
 	h.proc = startProc(h.t, "hub", h.env, "serve")
-	eventually(h.t, "the hub answers /healthz", time.Minute, func() bool {
+	eventually(h.t, "the hub answers /healthz", 2*time.Minute, func() bool {
 		res, err := http.Get(h.url() + "/healthz")
 		if err == nil {
 			res.Body.Close()
@@ -310,7 +310,7 @@ func TestFleetLosesNothingThroughHubAndDatabaseOutages(t *testing.T) {
 		"web-1": startAgent(t, hub, "web-1", web, webSpool),
 		"db-1":  startAgent(t, hub, "db-1", db, filepath.Join(dir, "db-1")),
 	}
-	eventually(t, "both agents' samples stored under their hosts", time.Minute, func() bool {
+	eventually(t, "both agents' samples stored under their hosts", 2*time.Minute, func() bool {
 		return len(stored(t, pool, "web-1")) >= 3 && len(stored(t, pool, "db-1")) >= 3
 	})
 
@@ -563,7 +563,7 @@ func TestHubServesTLSAndReloadsItOnSIGHUP(t *testing.T) {
 	hub.env = []string{"DATABASE_URL=" + pg.url, "HTTP_ADDR=" + hub.addr, "JOBS_ENABLED=false", "INFRADASH_HOST=hub",
 		"COLLECT_INTERVAL=1s", "AGENT_SPOOL_DIR=" + filepath.Join(dir, "hub-spool"), "TLS_CERT_FILE=" + certFile, "TLS_KEY_FILE=" + keyFile}
 	hub.proc = startProc(t, "hub", hub.env, "serve")
-	eventually(t, "the hub serves HTTPS", time.Minute, func() bool {
+	eventually(t, "the hub serves HTTPS", 2*time.Minute, func() bool {
 		conn, err := tls.Dial("tcp", hub.addr, &tls.Config{InsecureSkipVerify: true})
 		if err == nil {
 			conn.Close()
@@ -593,7 +593,7 @@ func TestHubServesTLSAndReloadsItOnSIGHUP(t *testing.T) {
 	defer pool.Close()
 	startProc(t, "agent web-1", []string{"HUB_URL=" + hubURL, "AGENT_TOKEN=" + token, "AGENT_CA_FILE=" + certFile,
 		"AGENT_SPOOL_DIR=" + filepath.Join(dir, "web-1")}, "agent")
-	eventually(t, "web-1's samples stored over HTTPS", time.Minute, func() bool { return len(stored(t, pool, "web-1")) >= 2 })
+	eventually(t, "web-1's samples stored over HTTPS", 2*time.Minute, func() bool { return len(stored(t, pool, "web-1")) >= 2 })
 
 	// A renewed certificate replaces the files; SIGHUP makes the hub serve it.
 	renewedCert, renewedKey, renewed := selfSigned(t, dir, "renewed")
@@ -605,7 +605,7 @@ func TestHubServesTLSAndReloadsItOnSIGHUP(t *testing.T) {
 	if err := hub.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the renewed certificate served after SIGHUP", 30*time.Second, func() bool {
+	eventually(t, "the renewed certificate served after SIGHUP", 2*time.Minute, func() bool {
 		return bytes.Equal(servedCertificate(t, hub.addr), renewed)
 	})
 	if !strings.Contains(hub.proc.logs(), "TLS certificate reloaded") {
