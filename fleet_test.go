@@ -573,6 +573,11 @@ func TestHubServesTLSAndReloadsItOnSIGHUP(t *testing.T) {
 	if !bytes.Equal(servedCertificate(t, hub.addr), first) {
 		t.Fatal("the hub does not serve TLS_CERT_FILE")
 	}
+	// The container's HEALTHCHECK probes the same listener, now over TLS.
+	if out, err := binary(t, buildBinary(t), []string{"HTTP_ADDR=" + hub.addr, "TLS_CERT_FILE=" + certFile, "TLS_KEY_FILE=" + keyFile},
+		"healthcheck").CombinedOutput(); err != nil || !strings.Contains(string(out), "https://") {
+		t.Errorf("healthcheck against the HTTPS hub: %v\n%s", err, out)
+	}
 	token := hub.enrol("web-1")
 	hubURL := "https://" + hub.addr
 	check := func(extra ...string) (string, int) {
