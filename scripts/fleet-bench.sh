@@ -6,7 +6,8 @@
 #      PostgreSQL's, ingest latency percentiles, errors, bytes per sample on the wire.
 #   2. capacity: 25,000 simulated hosts at 5 s (5,000 samples/s) for a minute: errors, the rate
 #      held, latency.
-#   3. the real `infradash agent` (5 s interval) against that hub: CPU and RSS after a warm-up.
+#   3. the database: bytes per sample and per host-day of each history table, WAL per sample.
+#   4. the real `infradash agent` (5 s interval) against that hub: CPU and RSS after a warm-up.
 # cmd/fleetsim is the simulator. FLEET_WARMUP, FLEET_DURATION, FLEET_HOSTS, FLEET_CAPACITY_HOSTS,
 # AGENT_WARMUP and AGENT_MEASURE (seconds, or host counts) change the run. Stops what it started.
 set -euo pipefail
@@ -23,7 +24,11 @@ source scripts/private-server.sh
 
 start_server COLLECT_INTERVAL=5s JOBS_ENABLED=true
 token=$(cd "$work" && "$root/bin/infradash" token create --email "$ADMIN_EMAIL" --name fleet-bench --ttl 2h)
-pgpid=$(head -1 "$work/.data/postgres/postmaster.pid")
+# The private database's URL, as serve prints it; its host= is the data folder. fleetsim enrols
+# the simulated hosts there, as `infradash host add` does (the API takes 60 changes a minute).
+dburl=$(grep -o 'Database: [^ ]*' "$work/serve.log" | head -1 | cut -d' ' -f2)
+pgdir=$(python3 -c 'import sys, urllib.parse as u; print(u.parse_qs(u.urlparse(sys.argv[1]).query)["host"][0])' "$dburl")
+pgpid=$(head -1 "$pgdir/postmaster.pid")
 agent_pid=""
 stop_all() {
   if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then kill -TERM "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; fi
@@ -32,7 +37,7 @@ stop_all() {
 trap stop_all EXIT
 
 sim() { # sim HOSTS: one fleetsim run; its "result" line goes to $work/result-HOSTS
-  bin/fleetsim -hub "$base" -admin-token "$token" -hosts "$1" -interval 5s -warmup "${fwarm}s" -duration "${fdur}s" \
+  bin/fleetsim -hub "$base" -database-url "$dburl" -hosts "$1" -interval 5s -warmup "${fwarm}s" -duration "${fdur}s" \
     -hub-pid "$pid" -db-pid "$pgpid" | tee "$work/sim-$1"
   grep '^result ' "$work/sim-$1" >"$work/result-$1"
 }
@@ -40,10 +45,34 @@ field() { # field FILE NAME: a value of a result line
   tr ' ' '\n' <"$1" | awk -F= -v k="$2" '$1 == k {print $2}'
 }
 
+sql() { psql "$dburl" -XAtq -c "$1"; }
+wal() { sql "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
+wal0=$(wal)
 echo "== $hosts simulated hosts at 5 s: ${fwarm}s warm-up, ${fdur}s measured (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 sim "$hosts" || true
+wal1=$(wal)
+conns=$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
 echo "== capacity: $capacity simulated hosts at 5 s: ${fwarm}s warm-up, ${fdur}s measured (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 sim "$capacity" || true
+wal2=$(wal)
+
+# What a sample costs the database: each table's bytes (indexes and TOAST included) per row, a
+# host-day being 17,280 samples at 5 s; the WAL written per sample stored; and how many of
+# host_state's updates were HOT (no index entries written).
+echo "== the database after both runs"
+sql "CHECKPOINT" >/dev/null
+sql "VACUUM ANALYZE system_metrics_history, process_metrics_history, infrastructure_health, host_state" >/dev/null
+sql "SELECT relname, n_live_tup, pg_total_relation_size(relid),
+            round(pg_total_relation_size(relid)::numeric / greatest(n_live_tup, 1)),
+            round(pg_total_relation_size(relid)::numeric / greatest(n_live_tup, 1) * 17280 / 1048576, 2)
+     FROM pg_stat_user_tables
+     WHERE relname IN ('system_metrics_history', 'process_metrics_history', 'infrastructure_health')
+     ORDER BY relname" | awk -F'|' 'BEGIN {printf "%-26s %10s %14s %14s %16s\n", "table", "rows", "bytes", "bytes/sample", "MB/host-day"}
+       {printf "%-26s %10d %14d %14d %16.2f\n", $1, $2, $3, $4, $5}' | tee "$work/storage"
+sql "SELECT 'host_state: ' || n_live_tup || ' rows, ' || pg_size_pretty(pg_total_relation_size(relid)) || ', '
+            || n_tup_upd || ' updates, ' || round(100.0 * n_tup_hot_upd / greatest(n_tup_upd, 1), 1) || ' % HOT'
+     FROM pg_stat_user_tables WHERE relname = 'host_state'"
+echo "database connections of the hub after the first run: $conns"
 
 echo "== the real infradash agent at a 5 s interval: ${awarm}s warm-up, then ${ameasure}s measured"
 agent_token=$(cd "$work" && "$root/bin/infradash" host add bench-agent --quiet)
@@ -74,6 +103,9 @@ stored=$(curl -fsS -H "Authorization: Bearer $token" "$base/api/v1/hosts/bench-a
 echo "agent:      $stored on the hub"
 
 r1="$work/result-$hosts" r2="$work/result-$capacity"
+walper() { # walper FROM TO RESULT: WAL bytes per stored sample
+  awk -v a="$1" -v b="$2" -v n="$(field "$3" samples)" 'BEGIN { if (n > 0) printf "%d", (b - a) / n; else print "?" }'
+}
 ok() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { if ((op == "<=" && v + 0 <= t + 0) || (op == ">=" && v + 0 >= t + 0)) print "met"; else print "MISSED" }'; }
 echo
 echo "== issue 13 and 11 targets (2 cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -86,12 +118,16 @@ if [ -s "$r1" ]; then
   row "hub CPU per ingested sample (at $hosts hosts)" "$(field "$r1" hub_us_per_sample) µs" ""
   row "PostgreSQL CPU per ingested sample (at $hosts hosts)" "$(field "$r1" db_us_per_sample) µs" ""
   row "bytes per sample on the wire (gzip) <= 2 KB" "$(field "$r1" bytes_per_sample) B" "$(ok "$(field "$r1" bytes_per_sample)" 2048 '<=')"
+  row "WAL per sample stored (at $hosts hosts)" "$(walper "$wal0" "$wal1" "$r1") B" ""
 fi
 if [ -s "$r2" ]; then
   row "capacity: >= 5,000 samples/s for ${fdur}s, zero errors" "$(field "$r2" rate)/s, $(field "$r2" errors) errors" \
     "$( [ "$(field "$r2" errors)" = 0 ] && ok "$(field "$r2" rate)" 5000 '>=' || echo MISSED)"
   row "capacity: ingest p99 (no target)" "$(field "$r2" p99_ms) ms" ""
   row "capacity: hub CPU per ingested sample" "$(field "$r2" hub_us_per_sample) µs" ""
+  row "capacity: PostgreSQL CPU per ingested sample" "$(field "$r2" db_us_per_sample) µs" ""
+  row "capacity: WAL per sample stored" "$(walper "$wal1" "$wal2" "$r2") B" ""
+  row "capacity: batches waiting for a free sender, p99" "$(field "$r2" late_p99_ms) ms" ""
 fi
 row "agent idle at 5 s: CPU <= 0.2 % of one core" "$agent_cpu %" "$(ok "$agent_cpu" 0.2 '<=')"
 row "agent idle at 5 s: RSS <= 15 MB" "$agent_rss MB" "$(ok "$agent_rss" 15 '<=')"
