@@ -46,7 +46,7 @@ bench: build ## Go benchmarks, load tests of the real server and of a simulated 
 
 screenshots: ## retake docs/screenshots/*.png (the dashboard and the settings pages, desktop and phone, light and dark) in headless Chromium
 	scripts/ensure-deps.sh postgres chromium
-	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestDashboardInChromium|TestFleetInChromium|TestSettingsInChromium' ./browsertest/
+	INFRADASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestDashboardInChromium|TestFleetInChromium|TestSettingsInChromium|TestAlertRulesChannelsAndSilencesInChromium' ./browsertest/
 
 clean: ## remove the binary and the installed linters (keeps .data, the private database)
 	rm -rf bin .tools

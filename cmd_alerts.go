@@ -50,7 +50,12 @@ func alertsRun(ctx context.Context, env *environment, args []string) error {
 		return sendTest(ctx, env, cfg.BaseURL, notifiersFor(cfg))
 	}
 	return withDatabase(ctx, env, func(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool) error {
-		ev := alerts.New(alerts.Deps{DB: pool, Rules: alerts.RulesFrom(cfg), Notifiers: notifiersFor(cfg), BaseURL: cfg.BaseURL, Logger: log})
+		resolver, err := newResolver(ctx, cfg, pool, log)
+		if err != nil {
+			return err
+		}
+		ev := alerts.New(alerts.Deps{DB: pool, Rules: alerts.RulesFrom(cfg), Resolver: resolver, Notifiers: notifiersFor(cfg),
+			Channels: newChannelStore(ctx, cfg, pool, log).Load, BaseURL: cfg.BaseURL, Logger: log})
 		rep, err := ev.Run(ctx, *dryRun)
 		for _, c := range rep.Changes {
 			if c.Action == alerts.Update {

@@ -17,7 +17,6 @@ import (
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/handlers"
-	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/store"
 	"github.com/infradash/infradash/telemetry"
@@ -71,13 +70,18 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	}
 	metrics := telemetry.New()
 
-	thresholds := cfg.Thresholds
-	thresholdsFor := func(string) health.Thresholds { return thresholds }
 	if err := fleet.NewRegistry(pool, nil).EnsureLocal(ctx, cfg.Host); err != nil {
 		return err
 	}
-	view := fleet.New(fleet.Options{DB: pool, DownAfter: cfg.HostDownAfter, Thresholds: thresholdsFor, Logger: log})
-	st := store.New(pool, store.Options{Thresholds: thresholdsFor, Observe: view.Observe, Logger: log})
+	// One resolver of thresholds for the fleet's view, the stored health rows, the pages and the
+	// alerts: the environment's levels under the alert rules.
+	resolver, err := newResolver(ctx, cfg, pool, log)
+	if err != nil {
+		return err
+	}
+	chans := newChannelStore(ctx, cfg, pool, log)
+	view := fleet.New(fleet.Options{DB: pool, DownAfter: cfg.HostDownAfter, Thresholds: resolver.Thresholds, Logger: log})
+	st := store.New(pool, store.Options{Thresholds: view.Thresholds, Observe: view.Observe, Logger: log})
 	col := collector.New(collector.Options{Host: cfg.Host, Interval: cfg.CollectInterval, Version: ver, Logger: log})
 	local, err := newLocalAgent(cfg, col, st, view, ver, log)
 	if err != nil {
@@ -88,7 +92,7 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	}
 	// The built-in notifiers, built once: the jobs send through them and the test alert too.
 	notifiers := notify.FromURLs(cfg.SlackWebhookURL, cfg.AlertWebhookURL, notify.Options{})
-	sched, err := startJobs(cfg, pool, notifiers, log, metrics.Registry(), reporter)
+	sched, err := startJobs(cfg, pool, notifiers, log, metrics.Registry(), reporter, resolver, chans)
 	if err != nil {
 		return err
 	}
@@ -102,6 +106,11 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	go func() {
 		defer close(viewed)
 		view.Run(bgCtx)
+	}()
+	resolved := make(chan struct{})
+	go func() {
+		defer close(resolved)
+		resolver.Run(bgCtx)
 	}()
 	// However serve ends (signal, HTTP server failure), and after the HTTP server has stopped:
 	// the local agent stops (what it has not stored stays in its spool for the next start) while
@@ -117,6 +126,7 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 		stopBackground()
 		<-collected
 		<-viewed
+		<-resolved
 		if err := local.close(); err != nil {
 			log.Error("close the spool", "err", err)
 		}
@@ -127,8 +137,9 @@ func runServer(ctx context.Context, env *environment, cfg config.Config, log *sl
 	opts := handlerOptions(cfg)
 	srv := handlers.New(handlers.Deps{
 		Options: opts, Pool: pool, Logger: log, Host: cfg.Host, Version: ver, Store: st, Fleet: view,
-		Thresholds: thresholds, Sessions: handlers.NewSessionManager(opts, pool), Users: users, Notifiers: notifiers,
-		Metrics: metrics, Reporter: reporter,
+		Thresholds: cfg.Thresholds, Rules: resolver, Channels: chans, Sessions: handlers.NewSessionManager(opts, pool), Users: users,
+		Notifiers: notifiers,
+		Metrics:   metrics, Reporter: reporter,
 	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -188,7 +199,8 @@ func handlerOptions(cfg config.Config) handlers.Options {
 	return handlers.Options{
 		Production: cfg.Production(), BaseURL: cfg.BaseURL, CollectInterval: cfg.CollectInterval,
 		CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies, SessionLifetime: cfg.SessionLifetime,
-		SecretKey: cfg.SecretKey, MetricsToken: cfg.MetricsToken, HostDownAfter: cfg.HostDownAfter,
+		SecretKey: cfg.SecretKey, SecretGenerated: cfg.SecretGenerated, AlertHysteresis: cfg.AlertHysteresis,
+		BuiltinChannels: handlers.BuiltinChannelsOf(cfg.SlackWebhookURL, cfg.AlertWebhookURL), MetricsToken: cfg.MetricsToken, HostDownAfter: cfg.HostDownAfter,
 		RetentionDays: cfg.RetentionDays, LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout,
 	}
 }

@@ -17,14 +17,20 @@ import (
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/rules"
 )
 
 // Rules are the thresholds and timings of alerting: a value, passed to every evaluation, so the
 // thresholds of the alerts are always those of the health score and the charts.
 type Rules struct {
-	// Thresholds are the levels the health score uses too; an alert's metric is a health kind
-	// (cpu, memory, disk).
-	Thresholds     health.Thresholds
+	// Thresholds are the levels the health score uses too, for a host no rule speaks of (For
+	// answers for the others); an alert's metric is a health kind (cpu, memory, swap, load,
+	// temperature, disk).
+	Thresholds health.Thresholds
+	// For is a host's effective thresholds (the alert rules over Thresholds; DownAfter its
+	// host_down delay); nil applies Thresholds and HostDownAfter to every host. Run sets it from
+	// the Evaluator's resolver for the evaluation.
+	For            func(host string) health.Thresholds
 	Window         time.Duration // the mean is taken over this much recent history
 	Cooldown       time.Duration // least time between two notices about one series
 	RepeatInterval time.Duration // reminders while firing and unacknowledged
@@ -35,6 +41,23 @@ type Rules struct {
 	// HostDownAfter is HOST_DOWN_AFTER: an enrolled host that has sent nothing this long is down
 	// (a host_down alert). 0 raises none.
 	HostDownAfter time.Duration
+}
+
+// thresholdsOf is what host is judged against.
+func (r Rules) thresholdsOf(host string) health.Thresholds {
+	if r.For != nil {
+		return r.For(host)
+	}
+	return r.Thresholds
+}
+
+// downAfterOf is how long host may be silent before it is down: its host_down rule, else
+// HostDownAfter.
+func (r Rules) downAfterOf(host string) time.Duration {
+	if d := r.thresholdsOf(host).DownAfter; d > 0 && r.For != nil {
+		return d
+	}
+	return r.HostDownAfter
 }
 
 // MetricHostDown is the alert of an enrolled host that has sent nothing for HostDownAfter.
@@ -130,7 +153,7 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 	for _, m := range means {
 		key := seriesKey{m.Host, m.Metric, m.Subject}
 		reporting[key] = true
-		th, ok := r.Thresholds.For(m.Metric)
+		th, ok := r.thresholdsOf(m.Host).Of(m.Metric, m.Subject)
 		if !ok {
 			continue
 		}
@@ -173,7 +196,7 @@ func Decide(means []Mean, open []queries.InfrastructureAlert, r Rules, now time.
 			continue
 		}
 		threshold := a.Threshold
-		if th, ok := r.Thresholds.For(string(a.Metric)); ok {
+		if th, ok := r.thresholdsOf(a.Host).Of(string(a.Metric), a.Subject); ok {
 			threshold = th.Warning
 		}
 		changes = append(changes, Change{Action: Resolve, NoData: true, AlertID: a.ID, Host: a.Host, Metric: string(a.Metric),
@@ -192,7 +215,7 @@ type Silence = queries.HostsLastSeenRow
 // finds it sending again resolves it, its value the longest silence it measured. A removed host
 // is not among seen either: removing it closed its alerts.
 func DecideHostsDown(seen []Silence, open []queries.InfrastructureAlert, r Rules, now time.Time) []Change {
-	if r.HostDownAfter <= 0 {
+	if r.HostDownAfter <= 0 && r.For == nil {
 		return nil
 	}
 	byHost := map[string]queries.InfrastructureAlert{}
@@ -203,14 +226,18 @@ func DecideHostsDown(seen []Silence, open []queries.InfrastructureAlert, r Rules
 	}
 	var changes []Change
 	for _, h := range seen {
+		after := r.downAfterOf(h.Name)
 		silent := now.Sub(h.ReceivedAt)
 		c := Change{Host: h.Name, Metric: MetricHostDown, Severity: health.Critical, Value: silent.Seconds(),
-			Threshold: r.HostDownAfter.Seconds(), Since: now}
+			Threshold: after.Seconds(), Since: now}
 		a, isOpen := byHost[h.Name]
 		if isOpen {
 			c.AlertID, c.Since = a.ID, a.StartedAt
 		}
-		switch down := silent > r.HostDownAfter; {
+		if after <= 0 && !isOpen {
+			continue
+		}
+		switch down := after > 0 && silent > after; {
 		case down && !isOpen:
 			c.Action = Open
 		case down:
@@ -249,10 +276,11 @@ func thresholdOf(l health.Level, s health.Status) float64 {
 // Report is what one Run did.
 type Report struct {
 	Changes    []Change
-	Notified   int // notifications delivered
-	Failed     int // notifications that could not be delivered; retried next run
+	Notified   int // notices delivered to every channel they were for
+	Failed     int // notices some channel could not get; retried next run on those only
 	Suppressed int // notifications held back by the cooldown
-	Dropped    int // notifications dropped because no notifier is configured
+	Silenced   int // notices held back by a silence; they go out once it ends, if still due
+	Dropped    int // notifications dropped because no channel is configured, or none is for them
 	Errors     []string
 }
 
@@ -262,15 +290,18 @@ func (r Report) String() string {
 	for _, c := range r.Changes {
 		counts[c.Action]++
 	}
-	return fmt.Sprintf("opened %d, escalated %d, de-escalated %d, reminders %d, resolved %d, waiting for a covered window %d; notifications sent %d, failed %d, held by cooldown %d, dropped (no notifier) %d",
-		counts[Open], counts[Escalate], counts[Deescalate], counts[Remind], counts[Resolve], counts[Wait], r.Notified, r.Failed, r.Suppressed, r.Dropped)
+	return fmt.Sprintf("opened %d, escalated %d, de-escalated %d, reminders %d, resolved %d, waiting for a covered window %d; notifications sent %d, failed %d, held by cooldown %d, held by silences %d, dropped (no channel) %d",
+		counts[Open], counts[Escalate], counts[Deescalate], counts[Remind], counts[Resolve], counts[Wait], r.Notified, r.Failed, r.Suppressed, r.Silenced, r.Dropped)
 }
 
 // Evaluator runs the alert job.
 type Evaluator struct {
 	q         *queries.Queries
+	db        queries.DBTX
 	rules     Rules
+	resolver  *rules.Resolver
 	notifiers []*notify.Notifier
+	channels  func(context.Context) ([]notify.Channel, error)
 	baseURL   string
 	now       func() time.Time
 	log       *slog.Logger
@@ -278,12 +309,19 @@ type Evaluator struct {
 
 // Deps are an Evaluator's collaborators.
 type Deps struct {
-	DB        queries.DBTX
-	Rules     Rules
+	DB    queries.DBTX
+	Rules Rules
+	// Resolver gives each host's thresholds (the alert rules over Rules.Thresholds); nil judges
+	// every host by Rules.Thresholds.
+	Resolver *rules.Resolver
+	// Notifiers are the built-in channels (SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL): every host, every
+	// severity.
 	Notifiers []*notify.Notifier
-	BaseURL   string // links in notifications point to the host's page under BaseURL
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Channels, when set, reads the channels set in /settings/channels at each run.
+	Channels func(context.Context) ([]notify.Channel, error)
+	BaseURL  string // links in notifications point to the host's page under BaseURL
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // New builds an Evaluator.
@@ -294,7 +332,23 @@ func New(d Deps) *Evaluator {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Evaluator{q: queries.New(d.DB), rules: d.Rules, notifiers: d.Notifiers, baseURL: d.BaseURL, now: d.Now, log: d.Logger}
+	return &Evaluator{q: queries.New(d.DB), db: d.DB, rules: d.Rules, resolver: d.Resolver, notifiers: d.Notifiers, channels: d.Channels,
+		baseURL: d.BaseURL, now: d.Now, log: d.Logger}
+}
+
+// BuiltinChannels are the notifiers of the environment as channels: for every host and severity,
+// their delivery state kept under env:NAME.
+func BuiltinChannels(ns []*notify.Notifier) []notify.Channel {
+	out := make([]notify.Channel, 0, len(ns))
+	seen := map[string]int{}
+	for _, n := range ns {
+		key := "env:" + n.Name()
+		if seen[n.Name()]++; seen[n.Name()] > 1 {
+			key += fmt.Sprintf("-%d", seen[n.Name()])
+		}
+		out = append(out, notify.Channel{Key: key, Name: n.Name(), Notifier: n, MinSeverity: health.Warning, Builtin: true})
+	}
+	return out
 }
 
 // AlertsURL is the page where the alerts are listed.
@@ -304,6 +358,14 @@ func AlertsURL(baseURL string) string { return baseURL + "/observability?tab=ale
 // alerts. The path is views.HostURL's, which alerts may not import.
 func HostURL(baseURL, host string) string {
 	return baseURL + "/observability/hosts/" + url.PathEscape(host)
+}
+
+// world is what a run knows beyond the samples: the hosts' labels, the silences in force, the
+// channels.
+type world struct {
+	labels   map[string]map[string]string
+	silences []rules.Silence
+	channels []notify.Channel
 }
 
 // Run evaluates the window ending now, stores the changes and delivers pending notifications.
@@ -323,7 +385,20 @@ func (e *Evaluator) Run(ctx context.Context, dryRun bool) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("alerts: open alerts: %w", err)
 	}
-	rep := Report{Changes: append(Decide(means, open, e.rules, now), DecideHostsDown(seen, open, e.rules, now)...)}
+	w, err := e.world(ctx, now)
+	if err != nil {
+		return Report{}, err
+	}
+	r := e.rules
+	if e.resolver != nil {
+		// The rules as they are now, whichever replica changed them: the next evaluation after a
+		// change already judges by it.
+		if err := e.resolver.Refresh(ctx); err != nil {
+			return Report{}, fmt.Errorf("alerts: %w", err)
+		}
+		r.For = func(host string) health.Thresholds { return e.resolver.Thresholds(host, w.labels[host]) }
+	}
+	rep := Report{Changes: append(Decide(means, open, r, now), DecideHostsDown(seen, open, r, now)...)}
 	if dryRun {
 		return rep, nil
 	}
@@ -332,7 +407,27 @@ func (e *Evaluator) Run(ctx context.Context, dryRun bool) (Report, error) {
 			return rep, fmt.Errorf("alerts: %s %s %s on %s: %w", c.Action, c.Metric, c.Subject, c.Host, err)
 		}
 	}
-	return rep, e.deliver(ctx, now, &rep)
+	return rep, e.deliver(ctx, now, w, &rep)
+}
+
+func (e *Evaluator) world(ctx context.Context, now time.Time) (world, error) {
+	var w world
+	var err error
+	if w.labels, err = rules.HostLabels(ctx, e.db); err != nil {
+		return w, fmt.Errorf("alerts: %w", err)
+	}
+	if w.silences, err = rules.ActiveSilences(ctx, e.db, now); err != nil {
+		return w, fmt.Errorf("alerts: %w", err)
+	}
+	w.channels = BuiltinChannels(e.notifiers)
+	if e.channels != nil {
+		more, err := e.channels(ctx)
+		if err != nil {
+			return w, fmt.Errorf("alerts: channels: %w", err)
+		}
+		w.channels = append(w.channels, more...)
+	}
+	return w, nil
 }
 
 func (e *Evaluator) apply(ctx context.Context, c Change, now time.Time) error {
@@ -370,24 +465,51 @@ func (e *Evaluator) apply(ctx context.Context, c Change, now time.Time) error {
 // claimant died goes out a few minutes late rather than never.
 const claimLease = 5 * time.Minute
 
-func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) error {
+// Wants reports whether channel c is to be told notice kind about an alert of severity on the
+// host with these labels: its severity and scope, or (for the step back to warning and the end
+// of an alert) that it was told about the alert before, whatever its minimum severity.
+func Wants(c notify.Channel, kind notify.Kind, severity health.Status, host string, labels map[string]string, told bool) bool {
+	if told && (kind == notify.Deescalated || kind == notify.Resolved) {
+		return true
+	}
+	if c.MinSeverity == health.Critical && severity != health.Critical {
+		return false
+	}
+	if c.Host != "" && c.Host != host {
+		return false
+	}
+	return rules.Selector(c.Labels).Matches(labels)
+}
+
+// deliver sends each pending notice to every channel it is for that does not have it yet. A
+// notice is done when every one of them has it; one that reached some channels and failed on
+// others stays pending, and the next run tries those others only (alert_deliveries keeps each
+// channel's outcome), so nobody gets it twice.
+func (e *Evaluator) deliver(ctx context.Context, now time.Time, w world, rep *Report) error {
 	pending, err := e.q.PendingNotifications(ctx, now.Add(-e.rules.Cooldown))
 	if err != nil {
 		return fmt.Errorf("alerts: pending notifications: %w", err)
 	}
 	for _, p := range pending {
 		kind := notify.Kind(p.PendingNotification.String)
-		if len(e.notifiers) == 0 {
+		if len(w.channels) == 0 {
 			rep.Dropped++
 			if err := e.q.DropPendingNotification(ctx, p.ID); err != nil {
 				return fmt.Errorf("alerts: drop notification of alert %d: %w", p.ID, err)
 			}
 			continue
 		}
+		labels := w.labels[p.Host]
+		if rules.Matching(w.silences, p.Host, labels, string(p.Metric), now) != nil {
+			rep.Silenced++
+			continue
+		}
 		// A change of severity (either way) and the resolution notice go out at once: they correct
 		// what the operator was last told. Hysteresis keeps them from flapping. The rest wait out
-		// the cooldown.
-		if p.InCooldown && (kind == notify.Opened || kind == notify.Reminder) {
+		// the cooldown, unless the notice already went out on some channel: finishing its round
+		// is not a new notice.
+		finishing := p.NotifiedSeq == p.NoticeSeq
+		if p.InCooldown && !finishing && (kind == notify.Opened || kind == notify.Reminder) {
 			rep.Suppressed++
 			continue
 		}
@@ -399,37 +521,88 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rep *Report) err
 		} else if err != nil {
 			return fmt.Errorf("alerts: claim notification of alert %d: %w", p.ID, err)
 		}
-		m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
-			Severity: health.Status(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: HostURL(e.baseURL, p.Host),
-			NoData: kind == notify.Resolved && p.Resolution.String == resolutionNoData}
-		results := notify.SendAll(ctx, e.notifiers, m)
-		attempts, delivered, errText := 0, false, ""
-		for _, r := range results {
-			attempts += r.Attempts
-			if r.Err == nil {
-				delivered = true
-				continue
-			}
-			errText = joinErr(errText, r.Err.Error())
-			e.log.Warn("alert notification failed", "alert", p.ID, "notifier", r.Notifier, "attempts", r.Attempts, "err", r.Err)
+		if err := e.deliverOne(ctx, now, w, p, kind, labels, rep); err != nil {
+			return err
 		}
-		// Delivered through at least one notifier counts as delivered: retrying would repeat the
-		// notice on the notifiers that did get it. A failure on another stays in delivery_error.
-		if delivered {
-			if errText != "" {
-				e.log.Warn("alert notification reached only some notifiers; the others will not get it (a retry would repeat it on those that did)",
-					"alert", p.ID, "kind", kind, "err", errText)
+	}
+	return nil
+}
+
+func (e *Evaluator) deliverOne(ctx context.Context, now time.Time, w world, p queries.PendingNotificationsRow, kind notify.Kind,
+	labels map[string]string, rep *Report) error {
+	past, err := e.q.NoticeDeliveries(ctx, queries.NoticeDeliveriesParams{AlertID: p.ID, Seq: p.NoticeSeq})
+	if err != nil {
+		return fmt.Errorf("alerts: deliveries of alert %d: %w", p.ID, err)
+	}
+	told, has := map[string]bool{}, map[string]bool{}
+	for _, d := range past {
+		if d.Status == "delivered" {
+			told[d.Channel] = true
+			if d.NoticeSeq == p.NoticeSeq {
+				has[d.Channel] = true
 			}
-			rep.Notified++
-			err = e.q.MarkDelivered(ctx, queries.MarkDeliveredParams{ID: p.ID, Now: now, Error: errText, Attempts: int32(attempts)})
+		}
+	}
+	var todo []notify.Channel
+	targets := 0
+	for _, c := range w.channels {
+		if !Wants(c, kind, health.Status(p.Severity), p.Host, labels, told[c.Key]) {
+			continue
+		}
+		targets++
+		if !has[c.Key] {
+			todo = append(todo, c)
+		}
+	}
+	if targets == 0 {
+		rep.Dropped++
+		return e.q.DropPendingNotification(ctx, p.ID)
+	}
+	m := notify.Message{Kind: kind, AlertID: p.ID, Host: p.Host, Metric: string(p.Metric), Subject: p.Subject,
+		Severity: health.Status(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: HostURL(e.baseURL, p.Host),
+		NoData: kind == notify.Resolved && p.Resolution.String == resolutionNoData}
+	attempts, errText, delivered := 0, "", len(has) > 0
+	for _, c := range todo {
+		r := notify.Result{Notifier: c.Name}
+		if c.Notifier == nil {
+			r.Err = fmt.Errorf("%s: %w", c.Name, c.Err)
 		} else {
-			rep.Failed++
-			rep.Errors = append(rep.Errors, fmt.Sprintf("alert %d: %s", p.ID, errText))
-			err = e.q.MarkDeliveryFailed(ctx, queries.MarkDeliveryFailedParams{ID: p.ID, Error: errText, Attempts: int32(attempts)})
+			r = c.Notifier.Send(ctx, m)
 		}
-		if err != nil {
-			return fmt.Errorf("alerts: record delivery of alert %d: %w", p.ID, err)
+		attempts += r.Attempts
+		status, msg := "delivered", ""
+		if r.Err != nil {
+			status, msg = "failed", r.Err.Error()
+			errText = joinErr(errText, msg)
+			e.log.Warn("alert notification failed", "alert", p.ID, "channel", c.Name, "attempts", r.Attempts, "err", r.Err)
+		} else {
+			delivered = true
 		}
+		if err := e.q.RecordDelivery(ctx, queries.RecordDeliveryParams{AlertID: p.ID, Seq: p.NoticeSeq, Channel: c.Key, Kind: string(kind),
+			Status: status, Attempts: int32(r.Attempts), Error: msg, Now: now}); err != nil {
+			return fmt.Errorf("alerts: record delivery of alert %d to %s: %w", p.ID, c.Name, err)
+		}
+	}
+	if delivered {
+		// The first channel to get it counts it (notification_count, the cooldown).
+		if err := e.q.MarkNotified(ctx, queries.MarkNotifiedParams{ID: p.ID, Seq: p.NoticeSeq, Now: now}); err != nil {
+			return fmt.Errorf("alerts: record notice of alert %d: %w", p.ID, err)
+		}
+	}
+	if errText == "" {
+		rep.Notified++
+		err = e.q.MarkDelivered(ctx, queries.MarkDeliveredParams{ID: p.ID, Seq: p.NoticeSeq, Error: "", Attempts: int32(attempts)})
+	} else {
+		if delivered {
+			e.log.Warn("alert notification reached only some notifiers; the next run tries the others again, not those that have it",
+				"alert", p.ID, "kind", kind, "err", errText)
+		}
+		rep.Failed++
+		rep.Errors = append(rep.Errors, fmt.Sprintf("alert %d: %s", p.ID, errText))
+		err = e.q.MarkDeliveryFailed(ctx, queries.MarkDeliveryFailedParams{ID: p.ID, Error: errText, Attempts: int32(attempts)})
+	}
+	if err != nil {
+		return fmt.Errorf("alerts: record delivery of alert %d: %w", p.ID, err)
 	}
 	return nil
 }

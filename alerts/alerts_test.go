@@ -569,7 +569,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func TestANoticeThatReachedOnlyOneNotifierIsLoggedAndNotRepeated(t *testing.T) {
+// A notice that reached one channel and failed on another stays pending for that other one
+// only: each run tries it again there, and the channel that got it never gets it twice.
+func TestANoticeThatReachedOnlyOneChannelIsRetriedOnTheOtherOnly(t *testing.T) {
 	up, down := newHook(t), newHook(t)
 	down.down()
 	var logs lockedBuffer
@@ -582,11 +584,23 @@ func TestANoticeThatReachedOnlyOneNotifierIsLoggedAndNotRepeated(t *testing.T) {
 	if n := len(up.messages()); n != 1 {
 		t.Fatalf("the notifier that worked should get the notice once, got %d", n)
 	}
-	if a := f.alerts()[0]; a.PendingNotification.Valid || !strings.Contains(a.DeliveryError, "webhook") {
-		t.Fatalf("the notice counts as delivered and keeps the webhook's error, got %+v", a)
+	if a := f.alerts()[0]; !a.PendingNotification.Valid || !strings.Contains(a.DeliveryError, "webhook") || a.NotificationCount != 1 {
+		t.Fatalf("the notice stays pending for the webhook, counted once, with the webhook's error, got %+v", a)
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "reached only some notifiers") {
 		t.Fatalf("the partial delivery should be logged at WARN:\n%s", logs.String())
+	}
+	down.up()
+	f.runWithCPU(2*time.Minute, 90)
+	f.runWithCPU(3*time.Minute, 90)
+	if n := len(down.messages()); n != 1 || !strings.Contains(down.messages()[0], `"event":"opened"`) {
+		t.Fatalf("the webhook should get the opened notice once it is back, got %q", down.messages())
+	}
+	if n := len(up.messages()); n != 1 {
+		t.Fatalf("the channel that had it must not get it again, got %d", n)
+	}
+	if a := f.alerts()[0]; a.PendingNotification.Valid || a.DeliveryStatus != "delivered" || a.NotificationCount != 1 {
+		t.Fatalf("once every channel has it the notice is done, counted once: %+v", a)
 	}
 }
 

@@ -52,6 +52,18 @@ const (
 	HostRotate = "host.rotate"
 	HostLabels = "host.labels"
 	HostRemove = "host.remove"
+
+	RuleCreate = "rule.create"
+	RuleUpdate = "rule.update"
+	RuleDelete = "rule.delete"
+
+	ChannelCreate = "channel.create"
+	ChannelUpdate = "channel.update"
+	ChannelDelete = "channel.delete"
+	ChannelTest   = "channel.test"
+
+	SilenceCreate = "silence.create"
+	SilenceDelete = "silence.delete"
 )
 
 // Actions are every action, in the order the audit page offers them as a filter. A new kind of
@@ -60,12 +72,18 @@ var Actions = []string{
 	UserCreate, UserRole, UserDisable, UserEnable, UserPassword, Login, LoginLocked,
 	TokenCreate, TokenRevoke, TokenNewAddress,
 	HostEnrol, HostRotate, HostLabels, HostRemove,
+	RuleCreate, RuleUpdate, RuleDelete,
+	ChannelCreate, ChannelUpdate, ChannelDelete, ChannelTest,
+	SilenceCreate, SilenceDelete,
 }
 
 // Targets: what an entry is about, as kind:name.
 func UserTarget(email string) string { return "user:" + email }
 func TokenTarget(id int64) string    { return fmt.Sprintf("token:%d", id) }
 func HostTarget(name string) string  { return "host:" + name }
+func RuleTarget(id int64) string     { return fmt.Sprintf("rule:%d", id) }
+func ChannelTarget(id int64) string  { return fmt.Sprintf("channel:%d", id) }
+func SilenceTarget(id int64) string  { return fmt.Sprintf("silence:%d", id) }
 
 // Actor is who made a change, how and from where.
 type Actor struct {

@@ -71,7 +71,7 @@ func startApp(t *testing.T) *app {
 	col := collector.New(collector.Options{Interval: cfg.CollectInterval, Version: "1.0.0"})
 	host := col.Platform().Hostname
 	// As serve runs its own host: each sample stored, and shown live at once.
-	view := fleet.New(fleet.Options{DB: pool, DownAfter: cfg.HostDownAfter, Thresholds: func(string) health.Thresholds { return th }})
+	view := fleet.New(fleet.Options{DB: pool, DownAfter: cfg.HostDownAfter, Thresholds: func(string, map[string]string) health.Thresholds { return th }})
 	platform := col.Platform()
 	live := func(s sample.Snapshot) {
 		view.Observe(store.Observation{Host: host, ReceivedAt: time.Now().UTC(), Latest: s, AgentVersion: "1.0.0", Platform: &platform})

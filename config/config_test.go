@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:8080" || c.Environment != Development || c.CollectInterval != 5*time.Second {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.Thresholds != health.DefaultThresholds() {
+	if !c.Thresholds.Equal(health.DefaultThresholds()) {
 		t.Errorf("threshold defaults: %+v", c.Thresholds)
 	}
 	if !c.SecretGenerated || len(c.SecretKey) < 32 {

@@ -36,8 +36,10 @@ type Options struct {
 	DB DB
 	// DownAfter is HOST_DOWN_AFTER: a host silent this long is down.
 	DownAfter time.Duration
-	// Thresholds gives a host's effective levels, the same the store scores health rows with.
-	Thresholds func(host string) health.Thresholds
+	// Thresholds gives a host's effective levels (rules.Resolver: the environment's, overridden by
+	// the alert rules for its name and labels), the same the store scores health rows with and the
+	// alerts judge by. Asked again at every Refresh, so a changed rule shows within a second.
+	Thresholds func(host string, labels map[string]string) health.Thresholds
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -88,7 +90,7 @@ func New(o Options) *Fleet {
 	}
 	if o.Thresholds == nil {
 		th := health.DefaultThresholds()
-		o.Thresholds = func(string) health.Thresholds { return th }
+		o.Thresholds = func(string, map[string]string) health.Thresholds { return th }
 	}
 	if o.DownAfter <= 0 {
 		o.DownAfter = time.Minute
@@ -138,7 +140,13 @@ func (f *Fleet) Refresh(ctx context.Context) error {
 			f.hosts[r.Name] = e
 		}
 		e.enrolled = enrolledFrom(queries.Host{Name: r.Name, Labels: r.Labels, TokenHash: r.TokenHash, CreatedAt: r.CreatedAt})
-		e.thresholds = f.o.Thresholds(r.Name)
+		if th := f.o.Thresholds(r.Name, e.enrolled.Labels); !th.Equal(e.thresholds) {
+			// A rule changed: the latest sample is judged again at once, not at the next one.
+			e.thresholds = th
+			if !e.latest.CollectedAt.IsZero() {
+				e.health = health.Evaluate(e.latest, th)
+			}
+		}
 		if r.ReceivedAt != nil && r.ReceivedAt.After(e.lastSeen) {
 			e.lastSeen = r.ReceivedAt.UTC()
 			e.offset = time.Duration(r.ClockOffsetSeconds.Float64 * float64(time.Second))
@@ -224,7 +232,7 @@ func (f *Fleet) set(name string, change func(*entry)) {
 	defer f.mu.Unlock()
 	e := f.hosts[name]
 	if e == nil {
-		e = &entry{enrolled: Enrolled{Name: name, Labels: Labels{}}, thresholds: f.o.Thresholds(name)}
+		e = &entry{enrolled: Enrolled{Name: name, Labels: Labels{}}, thresholds: f.o.Thresholds(name, nil)}
 		f.hosts[name] = e
 	}
 	change(e)
@@ -239,6 +247,32 @@ func (f *Fleet) setLatest(e *entry, s sample.Snapshot) {
 	s.Host = e.enrolled.Name
 	e.latest = s
 	e.health = health.Evaluate(s, e.thresholds)
+}
+
+// downAfter is how long e may be silent before it is down: its host_down rule, else
+// HOST_DOWN_AFTER.
+func (f *Fleet) downAfter(e *entry) time.Duration {
+	if d := e.thresholds.DownAfter; d > 0 {
+		return d
+	}
+	return f.o.DownAfter
+}
+
+// Thresholds are the levels the view judges host by (the resolver's answer at the last Refresh);
+// for a host it does not know, those of a host without labels. The store scores the health rows
+// it writes with them, so the stored health and the live one agree.
+func (f *Fleet) Thresholds(host string) health.Thresholds {
+	f.mu.RLock()
+	e, ok := f.hosts[host]
+	var th health.Thresholds
+	if ok {
+		th = e.thresholds
+	}
+	f.mu.RUnlock()
+	if ok {
+		return th
+	}
+	return f.o.Thresholds(host, nil)
 }
 
 // Loaded reports whether the view has been read from the database at least once.
@@ -298,7 +332,7 @@ func (f *Fleet) view(e *entry, now time.Time) Host {
 	switch {
 	case e.lastSeen.IsZero():
 		h.Status = StatusNeverSeen
-	case now.Sub(e.lastSeen) > f.o.DownAfter:
+	case now.Sub(e.lastSeen) > f.downAfter(e):
 		h.Status = StatusDown
 	default:
 		h.Status = StatusUp

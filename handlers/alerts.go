@@ -11,29 +11,45 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/alerts"
+	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/views"
 )
 
 // alertJSON is an alert as the API shows it.
 type alertJSON struct {
-	ID             int64        `json:"id"`
-	Status         string       `json:"status"` // open or resolved
-	Host           string       `json:"host"`
-	Metric         string       `json:"metric"`
-	Subject        string       `json:"subject"`
-	Severity       string       `json:"severity"`
-	Value          float64      `json:"value"`
-	Threshold      float64      `json:"threshold"`
-	Message        string       `json:"message"`
-	StartedAt      time.Time    `json:"started_at"`
-	UpdatedAt      time.Time    `json:"updated_at"`
-	EscalatedAt    *time.Time   `json:"escalated_at"`
-	ResolvedAt     *time.Time   `json:"resolved_at"`
-	Resolution     *string      `json:"resolution"` // recovered or no_data; null while open
-	AcknowledgedAt *time.Time   `json:"acknowledged_at"`
-	AcknowledgedBy *string      `json:"acknowledged_by"` // the admin's email
-	Notification   notification `json:"notification"`
+	ID             int64      `json:"id"`
+	Status         string     `json:"status"` // open or resolved
+	Host           string     `json:"host"`
+	Metric         string     `json:"metric"`
+	Subject        string     `json:"subject"`
+	Severity       string     `json:"severity"`
+	Value          float64    `json:"value"`
+	Threshold      float64    `json:"threshold"`
+	Message        string     `json:"message"`
+	StartedAt      time.Time  `json:"started_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	EscalatedAt    *time.Time `json:"escalated_at"`
+	ResolvedAt     *time.Time `json:"resolved_at"`
+	Resolution     *string    `json:"resolution"` // recovered or no_data; null while open
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
+	AcknowledgedBy *string    `json:"acknowledged_by"` // the admin's email
+	// SilencedUntil is when the silence that holds back its notices ends; null when none does
+	// (a resolved alert is never silenced).
+	Silenced      bool         `json:"silenced"`
+	SilencedUntil *time.Time   `json:"silenced_until"`
+	Notification  notification `json:"notification"`
+}
+
+// markSilencedJSON sets silenced on the open alerts a silence mutes.
+func (s *Server) markSilencedJSON(ctx context.Context, list []alertJSON) {
+	silences := s.activeSilences(ctx)
+	for i := range list {
+		if list[i].Status == "open" {
+			list[i].SilencedUntil = s.silencedUntil(silences, list[i].Host, list[i].Metric)
+			list[i].Silenced = list[i].SilencedUntil != nil
+		}
+	}
 }
 
 type notification struct {
@@ -105,6 +121,7 @@ func (s *Server) listAlerts(c echo.Context) error {
 	for _, r := range rows {
 		list = append(list, toAlertJSON(r.InfrastructureAlert, textPtr(r.AcknowledgedByEmail)))
 	}
+	s.markSilencedJSON(ctx, list)
 	return s.ok(c, map[string]any{"alerts": list, "total": total, "limit": limit, "offset": offset})
 }
 
@@ -114,7 +131,9 @@ func (s *Server) acknowledgeAlert(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.ok(c, toAlertJSON(row.InfrastructureAlert, textPtr(row.AcknowledgedByEmail)))
+	list := []alertJSON{toAlertJSON(row.InfrastructureAlert, textPtr(row.AcknowledgedByEmail))}
+	s.markSilencedJSON(c.Request().Context(), list)
+	return s.ok(c, list[0])
 }
 
 // acknowledge is the one acknowledgement step of the API and the Alerts tab: it acknowledges
@@ -147,13 +166,25 @@ func (s *Server) testAlert(c echo.Context) error {
 	return s.ok(c, map[string]any{"results": results})
 }
 
-// sendTestAlert is the one test-notification step of the API and the Alerts tab.
+// sendTestAlert is the one test-notification step of the API and the Alerts tab: every channel,
+// the environment's and those of /settings/channels.
 func (s *Server) sendTestAlert(ctx context.Context) ([]views.TestResult, error) {
-	ns := s.notifiers
-	if len(ns) == 0 {
-		return nil, &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL"}
+	chans, err := s.allChannels(ctx)
+	if err != nil {
+		return nil, err
 	}
-	var out []views.TestResult
+	if len(chans) == 0 {
+		return nil, &Error{Status: http.StatusConflict, Code: "no_notifier", Message: "no notifier is configured: set SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL, or add a channel in /settings/channels"}
+	}
+	var ns []*notify.Notifier
+	out := []views.TestResult{}
+	for _, c := range chans {
+		if c.Notifier == nil {
+			out = append(out, views.TestResult{Notifier: c.Name, Error: c.Err.Error()})
+			continue
+		}
+		ns = append(ns, c.Notifier)
+	}
 	for _, r := range alerts.SendTest(ctx, ns, s.cfg.BaseURL, s.now()) {
 		res := views.TestResult{Notifier: r.Notifier, Delivered: r.Err == nil, Attempts: r.Attempts}
 		if r.Err != nil {

@@ -90,7 +90,7 @@ func (s *Server) showHostPage(c echo.Context) error {
 
 func (s *Server) serveHostPage(c echo.Context, h fleet.Host, own bool) error {
 	ctx := c.Request().Context()
-	live := s.liveView(ctx, h)
+	live := s.liveView(ctx, h, principal(c).IsAdmin())
 	if isHTMX(c) {
 		return s.render(c, http.StatusOK, views.LiveFragment(live))
 	}
@@ -139,7 +139,7 @@ func (s *Server) showLiveFragment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, views.LiveFragment(s.liveView(c.Request().Context(), h)))
+	return s.render(c, http.StatusOK, views.LiveFragment(s.liveView(c.Request().Context(), h, principal(c).IsAdmin())))
 }
 
 // showChartFragment is a host's chart section for a range, swapped in by the range selector and
@@ -181,7 +181,9 @@ func (s *Server) acknowledgeAlertFromPage(c echo.Context) error {
 	if c.Request().Header.Get("HX-Request") != "true" {
 		return c.Redirect(http.StatusSeeOther, views.PathObservability+"?tab="+views.TabAlerts)
 	}
-	return s.render(c, http.StatusOK, views.AlertRow(alertViews([]queries.GetAlertWithAcknowledgerRow{row})[0], true))
+	list := alertViews([]queries.GetAlertWithAcknowledgerRow{row})
+	s.markSilenced(c.Request().Context(), list)
+	return s.render(c, http.StatusOK, views.AlertRow(list[0], true))
 }
 
 // testAlertFromPage is the Alerts tab's "send test alert" button (admins).
@@ -204,13 +206,14 @@ func (s *Server) testAlertFromPage(c echo.Context) error {
 // snapshot is the one the hub last received. The snapshot is in memory, so when the open alerts
 // cannot be read the numbers are shown anyway, with a note in place of the alerts (as showReport
 // does).
-func (s *Server) liveView(ctx context.Context, h fleet.Host) views.Live {
+func (s *Server) liveView(ctx context.Context, h fleet.Host, admin bool) views.Live {
 	l := views.Live{
-		Host:     h.Name,
-		Snapshot: h.Latest,
-		Health:   h.Health,
-		Interval: s.cfg.CollectInterval,
-		Now:      s.now(),
+		Host:       h.Name,
+		CanSilence: admin,
+		Snapshot:   h.Latest,
+		Health:     h.Health,
+		Interval:   s.cfg.CollectInterval,
+		Now:        s.now(),
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -221,6 +224,7 @@ func (s *Server) liveView(ctx context.Context, h fleet.Host) views.Live {
 		return l
 	}
 	l.OpenAlerts = alertViews(rows)
+	s.markSilenced(ctx, l.OpenAlerts)
 	return l
 }
 
@@ -242,6 +246,7 @@ func (s *Server) alertList(ctx context.Context, admin bool, f views.AlertFilter,
 		return views.AlertList{}, fmt.Errorf("resolved alerts: %w", err)
 	}
 	list := views.AlertList{Open: alertViews(open), Recent: alertViews(recent), CanAcknowledge: admin, Filter: f, Labels: fleetLabels(hosts)}
+	s.markSilenced(ctx, list.Open)
 	for _, h := range hosts {
 		list.Hosts = append(list.Hosts, h.Name)
 	}

@@ -316,6 +316,7 @@ func (s *Server) openAlertsOn(ctx context.Context, host string) (alertList, erro
 	for _, r := range rows {
 		list.Alerts = append(list.Alerts, toAlertJSON(r.InfrastructureAlert, textPtr(r.AcknowledgedByEmail)))
 	}
+	s.markSilencedJSON(ctx, list.Alerts)
 	if len(rows) == reportAlertLimit {
 		list.Total, err = s.q.CountAlerts(ctx, queries.CountAlertsParams{Status: "open", Host: host})
 	}

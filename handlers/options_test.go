@@ -8,7 +8,8 @@ func optionsFrom(cfg config.Config) Options {
 	return Options{
 		Production: cfg.Production(), BaseURL: cfg.BaseURL, CollectInterval: cfg.CollectInterval,
 		CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies, SessionLifetime: cfg.SessionLifetime,
-		SecretKey: cfg.SecretKey, MetricsToken: cfg.MetricsToken, HostDownAfter: cfg.HostDownAfter,
+		SecretKey: cfg.SecretKey, SecretGenerated: cfg.SecretGenerated, AlertHysteresis: cfg.AlertHysteresis,
+		BuiltinChannels: BuiltinChannelsOf(cfg.SlackWebhookURL, cfg.AlertWebhookURL), MetricsToken: cfg.MetricsToken, HostDownAfter: cfg.HostDownAfter,
 		RetentionDays: cfg.RetentionDays, LoginMaxFailures: cfg.LoginMaxFailures, LoginLockout: cfg.LoginLockout,
 	}
 }

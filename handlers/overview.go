@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"strings"
@@ -26,6 +27,9 @@ func (s *Server) overview(c echo.Context) (views.Overview, error) {
 	}
 	all, alertsOK := s.fleetRows(c.Request().Context())
 	o := views.Overview{Now: s.now(), Counts: fleetCounts(all, alertsOK)}
+	if alertsOK && o.Counts.OpenAlerts > 0 {
+		o.Counts.Silenced = s.silencedCount(c.Request().Context())
+	}
 	o.Labels = rowLabels(all)
 	rows := f.apply(all)
 	o.Matched = len(rows)
@@ -131,4 +135,24 @@ func hostsWithLabels(hosts []fleet.Host, labels map[string]string) []string {
 		}
 	}
 	return out
+}
+
+// silencedCount is how many open alerts a silence holds back (0 when none is in force, or the
+// alerts cannot be read).
+func (s *Server) silencedCount(ctx context.Context) int {
+	silences := s.activeSilences(ctx)
+	if len(silences) == 0 {
+		return 0
+	}
+	open, err := s.q.OpenAlerts(ctx)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, a := range open {
+		if s.silencedUntil(silences, a.Host, string(a.Metric)) != nil {
+			n++
+		}
+	}
+	return n
 }

@@ -13,11 +13,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/infradash/infradash/auth"
+	"github.com/infradash/infradash/channels"
 	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/history"
 	"github.com/infradash/infradash/notify"
 	"github.com/infradash/infradash/queries"
+	"github.com/infradash/infradash/rules"
 	"github.com/infradash/infradash/store"
 	"github.com/infradash/infradash/telemetry"
 )
@@ -34,8 +36,15 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies  []*net.IPNet
 	SessionLifetime time.Duration
-	// SecretKey keys the HMAC that stands for an unknown email in the login log.
-	SecretKey string
+	// SecretKey keys the HMAC that stands for an unknown email in the login log, and seals the
+	// notification channels' URLs unless SecretGenerated (made up at start: development).
+	SecretKey       string
+	SecretGenerated bool
+	// AlertHysteresis is ALERT_HYSTERESIS, which an alert rule's percentage warning must exceed.
+	AlertHysteresis float64
+	// BuiltinChannels are the environment's channels (SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL) as
+	// /settings/channels lists them, their URLs masked.
+	BuiltinChannels []BuiltinChannel
 	// MetricsToken, when set, is required as a bearer token on /metrics.
 	MetricsToken     string
 	HostDownAfter    time.Duration
@@ -78,6 +87,8 @@ type Server struct {
 
 	store         *store.Store
 	fleet         *fleet.Fleet
+	rules         *rules.Resolver
+	channels      *channels.Store
 	ingestMetrics *ingestMetrics
 
 	// authenticate finds the principal of a request or returns errUnauthorized.
@@ -109,6 +120,11 @@ type Deps struct {
 	Reporter *telemetry.Reporter
 	// Store writes what agents send (POST /api/v1/ingest).
 	Store *store.Store
+	// Rules resolves each host's thresholds (the environment's under the alert rules); one over
+	// Thresholds and Pool when nil. The settings pages refresh it after a change.
+	Rules *rules.Resolver
+	// Channels keeps the notification channels; one sealing with SECRET_KEY when nil.
+	Channels *channels.Store
 	// Fleet is the live view of every host, the hub's own included: the live endpoints and pages
 	// answer from it (they never sample on request). main runs its refresh loop; a view nobody
 	// refreshes when nil (tests feed it with Observe).
@@ -161,15 +177,31 @@ func New(d Deps) *Server {
 		reporter:   d.Reporter,
 	}
 	s.authenticate = s.authenticateRequest
-	if d.Store == nil {
-		d.Store = store.New(d.Pool, store.Options{Thresholds: func(string) health.Thresholds { return d.Thresholds }, Logger: d.Logger})
+	if d.Rules == nil {
+		builtin := d.Thresholds
+		if builtin.Equal(health.Thresholds{}) {
+			builtin = health.DefaultThresholds()
+		}
+		builtin.DownAfter = d.Options.HostDownAfter
+		d.Rules = rules.NewResolver(d.Pool, builtin, d.Logger)
 	}
-	s.store = d.Store
+	s.rules = d.Rules
+	if d.Channels == nil {
+		var box *channels.Box
+		if !d.Options.SecretGenerated && d.Options.SecretKey != "" {
+			box, _ = channels.NewBox(d.Options.SecretKey)
+		}
+		d.Channels = channels.NewStore(d.Pool, box, notify.Options{})
+	}
+	s.channels = d.Channels
 	if d.Fleet == nil {
-		d.Fleet = fleet.New(fleet.Options{DB: d.Pool, DownAfter: d.Options.HostDownAfter, Logger: d.Logger,
-			Thresholds: func(string) health.Thresholds { return d.Thresholds }})
+		d.Fleet = fleet.New(fleet.Options{DB: d.Pool, DownAfter: d.Options.HostDownAfter, Logger: d.Logger, Thresholds: d.Rules.Thresholds})
 	}
 	s.fleet = d.Fleet
+	if d.Store == nil {
+		d.Store = store.New(d.Pool, store.Options{Thresholds: d.Fleet.Thresholds, Logger: d.Logger})
+	}
+	s.store = d.Store
 	s.ingestMetrics = newIngestMetrics()
 	_ = s.metrics.Register(s.ingestMetrics.samples, s.ingestMetrics.requests)
 	return s

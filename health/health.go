@@ -4,6 +4,7 @@ package health
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/infradash/infradash/sample"
@@ -46,9 +47,17 @@ type Level struct {
 type Thresholds struct {
 	CPU    Level `json:"cpu"`    // percent
 	Memory Level `json:"memory"` // percent
-	Disk   Level `json:"disk"`   // percent, each filesystem
+	Disk   Level `json:"disk"`   // percent, each filesystem without a level of its own in Disks
 	Swap   Level `json:"swap"`   // percent
 	Load   Level `json:"load"`   // 1-minute load per logical core
+	// Temperature is judged on the hottest sensor, in degrees Celsius.
+	Temperature Level `json:"temperature"`
+	// Disks are the levels of single filesystems (by mountpoint) that a rule set apart from Disk.
+	// Read-only: a Thresholds value shares it.
+	Disks map[string]Level `json:"disks,omitempty"`
+	// DownAfter is how long the host may send nothing before it is down (HOST_DOWN_AFTER, or its
+	// host_down rule); 0 leaves it to the caller's default.
+	DownAfter time.Duration `json:"-"`
 }
 
 // DefaultThresholds are the configuration defaults of the product specification. Swap in use is
@@ -61,7 +70,40 @@ func DefaultThresholds() Thresholds {
 		Disk:   Level{Warning: 85, Critical: 95},
 		Swap:   Level{Warning: 80, Critical: 95},
 		Load:   Level{Warning: 1.5, Critical: 3.0},
+		// A CPU package at 85 °C is working hard in a warm room; at 95 °C most throttle.
+		Temperature: Level{Warning: 85, Critical: 95},
 	}
+}
+
+// Equal reports whether t and u judge every host alike (Thresholds holds a map, so == does not
+// compile).
+func (t Thresholds) Equal(u Thresholds) bool {
+	if t.CPU != u.CPU || t.Memory != u.Memory || t.Disk != u.Disk || t.Swap != u.Swap || t.Load != u.Load ||
+		t.Temperature != u.Temperature || t.DownAfter != u.DownAfter || len(t.Disks) != len(u.Disks) {
+		return false
+	}
+	for k, v := range t.Disks {
+		if w, ok := u.Disks[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// DiskFor is the level of the filesystem mounted at mount: its own in Disks, else Disk.
+func (t Thresholds) DiskFor(mount string) Level {
+	if l, ok := t.Disks[mount]; ok {
+		return l
+	}
+	return t.Disk
+}
+
+// Of is the level of a component kind and subject: DiskFor(subject) for disks, For otherwise.
+func (t Thresholds) Of(kind, subject string) (Level, bool) {
+	if kind == KindDisk {
+		return t.DiskFor(subject), true
+	}
+	return t.For(kind)
 }
 
 // For returns the level of a component kind (KindCPU, KindDisk, ...).
@@ -77,6 +119,8 @@ func (t Thresholds) For(kind string) (Level, bool) {
 		return t.Swap, true
 	case KindLoad:
 		return t.Load, true
+	case KindTemperature:
+		return t.Temperature, true
 	}
 	return Level{}, false
 }
@@ -89,9 +133,11 @@ const (
 	KindSwap   = "swap"
 	KindLoad   = "load"
 	KindDisk   = "disk"
+	// KindTemperature is the hottest sensor; omitted on hosts that report none.
+	KindTemperature = "temperature"
 )
 
-var weights = map[string]float64{KindCPU: 0.25, KindMemory: 0.25, KindDisk: 0.25, KindLoad: 0.15, KindSwap: 0.10}
+var weights = map[string]float64{KindCPU: 0.25, KindMemory: 0.25, KindDisk: 0.25, KindLoad: 0.15, KindSwap: 0.10, KindTemperature: 0.10}
 
 // Caps keep the score bands disjoint from better statuses: a host with a
 // critical component never scores above 39, one with a warning never above 79,
@@ -103,10 +149,10 @@ const (
 
 type Component struct {
 	Name     string  `json:"name"`    // cpu, memory, swap, load, disk:/home
-	Kind     string  `json:"kind"`    // cpu|memory|swap|load|disk
-	Subject  string  `json:"subject"` // mountpoint for disk, else ""
+	Kind     string  `json:"kind"`    // cpu|memory|swap|load|disk|temperature
+	Subject  string  `json:"subject"` // mountpoint for disk, the hottest sensor for temperature, else ""
 	Value    float64 `json:"value"`
-	Unit     string  `json:"unit"` // "percent", or "per_core" for load
+	Unit     string  `json:"unit"` // "percent", "per_core" for load, "celsius" for temperature
 	Warning  float64 `json:"warning"`
 	Critical float64 `json:"critical"`
 	Status   Status  `json:"status"`
@@ -179,8 +225,11 @@ func Evaluate(s sample.Snapshot, t Thresholds) Report {
 	if sys.CPU.LogicalCores > 0 {
 		add("load", KindLoad, "", "per_core", sys.Load.PerCore1, t.Load)
 	}
+	if hot, ok := Hottest(sys.Temperatures); ok {
+		add("temperature", KindTemperature, hot.Sensor, "celsius", hot.Celsius, t.Temperature)
+	}
 	for _, fs := range sys.Filesystems {
-		add("disk:"+fs.Mountpoint, KindDisk, fs.Mountpoint, "percent", fs.UsedPercent, t.Disk)
+		add("disk:"+fs.Mountpoint, KindDisk, fs.Mountpoint, "percent", fs.UsedPercent, t.DiskFor(fs.Mountpoint))
 	}
 	return Report{
 		Score:      overallScore(comps),
@@ -188,6 +237,22 @@ func Evaluate(s sample.Snapshot, t Thresholds) Report {
 		Components: comps,
 		CheckedAt:  s.CollectedAt.UTC(),
 	}
+}
+
+// Hottest is the sensor with the highest reading: a host is as hot as its hottest part.
+func Hottest(ts []sample.Temperature) (sample.Temperature, bool) {
+	if len(ts) == 0 {
+		return sample.Temperature{}, false
+	}
+	return slices.MaxFunc(ts, func(a, b sample.Temperature) int {
+		switch {
+		case a.Celsius < b.Celsius:
+			return -1
+		case a.Celsius > b.Celsius:
+			return 1
+		}
+		return 0
+	}), true
 }
 
 func worst(comps []Component) Status {

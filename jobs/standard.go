@@ -10,6 +10,7 @@ import (
 	"github.com/infradash/infradash/alerts"
 	"github.com/infradash/infradash/config"
 	"github.com/infradash/infradash/notify"
+	"github.com/infradash/infradash/rules"
 )
 
 // Job names; also the job label of the metrics.
@@ -29,9 +30,13 @@ const (
 
 // Deps are what the standard jobs work with.
 type Deps struct {
-	Pool      *pgxpool.Pool
-	Config    config.Config
+	Pool   *pgxpool.Pool
+	Config config.Config
+	// Resolver gives each host's thresholds (alert rules); nil judges all by the configuration's.
+	Resolver *rules.Resolver
+	// Notifiers are the built-in channels; Channels, when set, reads the others at each run.
 	Notifiers []*notify.Notifier
+	Channels  func(context.Context) ([]notify.Channel, error)
 	Logger    *slog.Logger
 	Now       func() time.Time
 }
@@ -47,7 +52,7 @@ func Standard(d Deps) []Job {
 		d.Now = time.Now
 	}
 	cfg := d.Config
-	evaluator := alerts.New(alerts.Deps{DB: d.Pool, Rules: alerts.RulesFrom(cfg), Notifiers: d.Notifiers,
+	evaluator := alerts.New(alerts.Deps{DB: d.Pool, Rules: alerts.RulesFrom(cfg), Resolver: d.Resolver, Notifiers: d.Notifiers, Channels: d.Channels,
 		BaseURL: cfg.BaseURL, Now: d.Now, Logger: d.Logger})
 	return []Job{
 		{Name: JobAlerts, Schedule: cfg.AlertsSchedule, Timeout: 5 * time.Minute,

@@ -76,22 +76,35 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Notifier posts messages to one webhook.
+// Notifier sends messages to one destination: a webhook (Slack's, or the generic JSON one), or a
+// service of shoutrrr (channel.go).
 type Notifier struct {
-	name   string
-	url    string
-	encode func(Message) any
-	opts   Options
+	name string
+	// deliver makes one try; a permanent error is not tried again.
+	deliver func(ctx context.Context, m Message) (retryAfter time.Duration, err error)
+	opts    Options
 }
 
 // NewSlack posts to a Slack incoming webhook.
 func NewSlack(url string, opts Options) *Notifier {
-	return &Notifier{name: "slack", url: url, encode: slackPayload, opts: opts.withDefaults()}
+	return newHTTP("slack", url, slackPayload, opts)
 }
 
 // NewWebhook posts the alert as JSON to any HTTP endpoint.
 func NewWebhook(url string, opts Options) *Notifier {
-	return &Notifier{name: "webhook", url: url, encode: webhookPayload, opts: opts.withDefaults()}
+	return newHTTP("webhook", url, webhookPayload, opts)
+}
+
+func newHTTP(name, url string, encode func(Message) any, opts Options) *Notifier {
+	n := &Notifier{name: name, opts: opts.withDefaults()}
+	n.deliver = func(ctx context.Context, m Message) (time.Duration, error) {
+		body, err := json.Marshal(encode(m))
+		if err != nil {
+			return 0, permanent{fmt.Errorf("encode: %w", err)}
+		}
+		return n.post(ctx, url, body)
+	}
+	return n
 }
 
 // Name says which notifier this is, for logs and reports (never the URL: it is a secret).
@@ -108,15 +121,11 @@ type Result struct {
 func (n *Notifier) Send(ctx context.Context, m Message) Result { return n.send(ctx, m, n.opts.Tries) }
 
 func (n *Notifier) send(ctx context.Context, m Message, tries int) Result {
-	body, err := json.Marshal(n.encode(m))
-	if err != nil {
-		return Result{Notifier: n.name, Err: fmt.Errorf("%s: encode: %w", n.name, err)}
-	}
 	res := Result{Notifier: n.name}
 	wait := n.opts.Backoff
 	for res.Attempts < tries {
 		res.Attempts++
-		retryAfter, err := n.post(ctx, body)
+		retryAfter, err := n.deliver(ctx, m)
 		if err == nil {
 			res.Err = nil
 			return res
@@ -146,8 +155,8 @@ func (n *Notifier) send(ctx context.Context, m Message, tries int) Result {
 // permanent marks an answer no retry will change (a 4xx other than 408 and 429).
 type permanent struct{ error }
 
-func (n *Notifier) post(ctx context.Context, body []byte) (retryAfter time.Duration, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
+func (n *Notifier) post(ctx context.Context, url string, body []byte) (retryAfter time.Duration, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, permanent{fmt.Errorf("bad webhook URL: %w", err)}
 	}

@@ -14,10 +14,15 @@ import (
 const MetricHostDown = "host_down"
 
 // MetricUnit is the unit of an alert's value and threshold: a share for the resource alerts, a
-// length of time for host_down.
+// load per core, degrees for temperature, a length of time for host_down.
 func MetricUnit(metric string) units.Unit {
-	if metric == MetricHostDown {
+	switch metric {
+	case MetricHostDown:
 		return units.Seconds
+	case "load":
+		return units.Load
+	case "temperature":
+		return units.Celsius
 	}
 	return units.Percent
 }
@@ -39,17 +44,17 @@ func (m Message) Title() string {
 		return "Test notification from infradash"
 	case Resolved:
 		if m.NoData {
-			return fmt.Sprintf("Resolved (no data): %s on %s stopped reporting; last value %s", what, m.Host, pct(m.Value))
+			return fmt.Sprintf("Resolved (no data): %s on %s stopped reporting; last value %s", what, m.Host, m.format(m.Value))
 		}
-		return fmt.Sprintf("Resolved: %s on %s is back to %s (warning threshold %s)", what, m.Host, pct(m.Value), pct(m.Threshold))
+		return fmt.Sprintf("Resolved: %s on %s is back to %s (warning threshold %s)", what, m.Host, m.format(m.Value), m.format(m.Threshold))
 	case Escalated:
-		return fmt.Sprintf("Escalated to CRITICAL: %s on %s at %s (threshold %s)", what, m.Host, pct(m.Value), pct(m.Threshold))
+		return fmt.Sprintf("Escalated to CRITICAL: %s on %s at %s (threshold %s)", what, m.Host, m.format(m.Value), m.format(m.Threshold))
 	case Deescalated:
-		return fmt.Sprintf("De-escalated to WARNING: %s on %s at %s (threshold %s)", what, m.Host, pct(m.Value), pct(m.Threshold))
+		return fmt.Sprintf("De-escalated to WARNING: %s on %s at %s (threshold %s)", what, m.Host, m.format(m.Value), m.format(m.Threshold))
 	case Reminder:
-		return fmt.Sprintf("Still %s: %s on %s at %s (threshold %s)", upper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
+		return fmt.Sprintf("Still %s: %s on %s at %s (threshold %s)", upper(m.Severity), what, m.Host, m.format(m.Value), m.format(m.Threshold))
 	default:
-		return fmt.Sprintf("%s: %s on %s at %s (threshold %s)", upper(m.Severity), what, m.Host, pct(m.Value), pct(m.Threshold))
+		return fmt.Sprintf("%s: %s on %s at %s (threshold %s)", upper(m.Severity), what, m.Host, m.format(m.Value), m.format(m.Threshold))
 	}
 }
 
@@ -66,9 +71,6 @@ func (m Message) hostDownTitle() string {
 }
 
 func upper(s health.Status) string { return strings.ToUpper(string(s)) }
-
-// pct writes a resource alert's value or threshold, a percentage.
-func pct(v float64) string { return units.Format(v, units.Percent) }
 
 func slackPayload(m Message) any {
 	icon := map[health.Status]string{health.Critical: ":red_circle:", health.Warning: ":large_yellow_circle:"}[m.Severity]

@@ -1,8 +1,9 @@
 -- name: AlertWindowMeans :many
--- The mean of each alerting series per host over (since, until]: CPU, memory and every
--- filesystem (subject = mountpoint), unpivoted in one pass over the window; with how many
--- samples it holds and when the first and the last were taken, so that a window mostly empty
--- (the first minute after a start) is not judged.
+-- The mean of each alerting series per host over (since, until]: CPU, memory, swap (on hosts
+-- that have some), the 1-minute load per logical core, the hottest temperature sensor (on hosts
+-- that report one) and every filesystem (subject = mountpoint), unpivoted in one pass over the
+-- window; with how many samples it holds and when the first and the last were taken, so that a
+-- window mostly empty (the first minute after a start) is not judged.
 SELECT s.host,
        v.metric::text AS metric,
        v.subject::text AS subject,
@@ -13,6 +14,14 @@ SELECT s.host,
 FROM system_metrics_history s
 CROSS JOIN LATERAL (
     VALUES ('cpu', '', s.cpu_percent), ('memory', '', s.memory_percent)
+    UNION ALL
+    SELECT 'swap', '', s.swap_percent WHERE s.swap_total_bytes > 0
+    UNION ALL
+    SELECT 'load', '', s.load1 / cardinality(s.cpu_per_core_percent) WHERE cardinality(s.cpu_per_core_percent) > 0
+    UNION ALL
+    SELECT 'temperature', '', max((t ->> 'celsius')::float8)
+    FROM jsonb_array_elements(s.temperatures) AS t
+    HAVING count(*) > 0
     UNION ALL
     SELECT 'disk', fs ->> 'mountpoint', (fs ->> 'used_percent')::float8
     FROM jsonb_array_elements(s.filesystems) AS fs
@@ -37,15 +46,16 @@ ORDER BY id;
 -- name: OpenAlert :one
 -- Opens an alert; a concurrent run that opened the same one first wins (idx_alerts_open).
 INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message,
-                                   started_at, updated_at, pending_notification)
-VALUES (@host, @metric, @subject, @severity, @value, @threshold, @message, @now::timestamptz, @now::timestamptz, 'opened')
+                                   started_at, updated_at, pending_notification, notice_seq)
+VALUES (@host, @metric, @subject, @severity, @value, @threshold, @message, @now::timestamptz, @now::timestamptz, 'opened', 1)
 ON CONFLICT (host, metric, subject) WHERE resolved_at IS NULL DO NOTHING
 RETURNING id;
 
 -- name: EscalateAlert :exec
 UPDATE infrastructure_alerts
 SET severity = 'critical', value = @value, threshold = @threshold, message = @message,
-    escalated_at = @now::timestamptz, updated_at = @now::timestamptz, pending_notification = 'escalated'
+    escalated_at = @now::timestamptz, updated_at = @now::timestamptz, pending_notification = 'escalated',
+    notice_seq = notice_seq + 1
 WHERE id = @id AND resolved_at IS NULL;
 
 -- name: DeescalateAlert :exec
@@ -53,14 +63,17 @@ WHERE id = @id AND resolved_at IS NULL;
 -- warning, when the cooldown allows); otherwise the step down is the notice.
 UPDATE infrastructure_alerts
 SET severity = 'warning', value = @value, threshold = @threshold, message = @message, updated_at = @now::timestamptz,
-    pending_notification = CASE WHEN notification_count = 0 THEN 'opened' ELSE 'deescalated' END
+    pending_notification = CASE WHEN notification_count = 0 THEN 'opened' ELSE 'deescalated' END,
+    notice_seq = notice_seq + 1
 WHERE id = @id AND resolved_at IS NULL;
 
 -- name: UpdateAlertValue :exec
 -- A firing alert's latest mean, and its severity's threshold as the rules now say; a reminder
--- is queued unless one is already pending.
+-- is queued unless a notice is already pending (a new notice only then gets a new number: the
+-- channels that got the pending one must not get it again).
 UPDATE infrastructure_alerts
 SET value = @value, threshold = @threshold, message = @message, updated_at = @now,
+    notice_seq = CASE WHEN @remind::boolean AND pending_notification IS NULL THEN notice_seq + 1 ELSE notice_seq END,
     pending_notification = CASE WHEN @remind::boolean AND pending_notification IS NULL
                                 THEN 'reminder' ELSE pending_notification END
 WHERE id = @id AND resolved_at IS NULL;
@@ -71,7 +84,8 @@ WHERE id = @id AND resolved_at IS NULL;
 UPDATE infrastructure_alerts
 SET value = @value, threshold = @threshold, message = @message, resolution = @resolution::text,
     resolved_at = @now::timestamptz, updated_at = @now::timestamptz,
-    pending_notification = CASE WHEN notification_count > 0 THEN 'resolved' END
+    pending_notification = CASE WHEN notification_count > 0 THEN 'resolved' END,
+    notice_seq = notice_seq + 1
 WHERE id = @id AND resolved_at IS NULL;
 
 -- name: PendingNotifications :many
@@ -94,18 +108,47 @@ WHERE id = @id AND pending_notification = @kind
   AND (delivery_claimed_until IS NULL OR delivery_claimed_until <= @now::timestamptz)
 RETURNING id;
 
--- name: MarkDelivered :exec
+-- name: MarkNotified :exec
+-- The first channel got notice @seq: it counts once, however many channels get it, and starts
+-- the series' cooldown.
 UPDATE infrastructure_alerts
-SET pending_notification = NULL, delivery_claimed_until = NULL, last_notified_at = @now::timestamptz, notification_count = notification_count + 1,
+SET last_notified_at = @now::timestamptz, notification_count = notification_count + 1, notified_seq = @seq
+WHERE id = @id AND notified_seq < @seq;
+
+-- name: MarkDelivered :exec
+-- Every channel the notice was for has it.
+UPDATE infrastructure_alerts
+SET pending_notification = NULL, delivery_claimed_until = NULL,
     delivery_status = 'delivered', delivery_error = @error, delivery_attempts = delivery_attempts + @attempts::integer
-WHERE id = @id;
+WHERE id = @id AND notice_seq = @seq;
 
 -- name: MarkDeliveryFailed :exec
--- The notification stays pending, so the next run tries again.
+-- The notification stays pending, so the next run tries again, on the channels that lack it.
 UPDATE infrastructure_alerts
 SET delivery_status = 'failed', delivery_error = @error, delivery_attempts = delivery_attempts + @attempts::integer,
     delivery_claimed_until = NULL
 WHERE id = @id;
+
+-- name: NoticeDeliveries :many
+-- How each channel fared with the alert's notices: those of notice @seq, and every channel that
+-- was ever told about the alert (it gets the alert's end too, whatever its minimum severity).
+SELECT channel, notice_seq, status FROM alert_deliveries
+WHERE alert_id = @alert_id AND (notice_seq = @seq OR status = 'delivered');
+
+-- name: RecordDelivery :exec
+INSERT INTO alert_deliveries (alert_id, notice_seq, channel, kind, status, attempts, error, updated_at)
+VALUES (@alert_id, @seq, @channel, @kind, @status, @attempts, @error, @now::timestamptz)
+ON CONFLICT (alert_id, notice_seq, channel) DO UPDATE
+SET status = EXCLUDED.status, attempts = alert_deliveries.attempts + EXCLUDED.attempts, error = EXCLUDED.error,
+    updated_at = EXCLUDED.updated_at;
+
+-- name: AlertDeliveries :many
+-- Each channel's delivery of the alerts' latest notices, for the API.
+SELECT d.alert_id, d.channel, d.kind, d.status, d.attempts, d.error, d.updated_at
+FROM alert_deliveries d
+JOIN infrastructure_alerts a ON a.id = d.alert_id AND d.notice_seq = a.notice_seq
+WHERE d.alert_id = ANY(@ids::bigint[])
+ORDER BY d.alert_id, d.channel;
 
 -- name: DropPendingNotification :exec
 -- No notifier is configured: nothing can be sent, and nothing should pile up for later.

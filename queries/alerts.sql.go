@@ -17,7 +17,7 @@ UPDATE infrastructure_alerts
 SET acknowledged_at = COALESCE(acknowledged_at, $1::timestamptz), acknowledged_by = COALESCE(acknowledged_by, $2::bigint),
     pending_notification = CASE WHEN pending_notification = 'reminder' THEN NULL ELSE pending_notification END
 WHERE id = $3 AND resolved_at IS NULL
-RETURNING id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution
+RETURNING id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution, notice_seq, notified_seq
 `
 
 type AcknowledgeAlertParams struct {
@@ -52,8 +52,57 @@ func (q *Queries) AcknowledgeAlert(ctx context.Context, arg AcknowledgeAlertPara
 		&i.DeliveryAttempts,
 		&i.DeliveryClaimedUntil,
 		&i.Resolution,
+		&i.NoticeSeq,
+		&i.NotifiedSeq,
 	)
 	return i, err
+}
+
+const alertDeliveries = `-- name: AlertDeliveries :many
+SELECT d.alert_id, d.channel, d.kind, d.status, d.attempts, d.error, d.updated_at
+FROM alert_deliveries d
+JOIN infrastructure_alerts a ON a.id = d.alert_id AND d.notice_seq = a.notice_seq
+WHERE d.alert_id = ANY($1::bigint[])
+ORDER BY d.alert_id, d.channel
+`
+
+type AlertDeliveriesRow struct {
+	AlertID   int64
+	Channel   string
+	Kind      string
+	Status    string
+	Attempts  int32
+	Error     string
+	UpdatedAt time.Time
+}
+
+// Each channel's delivery of the alerts' latest notices, for the API.
+func (q *Queries) AlertDeliveries(ctx context.Context, ids []int64) ([]AlertDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, alertDeliveries, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AlertDeliveriesRow{}
+	for rows.Next() {
+		var i AlertDeliveriesRow
+		if err := rows.Scan(
+			&i.AlertID,
+			&i.Channel,
+			&i.Kind,
+			&i.Status,
+			&i.Attempts,
+			&i.Error,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const alertWindowMeans = `-- name: AlertWindowMeans :many
@@ -67,6 +116,14 @@ SELECT s.host,
 FROM system_metrics_history s
 CROSS JOIN LATERAL (
     VALUES ('cpu', '', s.cpu_percent), ('memory', '', s.memory_percent)
+    UNION ALL
+    SELECT 'swap', '', s.swap_percent WHERE s.swap_total_bytes > 0
+    UNION ALL
+    SELECT 'load', '', s.load1 / cardinality(s.cpu_per_core_percent) WHERE cardinality(s.cpu_per_core_percent) > 0
+    UNION ALL
+    SELECT 'temperature', '', max((t ->> 'celsius')::float8)
+    FROM jsonb_array_elements(s.temperatures) AS t
+    HAVING count(*) > 0
     UNION ALL
     SELECT 'disk', fs ->> 'mountpoint', (fs ->> 'used_percent')::float8
     FROM jsonb_array_elements(s.filesystems) AS fs
@@ -91,10 +148,11 @@ type AlertWindowMeansRow struct {
 	LastAt    time.Time
 }
 
-// The mean of each alerting series per host over (since, until]: CPU, memory and every
-// filesystem (subject = mountpoint), unpivoted in one pass over the window; with how many
-// samples it holds and when the first and the last were taken, so that a window mostly empty
-// (the first minute after a start) is not judged.
+// The mean of each alerting series per host over (since, until]: CPU, memory, swap (on hosts
+// that have some), the 1-minute load per logical core, the hottest temperature sensor (on hosts
+// that report one) and every filesystem (subject = mountpoint), unpivoted in one pass over the
+// window; with how many samples it holds and when the first and the last were taken, so that a
+// window mostly empty (the first minute after a start) is not judged.
 func (q *Queries) AlertWindowMeans(ctx context.Context, arg AlertWindowMeansParams) ([]AlertWindowMeansRow, error) {
 	rows, err := q.db.Query(ctx, alertWindowMeans, arg.Since, arg.Until)
 	if err != nil {
@@ -250,7 +308,8 @@ func (q *Queries) CountOpenAlertsBySeverity(ctx context.Context) ([]CountOpenAle
 const deescalateAlert = `-- name: DeescalateAlert :exec
 UPDATE infrastructure_alerts
 SET severity = 'warning', value = $1, threshold = $2, message = $3, updated_at = $4::timestamptz,
-    pending_notification = CASE WHEN notification_count = 0 THEN 'opened' ELSE 'deescalated' END
+    pending_notification = CASE WHEN notification_count = 0 THEN 'opened' ELSE 'deescalated' END,
+    notice_seq = notice_seq + 1
 WHERE id = $5 AND resolved_at IS NULL
 `
 
@@ -288,7 +347,8 @@ func (q *Queries) DropPendingNotification(ctx context.Context, id int64) error {
 const escalateAlert = `-- name: EscalateAlert :exec
 UPDATE infrastructure_alerts
 SET severity = 'critical', value = $1, threshold = $2, message = $3,
-    escalated_at = $4::timestamptz, updated_at = $4::timestamptz, pending_notification = 'escalated'
+    escalated_at = $4::timestamptz, updated_at = $4::timestamptz, pending_notification = 'escalated',
+    notice_seq = notice_seq + 1
 WHERE id = $5 AND resolved_at IS NULL
 `
 
@@ -312,7 +372,7 @@ func (q *Queries) EscalateAlert(ctx context.Context, arg EscalateAlertParams) er
 }
 
 const getAlert = `-- name: GetAlert :one
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution FROM infrastructure_alerts WHERE id = $1
+SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution, notice_seq, notified_seq FROM infrastructure_alerts WHERE id = $1
 `
 
 func (q *Queries) GetAlert(ctx context.Context, id int64) (InfrastructureAlert, error) {
@@ -341,12 +401,14 @@ func (q *Queries) GetAlert(ctx context.Context, id int64) (InfrastructureAlert, 
 		&i.DeliveryAttempts,
 		&i.DeliveryClaimedUntil,
 		&i.Resolution,
+		&i.NoticeSeq,
+		&i.NotifiedSeq,
 	)
 	return i, err
 }
 
 const getAlertWithAcknowledger = `-- name: GetAlertWithAcknowledger :one
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, u.email AS acknowledged_by_email
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, a.notice_seq, a.notified_seq, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE a.id = $1
@@ -383,6 +445,8 @@ func (q *Queries) GetAlertWithAcknowledger(ctx context.Context, id int64) (GetAl
 		&i.InfrastructureAlert.DeliveryAttempts,
 		&i.InfrastructureAlert.DeliveryClaimedUntil,
 		&i.InfrastructureAlert.Resolution,
+		&i.InfrastructureAlert.NoticeSeq,
+		&i.InfrastructureAlert.NotifiedSeq,
 		&i.AcknowledgedByEmail,
 	)
 	return i, err
@@ -423,7 +487,7 @@ func (q *Queries) HostsLastSeen(ctx context.Context) ([]HostsLastSeenRow, error)
 }
 
 const listAlerts = `-- name: ListAlerts :many
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, u.email AS acknowledged_by_email
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, a.notice_seq, a.notified_seq, u.email AS acknowledged_by_email
 FROM infrastructure_alerts a
 LEFT JOIN users u ON u.id = a.acknowledged_by
 WHERE ($1::text = 'all'
@@ -490,6 +554,8 @@ func (q *Queries) ListAlerts(ctx context.Context, arg ListAlertsParams) ([]ListA
 			&i.InfrastructureAlert.DeliveryAttempts,
 			&i.InfrastructureAlert.DeliveryClaimedUntil,
 			&i.InfrastructureAlert.Resolution,
+			&i.InfrastructureAlert.NoticeSeq,
+			&i.InfrastructureAlert.NotifiedSeq,
 			&i.AcknowledgedByEmail,
 		); err != nil {
 			return nil, err
@@ -504,24 +570,25 @@ func (q *Queries) ListAlerts(ctx context.Context, arg ListAlertsParams) ([]ListA
 
 const markDelivered = `-- name: MarkDelivered :exec
 UPDATE infrastructure_alerts
-SET pending_notification = NULL, delivery_claimed_until = NULL, last_notified_at = $1::timestamptz, notification_count = notification_count + 1,
-    delivery_status = 'delivered', delivery_error = $2, delivery_attempts = delivery_attempts + $3::integer
-WHERE id = $4
+SET pending_notification = NULL, delivery_claimed_until = NULL,
+    delivery_status = 'delivered', delivery_error = $1, delivery_attempts = delivery_attempts + $2::integer
+WHERE id = $3 AND notice_seq = $4
 `
 
 type MarkDeliveredParams struct {
-	Now      time.Time
 	Error    string
 	Attempts int32
 	ID       int64
+	Seq      int64
 }
 
+// Every channel the notice was for has it.
 func (q *Queries) MarkDelivered(ctx context.Context, arg MarkDeliveredParams) error {
 	_, err := q.db.Exec(ctx, markDelivered,
-		arg.Now,
 		arg.Error,
 		arg.Attempts,
 		arg.ID,
+		arg.Seq,
 	)
 	return err
 }
@@ -539,16 +606,73 @@ type MarkDeliveryFailedParams struct {
 	ID       int64
 }
 
-// The notification stays pending, so the next run tries again.
+// The notification stays pending, so the next run tries again, on the channels that lack it.
 func (q *Queries) MarkDeliveryFailed(ctx context.Context, arg MarkDeliveryFailedParams) error {
 	_, err := q.db.Exec(ctx, markDeliveryFailed, arg.Error, arg.Attempts, arg.ID)
 	return err
 }
 
+const markNotified = `-- name: MarkNotified :exec
+UPDATE infrastructure_alerts
+SET last_notified_at = $1::timestamptz, notification_count = notification_count + 1, notified_seq = $2
+WHERE id = $3 AND notified_seq < $2
+`
+
+type MarkNotifiedParams struct {
+	Now time.Time
+	Seq int64
+	ID  int64
+}
+
+// The first channel got notice @seq: it counts once, however many channels get it, and starts
+// the series' cooldown.
+func (q *Queries) MarkNotified(ctx context.Context, arg MarkNotifiedParams) error {
+	_, err := q.db.Exec(ctx, markNotified, arg.Now, arg.Seq, arg.ID)
+	return err
+}
+
+const noticeDeliveries = `-- name: NoticeDeliveries :many
+SELECT channel, notice_seq, status FROM alert_deliveries
+WHERE alert_id = $1 AND (notice_seq = $2 OR status = 'delivered')
+`
+
+type NoticeDeliveriesParams struct {
+	AlertID int64
+	Seq     int64
+}
+
+type NoticeDeliveriesRow struct {
+	Channel   string
+	NoticeSeq int64
+	Status    string
+}
+
+// How each channel fared with the alert's notices: those of notice @seq, and every channel that
+// was ever told about the alert (it gets the alert's end too, whatever its minimum severity).
+func (q *Queries) NoticeDeliveries(ctx context.Context, arg NoticeDeliveriesParams) ([]NoticeDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, noticeDeliveries, arg.AlertID, arg.Seq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NoticeDeliveriesRow{}
+	for rows.Next() {
+		var i NoticeDeliveriesRow
+		if err := rows.Scan(&i.Channel, &i.NoticeSeq, &i.Status); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const openAlert = `-- name: OpenAlert :one
 INSERT INTO infrastructure_alerts (host, metric, subject, severity, value, threshold, message,
-                                   started_at, updated_at, pending_notification)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $8::timestamptz, 'opened')
+                                   started_at, updated_at, pending_notification, notice_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $8::timestamptz, 'opened', 1)
 ON CONFLICT (host, metric, subject) WHERE resolved_at IS NULL DO NOTHING
 RETURNING id
 `
@@ -582,7 +706,7 @@ func (q *Queries) OpenAlert(ctx context.Context, arg OpenAlertParams) (int64, er
 }
 
 const openAlerts = `-- name: OpenAlerts :many
-SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution FROM infrastructure_alerts
+SELECT id, host, metric, subject, severity, value, threshold, message, started_at, updated_at, escalated_at, resolved_at, acknowledged_at, acknowledged_by, pending_notification, last_notified_at, notification_count, delivery_status, delivery_error, delivery_attempts, delivery_claimed_until, resolution, notice_seq, notified_seq FROM infrastructure_alerts
 WHERE resolved_at IS NULL
 ORDER BY id
 `
@@ -619,6 +743,8 @@ func (q *Queries) OpenAlerts(ctx context.Context) ([]InfrastructureAlert, error)
 			&i.DeliveryAttempts,
 			&i.DeliveryClaimedUntil,
 			&i.Resolution,
+			&i.NoticeSeq,
+			&i.NotifiedSeq,
 		); err != nil {
 			return nil, err
 		}
@@ -631,7 +757,7 @@ func (q *Queries) OpenAlerts(ctx context.Context) ([]InfrastructureAlert, error)
 }
 
 const pendingNotifications = `-- name: PendingNotifications :many
-SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution,
+SELECT a.id, a.host, a.metric, a.subject, a.severity, a.value, a.threshold, a.message, a.started_at, a.updated_at, a.escalated_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by, a.pending_notification, a.last_notified_at, a.notification_count, a.delivery_status, a.delivery_error, a.delivery_attempts, a.delivery_claimed_until, a.resolution, a.notice_seq, a.notified_seq,
        EXISTS (SELECT 1 FROM infrastructure_alerts o
                WHERE o.host = a.host AND o.metric = a.metric AND o.subject = a.subject
                  AND o.last_notified_at > $1::timestamptz) AS in_cooldown
@@ -663,6 +789,8 @@ type PendingNotificationsRow struct {
 	DeliveryAttempts     int32
 	DeliveryClaimedUntil *time.Time
 	Resolution           pgtype.Text
+	NoticeSeq            int64
+	NotifiedSeq          int64
 	InCooldown           bool
 }
 
@@ -700,6 +828,8 @@ func (q *Queries) PendingNotifications(ctx context.Context, quietSince time.Time
 			&i.DeliveryAttempts,
 			&i.DeliveryClaimedUntil,
 			&i.Resolution,
+			&i.NoticeSeq,
+			&i.NotifiedSeq,
 			&i.InCooldown,
 		); err != nil {
 			return nil, err
@@ -712,11 +842,45 @@ func (q *Queries) PendingNotifications(ctx context.Context, quietSince time.Time
 	return items, nil
 }
 
+const recordDelivery = `-- name: RecordDelivery :exec
+INSERT INTO alert_deliveries (alert_id, notice_seq, channel, kind, status, attempts, error, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz)
+ON CONFLICT (alert_id, notice_seq, channel) DO UPDATE
+SET status = EXCLUDED.status, attempts = alert_deliveries.attempts + EXCLUDED.attempts, error = EXCLUDED.error,
+    updated_at = EXCLUDED.updated_at
+`
+
+type RecordDeliveryParams struct {
+	AlertID  int64
+	Seq      int64
+	Channel  string
+	Kind     string
+	Status   string
+	Attempts int32
+	Error    string
+	Now      time.Time
+}
+
+func (q *Queries) RecordDelivery(ctx context.Context, arg RecordDeliveryParams) error {
+	_, err := q.db.Exec(ctx, recordDelivery,
+		arg.AlertID,
+		arg.Seq,
+		arg.Channel,
+		arg.Kind,
+		arg.Status,
+		arg.Attempts,
+		arg.Error,
+		arg.Now,
+	)
+	return err
+}
+
 const resolveAlert = `-- name: ResolveAlert :exec
 UPDATE infrastructure_alerts
 SET value = $1, threshold = $2, message = $3, resolution = $4::text,
     resolved_at = $5::timestamptz, updated_at = $5::timestamptz,
-    pending_notification = CASE WHEN notification_count > 0 THEN 'resolved' END
+    pending_notification = CASE WHEN notification_count > 0 THEN 'resolved' END,
+    notice_seq = notice_seq + 1
 WHERE id = $6 AND resolved_at IS NULL
 `
 
@@ -746,6 +910,7 @@ func (q *Queries) ResolveAlert(ctx context.Context, arg ResolveAlertParams) erro
 const updateAlertValue = `-- name: UpdateAlertValue :exec
 UPDATE infrastructure_alerts
 SET value = $1, threshold = $2, message = $3, updated_at = $4,
+    notice_seq = CASE WHEN $5::boolean AND pending_notification IS NULL THEN notice_seq + 1 ELSE notice_seq END,
     pending_notification = CASE WHEN $5::boolean AND pending_notification IS NULL
                                 THEN 'reminder' ELSE pending_notification END
 WHERE id = $6 AND resolved_at IS NULL
@@ -761,7 +926,8 @@ type UpdateAlertValueParams struct {
 }
 
 // A firing alert's latest mean, and its severity's threshold as the rules now say; a reminder
-// is queued unless one is already pending.
+// is queued unless a notice is already pending (a new notice only then gets a new number: the
+// channels that got the pending one must not get it again).
 func (q *Queries) UpdateAlertValue(ctx context.Context, arg UpdateAlertValueParams) error {
 	_, err := q.db.Exec(ctx, updateAlertValue,
 		arg.Value,

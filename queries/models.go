@@ -59,16 +59,17 @@ func (ns NullHealthstatus) Value() (driver.Value, error) {
 type Metrictype string
 
 const (
-	MetrictypeCpu      Metrictype = "cpu"
-	MetrictypeMemory   Metrictype = "memory"
-	MetrictypeSwap     Metrictype = "swap"
-	MetrictypeDisk     Metrictype = "disk"
-	MetrictypeLoad     Metrictype = "load"
-	MetrictypeNetwork  Metrictype = "network"
-	MetrictypeDiskIo   Metrictype = "disk_io"
-	MetrictypeProcess  Metrictype = "process"
-	MetrictypeHealth   Metrictype = "health"
-	MetrictypeHostDown Metrictype = "host_down"
+	MetrictypeCpu         Metrictype = "cpu"
+	MetrictypeMemory      Metrictype = "memory"
+	MetrictypeSwap        Metrictype = "swap"
+	MetrictypeDisk        Metrictype = "disk"
+	MetrictypeLoad        Metrictype = "load"
+	MetrictypeNetwork     Metrictype = "network"
+	MetrictypeDiskIo      Metrictype = "disk_io"
+	MetrictypeProcess     Metrictype = "process"
+	MetrictypeHealth      Metrictype = "health"
+	MetrictypeHostDown    Metrictype = "host_down"
+	MetrictypeTemperature Metrictype = "temperature"
 )
 
 func (e *Metrictype) Scan(src interface{}) error {
@@ -104,6 +105,30 @@ func (ns NullMetrictype) Value() (driver.Value, error) {
 		return nil, nil
 	}
 	return string(ns.Metrictype), nil
+}
+
+type AlertDelivery struct {
+	AlertID   int64
+	NoticeSeq int64
+	Channel   string
+	Kind      string
+	Status    string
+	Attempts  int32
+	Error     string
+	UpdatedAt time.Time
+}
+
+type AlertRule struct {
+	ID        int64
+	Metric    string
+	Mount     string
+	Host      string
+	Labels    []byte
+	Warning   float64
+	Critical  float64
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 type ApiToken struct {
@@ -178,6 +203,8 @@ type InfrastructureAlert struct {
 	DeliveryAttempts     int32
 	DeliveryClaimedUntil *time.Time
 	Resolution           pgtype.Text
+	NoticeSeq            int64
+	NotifiedSeq          int64
 }
 
 type InfrastructureHealth struct {
@@ -213,6 +240,19 @@ type MetricAggregation struct {
 	UpdatedAt   time.Time
 }
 
+type NotificationChannel struct {
+	ID          int64
+	Name        string
+	Kind        string
+	UrlSealed   []byte
+	UrlMasked   string
+	MinSeverity string
+	Host        string
+	Labels      []byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 type ProcessMetricsHistory struct {
 	ID                  int64
 	Host                string
@@ -233,6 +273,23 @@ type Session struct {
 	Token  string
 	Data   []byte
 	Expiry time.Time
+}
+
+type SettingsVersion struct {
+	Name    string
+	Version int64
+}
+
+type Silence struct {
+	ID        int64
+	Host      string
+	Labels    []byte
+	Metric    string
+	StartsAt  time.Time
+	EndsAt    time.Time
+	Comment   string
+	CreatedBy string
+	CreatedAt time.Time
 }
 
 type SystemMetricsHistory struct {

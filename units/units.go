@@ -20,6 +20,8 @@ const (
 	Bytes       Unit = "B"
 	// Load is a load average (or load per core): a plain number.
 	Load Unit = "load"
+	// Celsius is a temperature.
+	Celsius Unit = "°C"
 	// Seconds is a length of time, written as people read one: "42s", "1m 12s", "5h", "3d 4h".
 	Seconds Unit = "s"
 )
@@ -35,6 +37,8 @@ func Format(v float64, u Unit) string {
 		return byteCount(v)
 	case Seconds:
 		return duration(v)
+	case Celsius:
+		return decimal(v) + " °C"
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }

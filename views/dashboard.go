@@ -47,6 +47,8 @@ type Alert struct {
 	ResolvedAt     *time.Time
 	AcknowledgedAt *time.Time
 	AcknowledgedBy string // the acknowledging user's email; "" when unknown or not acknowledged
+	// SilencedUntil is when the silence that mutes its notices ends; nil when none does.
+	SilencedUntil *time.Time
 }
 
 // Open reports whether the alert still fires.
@@ -55,7 +57,9 @@ func (a Alert) Open() bool { return a.ResolvedAt == nil }
 // Live is what the polled part of the Infrastructure tab shows.
 type Live struct {
 	// Host is the host's name; its poll asks for this host.
-	Host       string
+	Host string
+	// CanSilence shows the "silence for 1 h" buttons of the open alerts (admins only).
+	CanSilence bool
 	Snapshot   sample.Snapshot
 	Health     health.Report
 	OpenAlerts []Alert
@@ -193,8 +197,11 @@ func (l Live) coreStatus(v float64) string {
 
 // componentValue writes a health component's value in its unit.
 func componentValue(v float64, unit string) string {
-	if unit == "percent" {
+	switch unit {
+	case "percent":
 		return pct(v)
+	case "celsius":
+		return units.Format(v, units.Celsius)
 	}
 	return load(v) + " per core"
 }
@@ -244,10 +251,20 @@ const MetricHostDown = "host_down"
 // alertValue writes an alert's value or threshold in its unit: a share for the resource alerts,
 // a length of silence for host_down.
 func alertValue(a Alert, v float64) string {
-	if a.Metric == MetricHostDown {
+	switch a.Metric {
+	case MetricHostDown:
 		return Duration(time.Duration(v * float64(time.Second)))
+	case "load":
+		return componentValue(v, "per_core")
+	case "temperature":
+		return componentValue(v, "celsius")
 	}
 	return componentValue(v, "percent")
+}
+
+// silenceURL is where an open alert's "silence for 1 h" button posts.
+func silenceURL(id int64) string {
+	return PathObservability + "/alerts/" + strconv.FormatInt(id, 10) + "/silence"
 }
 
 func alertSubject(a Alert) string {

@@ -26,6 +26,8 @@ type FleetCounts struct {
 	Hosts, Up, Down, NeverSeen, Unhealthy int
 	// OpenAlerts is -1 when the database cannot be reached.
 	OpenAlerts int
+	// Silenced is how many of them a silence holds back.
+	Silenced int
 }
 
 // HostRow is one host of the overview. Bars and numbers take their colour from the host's own

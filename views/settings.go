@@ -8,11 +8,14 @@ import (
 
 // Paths of the settings section (admins only); the handlers register the same ones.
 const (
-	PathSettings       = "/settings"
-	PathSettingsUsers  = "/settings/users"
-	PathSettingsTokens = "/settings/tokens"
-	PathSettingsHosts  = "/settings/hosts"
-	PathSettingsAudit  = "/settings/audit"
+	PathSettings         = "/settings"
+	PathSettingsUsers    = "/settings/users"
+	PathSettingsTokens   = "/settings/tokens"
+	PathSettingsHosts    = "/settings/hosts"
+	PathSettingsAlerts   = "/settings/alerts"
+	PathSettingsChannels = "/settings/channels"
+	PathSettingsSilences = "/settings/silences"
+	PathSettingsAudit    = "/settings/audit"
 )
 
 // SettingsSection is one page of /settings as its navigation links it.
@@ -28,6 +31,9 @@ var SettingsSections = []SettingsSection{
 	{ID: "users", Title: "Users", Path: PathSettingsUsers},
 	{ID: "tokens", Title: "API tokens", Path: PathSettingsTokens},
 	{ID: "hosts", Title: "Hosts", Path: PathSettingsHosts},
+	{ID: "alerts", Title: "Alert rules", Path: PathSettingsAlerts},
+	{ID: "channels", Title: "Channels", Path: PathSettingsChannels},
+	{ID: "silences", Title: "Silences", Path: PathSettingsSilences},
 	{ID: "audit", Title: "Audit log", Path: PathSettingsAudit},
 }
 
