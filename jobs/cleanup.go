@@ -18,7 +18,7 @@ const DefaultBatchSize = 10000
 // Retention says how long each kind of row is kept.
 type Retention struct {
 	RawDays       int // raw samples and health rows
-	AlertDays     int // resolved alerts, and the audit log
+	AlertDays     int // resolved alerts, the audit log, and silences that ended
 	AggregateDays int // rollups
 	// Revoked API tokens are kept RawDays for the record; expired sessions and tokens go at once.
 }
@@ -131,6 +131,11 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 			},
 			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
 				return q.DeleteOldAuditEntries(ctx, queries.DeleteOldAuditEntriesParams{Before: alerts, BatchSize: b})
+			}},
+		{"silences",
+			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountOldSilences(ctx, alerts) },
+			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
+				return q.DeleteOldSilences(ctx, queries.DeleteOldSilencesParams{Before: alerts, BatchSize: b})
 			}},
 		{"login_failures",
 			func(ctx context.Context, q *queries.Queries) (int64, error) {

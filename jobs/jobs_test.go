@@ -193,6 +193,9 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 	exec(t, pool, `INSERT INTO audit_log (at, actor, via, action) VALUES
 		($1::timestamptz - interval '91 days', 'cli', 'cli', 'user.create'),
 		($1::timestamptz - interval '89 days', 'cli', 'cli', 'user.create')`, t0) // ALERT_RETENTION_DAYS: one past it
+	exec(t, pool, `INSERT INTO silences (host, starts_at, ends_at, created_by, created_at) VALUES
+		('web-1', $1::timestamptz - interval '92 days', $1::timestamptz - interval '91 days', 'cli', $1::timestamptz - interval '92 days'),
+		('web-1', $1::timestamptz - interval '90 days', $1::timestamptz - interval '89 days', 'cli', $1::timestamptz - interval '90 days')`, t0)
 	exec(t, pool, `INSERT INTO metric_aggregations (host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
 		SELECT 'web-1', 'cpu_percent', 'cpu', 'daily', $1::timestamptz - d * interval '1 day', 1, 1, 1, 1, 1 FROM generate_series(1, 400) d`, t0)
 
@@ -200,7 +203,7 @@ func TestCleanupDeletesOnlyWhatIsPastRetention(t *testing.T) {
 	want := map[string]int64{
 		"system_metrics_history": 240, "process_metrics_history": 240, "infrastructure_health": 240,
 		"infrastructure_alerts": 1, "metric_aggregations": 35, "sessions": 1, "api_tokens": 2,
-		"login_failures": 1, "audit_log": 1,
+		"login_failures": 1, "audit_log": 1, "silences": 1,
 	}
 	before := map[string]int64{}
 	for table := range want {

@@ -148,3 +148,11 @@ SELECT count(*) FROM audit_log WHERE at < @before::timestamptz;
 -- name: DeleteOldAuditEntries :execrows
 DELETE FROM audit_log WHERE id IN (
     SELECT id FROM audit_log WHERE at < @before::timestamptz LIMIT @batch_size);
+
+-- name: CountOldSilences :one
+-- Silences that ended before @before: nothing they mute is still kept.
+SELECT count(*) FROM silences WHERE ends_at < @before::timestamptz;
+
+-- name: DeleteOldSilences :execrows
+DELETE FROM silences WHERE id IN (
+    SELECT id FROM silences WHERE ends_at < @before::timestamptz LIMIT @batch_size);

@@ -241,6 +241,18 @@ func (q *Queries) CountOldResolvedAlerts(ctx context.Context, before time.Time) 
 	return count, err
 }
 
+const countOldSilences = `-- name: CountOldSilences :one
+SELECT count(*) FROM silences WHERE ends_at < $1::timestamptz
+`
+
+// Silences that ended before @before: nothing they mute is still kept.
+func (q *Queries) CountOldSilences(ctx context.Context, before time.Time) (int64, error) {
+	row := q.db.QueryRow(ctx, countOldSilences, before)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countOldSystemMetrics = `-- name: CountOldSystemMetrics :one
 
 SELECT count(*) FROM system_metrics_history WHERE collected_at < $1::timestamptz
@@ -391,6 +403,24 @@ type DeleteOldResolvedAlertsParams struct {
 
 func (q *Queries) DeleteOldResolvedAlerts(ctx context.Context, arg DeleteOldResolvedAlertsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteOldResolvedAlerts, arg.Before, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteOldSilences = `-- name: DeleteOldSilences :execrows
+DELETE FROM silences WHERE id IN (
+    SELECT id FROM silences WHERE ends_at < $1::timestamptz LIMIT $2)
+`
+
+type DeleteOldSilencesParams struct {
+	Before    time.Time
+	BatchSize int32
+}
+
+func (q *Queries) DeleteOldSilences(ctx context.Context, arg DeleteOldSilencesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteOldSilences, arg.Before, arg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
