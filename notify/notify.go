@@ -1,6 +1,7 @@
 // Package notify delivers alert notifications: to a Slack incoming webhook, to a generic JSON
-// webhook, and through the services of shoutrrr (channel.go). Each send has a timeout and a few tries with back-off that honours Retry-After; the
-// caller records the outcome and tries again later when every try failed.
+// webhook, and through the services of shoutrrr (channel.go). Each send has a timeout and a few
+// tries with back-off that honours Retry-After; the caller records the outcome and tries again
+// later when every try failed.
 package notify
 
 import (
