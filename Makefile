@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
 
-.PHONY: run build test lint generate check-generated bench screenshots clean help
+.PHONY: run build test lint generate check-generated bench fuzz screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ bench: build ## Go benchmarks, load tests of the real server and of a simulated 
 	scripts/bench.sh
 	scripts/idle.sh
 	scripts/fleet-bench.sh
+
+fuzz: ## each go test -fuzz target for FUZZTIME (60s; FUZZ=regexp picks targets); commit what it finds (PKG/testdata/fuzz/TARGET/FILE) once fixed: a regression seed
+	scripts/ensure-deps.sh postgres
+	FUZZTIME=$(or $(FUZZTIME),60s) scripts/fuzz.sh
 
 screenshots: ## retake docs/screenshots/*.png (the dashboard and the settings pages, desktop and phone, light and dark) in headless Chromium
 	scripts/ensure-deps.sh postgres chromium

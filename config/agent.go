@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -138,6 +139,10 @@ func ParseBytes(v string) (int64, error) {
 	f, err := strconv.ParseFloat(num, 64)
 	if !ok || err != nil || f < 0 {
 		return 0, fmt.Errorf("%q is not a size like 268435456, 256MiB or 1GiB", v)
+	}
+	// Past 2^63 the conversion wraps to a negative size (found by FuzzParseBytes).
+	if f*mult >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is larger than any disk (at most 8EiB)", v)
 	}
 	return int64(f * mult), nil
 }

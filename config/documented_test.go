@@ -10,7 +10,7 @@ import (
 
 // readNames returns every variable Load looks up, recorded as it runs, in development and in
 // production (some rules only run there).
-func readNames(t *testing.T) []string {
+func readNames(t testing.TB) []string {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, environment := range []string{Development, Production} {

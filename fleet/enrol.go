@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -65,8 +66,10 @@ const (
 )
 
 // CheckLabels says what is wrong with a host's labels, or nil. Keys are lower-case letters,
-// digits and . _ - / (like Kubernetes'), values any printable text without = or commas, which
-// the selector syntax (env=prod,role=db) uses.
+// digits and . _ - / (like Kubernetes'), values any printable text (letters, marks, numbers,
+// punctuation, symbols and spaces: no control, format or private-use characters, which would
+// hide or reorder what a table row shows) without = or commas, which the selector syntax
+// (env=prod,role=db) uses.
 func CheckLabels(l Labels) error {
 	if err := checkLabels(l); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidLabels, err)
@@ -89,7 +92,7 @@ func checkLabels(l Labels) error {
 			}
 		}
 		if len(v) > maxLabelValueLen || !utf8.ValidString(v) || strings.ContainsAny(v, "=,\x00") ||
-			strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsGraphic(r) }) {
 			return fmt.Errorf("label %s: the value %q must be at most %d printable characters without = or ,", k, v, maxLabelValueLen)
 		}
 	}

@@ -29,7 +29,7 @@ type testApp struct {
 	srv  *Server
 }
 
-func newTestApp(t *testing.T, env map[string]string) *testApp {
+func newTestApp(t testing.TB, env map[string]string) *testApp {
 	t.Helper()
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
