@@ -263,3 +263,37 @@ func TestAlertResolutionMigration(t *testing.T) {
 		t.Fatalf("after down the pending notice is %q (%v), want reminder", pending, err)
 	}
 }
+
+// A read-only database (a real one: the session's default made read-only) and a full disk are
+// refusals an operator fixes, not the statement's fault: Unavailable, with a reason to log.
+func TestRefusingTellsReadOnlyAndDiskFullFromBadStatements(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET SESSION default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	_, readOnly := conn.Exec(ctx, `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent) VALUES ('web-1', now(), 1, 1)`)
+	_, _ = conn.Exec(ctx, `RESET default_transaction_read_only`)
+	_, badStatement := pool.Exec(ctx, `INSERT INTO system_metrics_history (host) VALUES ('web-1')`)
+	for _, tc := range []struct {
+		name   string
+		err    error
+		refuse string
+	}{
+		{"read-only", readOnly, "read-only"},
+		{"disk full", &pgconn.PgError{Code: "53100", Message: `could not extend file "base/16384/16385": No space left on device`}, "disk is full"},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, "max_connections"},
+		{"a NOT NULL violation", badStatement, ""},
+		{"no error", nil, ""},
+	} {
+		reason := database.RefusalReason(tc.err)
+		if tc.refuse == "" && (reason != "" || database.Unavailable(tc.err)) || tc.refuse != "" && (!strings.Contains(reason, tc.refuse) || !database.Unavailable(tc.err)) {
+			t.Errorf("%s (%v): reason %q, Unavailable %v; want a reason naming %q", tc.name, tc.err, reason, database.Unavailable(tc.err), tc.refuse)
+		}
+	}
+}

@@ -69,7 +69,7 @@ func (s *Server) ingest(c echo.Context) (err error) {
 		case err == nil:
 		case errors.As(err, &e):
 			outcome = e.Code
-		case database.Unreachable(err):
+		case database.Unavailable(err):
 			outcome = "database_unavailable"
 		default:
 			outcome = "error"
@@ -140,6 +140,13 @@ func (s *Server) ingestError(c echo.Context, err error) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ingestRetryAfter))
 		return &Error{Status: http.StatusServiceUnavailable, Code: "hub_busy",
 			Message: "the hub has more batches waiting for its database than it holds; nothing was stored: send them again"}
+	case database.Refusing(err):
+		// A read-only or full database refuses every sample alike: not the batch's fault, and
+		// not one to reject sample by sample, or the agent would drop what it must keep.
+		s.log.Warn("ingest: the database refuses writes", "reason", database.RefusalReason(err))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(ingestRetryAfter))
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
+			Message: "the hub's database refuses writes (" + database.RefusalReason(err) + "); nothing was stored: keep the samples and send them again"}
 	}
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/infradash/infradash/agent"
 	"github.com/infradash/infradash/auth"
@@ -210,5 +211,90 @@ func TestIngestRefusesMalformedText(t *testing.T) {
 	body = fmt.Sprintf("{\"version\":1,\"samples\":[{\"collected_at\":%q,\"system\":{\"filesystems\":[{\"mountpoint\":\"/\xff\xfe\"}]}}]}", at.Add(time.Hour/2).Format(time.RFC3339Nano))
 	if rec := serveDocumented(t, f.a.e, f.post(t, f.token, "", []byte(body), false), http.StatusOK, ""); rec.Code >= 500 {
 		t.Errorf("invalid UTF-8: %d", rec.Code)
+	}
+}
+
+// A database that answers but refuses writes (default_transaction_read_only, as a standby or an
+// operator's ALTER DATABASE makes it) is an outage to agents: 503 with Retry-After, nothing
+// acknowledged, no sample rejected for it, and /readyz says why; once it takes writes again the
+// same batch is stored.
+func TestIngestAnswers503WhileTheDatabaseRefusesWrites(t *testing.T) {
+	f := newIngestFixture(t)
+	ts, log := f.a.serveHTTP(t)
+	ctx := context.Background()
+	var db string
+	if err := f.a.pool.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := func(on bool) {
+		t.Helper()
+		stmt := `ALTER DATABASE "` + db + `" SET default_transaction_read_only = on`
+		if !on {
+			stmt = `ALTER DATABASE "` + db + `" RESET default_transaction_read_only`
+		}
+		// READ WRITE explicitly: once the setting is on, a plain transaction could not turn it off.
+		if err := pgx.BeginTxFunc(ctx, f.a.pool, pgx.TxOptions{AccessMode: pgx.ReadWrite}, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, stmt)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.a.pool.Reset() // new connections take the database's setting
+	}
+	body := gz([]byte(fmt.Sprintf(`{"version":1,"sent_at":%q,"samples":[{"collected_at":%q,"system":{}}]}`,
+		time.Now().UTC().Format(time.RFC3339Nano), time.Now().UTC().Add(-time.Second).Format(time.RFC3339Nano))))
+	post := func() (*http.Response, answer) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+PathIngest, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		req.Header.Set("Content-Encoding", "gzip")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var a answer
+		_ = json.NewDecoder(res.Body).Decode(&a)
+		return res, a
+	}
+	readyz := func() map[string]string {
+		t.Helper()
+		res, err := http.Get(ts.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var r struct{ Checks map[string]string }
+		_ = json.NewDecoder(res.Body).Decode(&r)
+		return r.Checks
+	}
+
+	readOnly(true)
+	t.Cleanup(func() { readOnly(false) })
+	res, a := post()
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || a.Error.Code != "database_unavailable" ||
+		!strings.Contains(a.Error.Message, "read-only") {
+		t.Errorf("ingest into a read-only database: %d Retry-After %q %+v; want 503 database_unavailable with Retry-After, naming read-only",
+			res.StatusCode, res.Header.Get("Retry-After"), a.Error)
+	}
+	if n := f.stored(t); n != 0 {
+		t.Errorf("%d samples stored in a read-only database", n)
+	}
+	if w := readyz()["writes"]; !strings.Contains(w, "read-only") {
+		t.Errorf("/readyz writes = %q, want it to say the database is read-only", w)
+	}
+
+	readOnly(false)
+	if res, a := post(); res.StatusCode != http.StatusOK {
+		t.Fatalf("ingest once the database takes writes again: %d %+v", res.StatusCode, a.Error)
+	}
+	if n := f.stored(t); n != 1 {
+		t.Errorf("%d samples stored after the database took writes again, want 1", n)
+	}
+	if w := readyz()["writes"]; w != "ok" {
+		t.Errorf("/readyz writes = %q once a write was stored, want ok", w)
+	}
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Errorf("a read-only database was logged as an error (it is an outage, logged as a warning):\n%s", log)
 	}
 }

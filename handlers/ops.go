@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
+
+	"github.com/infradash/infradash/database"
 )
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
@@ -19,13 +21,19 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.version})
 }
 
-// readyz answers 200 only when the database is reachable and this host has a recent sample,
-// so a load balancer sends no traffic to a replica that cannot show fresh data.
+// readyz answers 200 only when the database is reachable and stores what it is sent, and this
+// host has a recent sample, so a load balancer sends no traffic to a replica that cannot show
+// fresh data. A database that answers but refuses writes (read-only, disk full) is named in
+// "writes", since the last write the store tried.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	checks := map[string]string{"database": "ok", "sample": "ok"}
+	checks := map[string]string{"database": "ok", "writes": "ok", "sample": "ok"}
 	status := http.StatusOK
+	if since, err := s.store.Failing(); err != nil {
+		checks["writes"] = fmt.Sprintf("failing for %s: %s", s.now().Sub(since).Round(time.Second), writeFailure(err))
+		status = http.StatusServiceUnavailable
+	}
 	if err := s.pool.Ping(ctx); err != nil {
 		checks["database"] = "unreachable"
 		checks["sample"] = "unknown"
@@ -63,4 +71,13 @@ func (s *Server) serveMetrics(c echo.Context) error {
 	}
 	s.metrics.Handler().ServeHTTP(c.Response(), c.Request())
 	return nil
+}
+
+// writeFailure is why writes fail, in an operator's words, without the SQL or the connection
+// string a raw error may hold.
+func writeFailure(err error) string {
+	if r := database.RefusalReason(err); r != "" {
+		return r
+	}
+	return "the database cannot be reached"
 }

@@ -73,6 +73,10 @@ func (s *Server) HTTPErrorHandler(err error, c echo.Context) {
 	case database.Unreachable(err):
 		s.log.Warn("database unreachable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		e = errUnavailable
+	case database.Refusing(err):
+		s.log.Warn("the database refuses writes", "method", c.Request().Method, "path", c.Path(), "reason", database.RefusalReason(err))
+		c.Response().Header().Set("Retry-After", "10")
+		e = &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: database.RefusalReason(err) + "; try again once it is fixed"}
 	case errors.As(err, &he):
 		e = fromEcho(he)
 		if e.Status >= 500 {

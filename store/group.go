@@ -180,7 +180,9 @@ func (s *Store) commit(ctx context.Context, group []*pending) {
 	switch {
 	case err == nil:
 		return
-	case database.Unreachable(err):
+	case database.Unavailable(err):
+		// An outage, or a database refusing every write (read-only, disk full), fails each
+		// batch alike: trying them one by one would only wait longer for the same answer.
 		for _, p := range group {
 			p.err = err
 		}

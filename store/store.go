@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/health"
 	"github.com/infradash/infradash/queries"
 	"github.com/infradash/infradash/sample"
@@ -111,6 +112,10 @@ type Store struct {
 	committers int        // goroutines committing groups now
 
 	groups, batches atomic.Int64
+
+	failMu       sync.Mutex
+	failingSince time.Time // the first of the writes failing now for the database's sake; zero when the last one worked
+	failing      error
 }
 
 // Stats say how the batches were grouped: Batches written in Groups transactions (a batch
@@ -126,6 +131,30 @@ func (s *Store) Stats() Stats {
 	waiting := len(s.queue)
 	s.mu.Unlock()
 	return Stats{Groups: s.groups.Load(), Batches: s.batches.Load(), Waiting: waiting}
+}
+
+// Failing says since when and why writes fail for the database's sake (unreachable, read-only,
+// disk full: database.Unavailable), or a nil error when the last write was stored. /readyz says it.
+func (s *Store) Failing() (time.Time, error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failingSince, s.failing
+}
+
+// noteOutcome keeps what Failing reports: a write's error when the database is to blame, cleared
+// by the next write that is stored.
+func (s *Store) noteOutcome(err error, now time.Time) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	switch {
+	case err == nil:
+		s.failingSince, s.failing = time.Time{}, nil
+	case database.Unavailable(err):
+		if s.failing == nil {
+			s.failingSince = now
+		}
+		s.failing = err
+	}
 }
 
 // New returns a Store writing through pool.
@@ -150,10 +179,11 @@ func New(pool *pgxpool.Pool, o Options) *Store {
 // it, whole (shared with the batches that arrived meanwhile). Samples that fail
 // sample.CheckSnapshot, or that the database refuses for what they hold, are reported in
 // Result.Rejected and the rest is stored. An error means nothing of the batch was stored:
-// ErrUnknownHost, ErrBusy, or the database failing (database.Unreachable tells an outage from
-// the rest). A ctx that ends while the batch waits returns ctx's error, and the batch may still
+// ErrUnknownHost, ErrBusy, or the database failing (database.Unavailable tells an outage, or a database
+// refusing all writes, from the rest). A ctx that ends while the batch waits returns ctx's error, and the batch may still
 // be stored: the agent sends it again and it is counted as a duplicate.
-func (s *Store) Write(ctx context.Context, w Writer, b sample.Batch, now time.Time) (Result, error) {
+func (s *Store) Write(ctx context.Context, w Writer, b sample.Batch, now time.Time) (_ Result, err error) {
+	defer func() { s.noteOutcome(err, now) }()
 	p, err := prepare(w, b, now.UTC())
 	if err != nil {
 		return p.res, err
