@@ -44,9 +44,12 @@
 //   - An acknowledged position is saved before any segment is deleted, so a restart does not
 //     send acknowledged records again. Should the ack file be damaged, the records still in
 //     the spool are sent again (the hub stores a re-sent sample once); none is lost.
-//   - A failed Append (disk full, read-only folder) leaves nothing of its record behind, and
-//     its error matches the system's: errors.Is(err, syscall.ENOSPC), EROFS, EACCES. The next
-//     Append tries again.
+//   - A disk that fills before MaxBytes does is met as MaxBytes is: Append deletes the oldest
+//     segment (its records counted in Stats.Dropped, one WARN until the spool drains) and
+//     stores the new record. Only when the newest segment alone fills the disk does Append fail.
+//   - A failed Append (disk full with nothing older to drop, read-only folder) leaves nothing of
+//     its record behind, and its error matches the system's: errors.Is(err, syscall.ENOSPC),
+//     EROFS, EACCES. The next Append tries again.
 //   - A folder that cannot be written but can be read still opens: Peek works, Ack advances in
 //     memory and says it could not save the position, Append returns why it cannot store.
 //   - Open never panics on any content of the folder; only read errors make it fail.

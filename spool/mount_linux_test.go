@@ -77,24 +77,74 @@ func bigPayload(seq uint64) []byte {
 	return append(b, bytes.Repeat([]byte{'.'}, 5000-len(b))...)
 }
 
-func TestDiskFull(t *testing.T) {
+// A disk that fills before MaxBytes does is met as MaxBytes is: the oldest segment goes, counted
+// and said once, and the newest sample is stored.
+func TestDiskFullDropsTheOldest(t *testing.T) {
 	if !inMountNamespace(t) {
 		return
 	}
 	fs := mountTmpfs(t, "256k")
-	filler := filepath.Join(fs, "filler")
-	if err := os.WriteFile(filler, make([]byte, 64<<10), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(fs, "filler"), make([]byte, 64<<10), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(fs, "spool")
 	log, lb := newLogger()
-	// Two segments: the first of 128 KiB fills, the second runs out of room mid-way, so the
-	// failing write has part of a page to fill before the disk says it is full.
+	o := Options{MaxBytes: 16 << 20, SegmentBytes: 64 << 10, Logger: log}
+	s := openT(t, dir, o)
+	const n = 100 // 500 KB of records on a disk with 192 KiB free
+	for seq := uint64(1); seq <= n; seq++ {
+		if got, err := s.Append(bigPayload(seq)); err != nil || got != seq {
+			t.Fatalf("Append %d on a full disk with older segments to drop: %d, %v", seq, got, err)
+		}
+	}
+	st := s.Stats()
+	if st.Dropped == 0 || st.Records != n-int(st.Dropped) {
+		t.Fatalf("after filling the disk: %+v, want the oldest dropped and counted", st)
+	}
+	check := func(s *Spool) {
+		t.Helper()
+		recs := peekAll(t, s)
+		if len(recs) != n-int(st.Dropped) || recs[len(recs)-1].Seq != n {
+			t.Fatalf("%d records, the last %v; want the newest %d, up to %d", len(recs), recs[len(recs)-1].Seq, n-int(st.Dropped), n)
+		}
+		for i, r := range recs {
+			if r.Seq != st.Dropped+1+uint64(i) || !bytes.Equal(r.Data, bigPayload(r.Seq)) {
+				t.Fatalf("record %d reads back wrong", r.Seq)
+			}
+		}
+	}
+	check(s)
+	if w := lb.warns("the disk is full, dropping the oldest records", "no space left"); len(w) != 1 {
+		t.Fatalf("want one WARN saying the disk is full and the oldest go, log:\n%s", lb)
+	}
+	closeT(t, s)
+	// Nothing of the writes the disk refused stayed behind.
+	s = openT(t, dir, o)
+	if st2 := s.Stats(); st2.Torn != 0 || st2.Corrupt != 0 {
+		t.Fatalf("reopened after the disk filled: %+v", st2)
+	}
+	check(s)
+	closeT(t, s)
+}
+
+// A disk too small for even the newest segment leaves nothing older to drop: Append says the disk
+// is full, keeps nothing half-written, and works again as soon as there is room.
+func TestDiskFullWithNothingToDrop(t *testing.T) {
+	if !inMountNamespace(t) {
+		return
+	}
+	fs := mountTmpfs(t, "64k")
+	filler := filepath.Join(fs, "filler")
+	if err := os.WriteFile(filler, make([]byte, 16<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(fs, "spool")
+	log, lb := newLogger()
 	o := Options{MaxBytes: 16 << 20, SegmentBytes: 128 << 10, Logger: log}
 	s := openT(t, dir, o)
 	var stored uint64
 	var err error
-	for stored < 1000 {
+	for stored < 100 {
 		if _, err = s.Append(bigPayload(stored + 1)); err != nil {
 			break
 		}
@@ -114,35 +164,14 @@ func TestDiskFull(t *testing.T) {
 		}
 		onDisk += fi.Size()
 	}
-	if st := s.Stats(); onDisk != st.DiskBytes || st.DiskBytes != int64(stored)*(headerSize+5000) {
+	if st := s.Stats(); onDisk != st.DiskBytes || st.DiskBytes != int64(stored)*(headerSize+5000) || st.Dropped != 0 {
 		t.Fatalf("after the failed Appends the segments hold %d bytes, want %d records of %d bytes (Stats %+v)",
 			onDisk, stored, headerSize+5000, st)
 	}
-	s.mu.Lock()
-	firstSegment := s.segs[0].last
-	s.mu.Unlock()
-	checkBig := func(recs []Record, from, to uint64) {
-		t.Helper()
-		if len(recs) != int(to-from+1) {
-			t.Fatalf("%d records, want %d..%d", len(recs), from, to)
-		}
-		for i, r := range recs {
-			if r.Seq != from+uint64(i) || !bytes.Equal(r.Data, bigPayload(r.Seq)) {
-				t.Fatalf("record %d (want %d) reads back wrong", r.Seq, from+uint64(i))
-			}
-		}
-	}
-	checkBig(peekAll(t, s), 1, stored)
 	closeT(t, s)
-
-	// Nothing of the failed records stayed behind: a restart finds no torn record.
 	s = openT(t, dir, o)
 	if st := s.Stats(); st.Torn != 0 || st.Corrupt != 0 || st.Records != int(stored) {
 		t.Fatalf("reopened after the disk filled: %+v, want %d whole records", st, stored)
-	}
-	// Saving the position needs a page; deleting the acknowledged segment makes one.
-	if err := s.Ack(firstSegment); err != nil {
-		t.Fatalf("Ack of the first segment on a full disk: %v", err)
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -150,11 +179,12 @@ func TestDiskFull(t *testing.T) {
 	if seq, err := s.Append(bigPayload(stored + 1)); err != nil || seq != stored+1 {
 		t.Fatalf("Append once there is room again: seq %d, %v; want %d", seq, err, stored+1)
 	}
+	if recs := peekAll(t, s); len(recs) != int(stored)+1 {
+		t.Fatalf("%d records after the disk had room again, want %d", len(recs), stored+1)
+	}
 	closeT(t, s)
-	s = openT(t, dir, o)
-	checkBig(peekAll(t, s), firstSegment+1, stored+1)
 	if len(lb.warns()) != 0 {
-		t.Fatalf("a full disk is the appender's to report; the spool logged:\n%s", lb)
+		t.Fatalf("a full disk with nothing to drop is the appender's to report; the spool logged:\n%s", lb)
 	}
 }
 

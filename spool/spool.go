@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 const (
@@ -385,8 +386,9 @@ func (s *Spool) syncDir() error {
 
 // Append stores one record and returns its sequence number. The record is on disk (fsync)
 // before Append returns, unless Options.NoSync. When the spool would grow past MaxBytes, the
-// oldest segments are dropped first. On an error (disk full, read-only folder) nothing of the
-// record stays behind, and the error matches the system's (errors.Is(err, syscall.ENOSPC)).
+// oldest segments are dropped first, and so they are when the disk fills first. On an error
+// (disk full with only the newest segment left, read-only folder) nothing of the record stays
+// behind, and the error matches the system's (errors.Is(err, syscall.ENOSPC)).
 func (s *Spool) Append(data []byte) (uint64, error) {
 	frame := headerSize + int64(len(data))
 	if len(data) > MaxRecordBytes || frame > s.o.MaxBytes {
@@ -423,6 +425,16 @@ func (s *Spool) Append(data []byte) (uint64, error) {
 	g, seq := s.newest(), s.next
 	s.buf = appendFrame(s.buf[:0], seq, data)
 	err := s.write(g, s.buf)
+	// The disk filled before MaxBytes did: the oldest records make room, as MaxBytes has them
+	// do, rather than the newest being refused. A spool is fullest at the end of a long outage,
+	// when the newest samples are the ones an operator wants, and a sample refused here would
+	// only wait in the agent's memory, lost at the next restart.
+	for err != nil && errors.Is(err, syscall.ENOSPC) && len(s.segs) > 1 && s.w != nil {
+		if derr := s.dropOldest(err); derr != nil {
+			break
+		}
+		err = s.write(g, s.buf)
+	}
 	if cap(s.buf) > 1<<20 {
 		s.buf = nil // do not keep a big record's buffer
 	}
@@ -459,24 +471,38 @@ func (s *Spool) write(g *segment, frame []byte) error {
 // The newest segment is never dropped: its name keeps sequence numbers monotonic.
 func (s *Spool) makeRoom(n int64) error {
 	for s.disk+n > s.o.MaxBytes && len(s.segs) > 1 {
-		g := s.segs[0]
-		if err := s.removeOldest(); err != nil {
+		if err := s.dropOldest(nil); err != nil {
 			return err
 		}
-		if len(g.recs) == 0 {
-			continue
+	}
+	return nil
+}
+
+// dropOldest deletes the oldest segment, counting its unacknowledged records as dropped, and
+// warns once until the spool drains: for MaxBytes (diskErr nil) or because the disk is full.
+func (s *Spool) dropOldest(diskErr error) error {
+	g := s.segs[0]
+	if err := s.removeOldest(); err != nil {
+		return err
+	}
+	if len(g.recs) == 0 {
+		return nil
+	}
+	s.dropped += uint64(len(g.recs))
+	s.records -= len(g.recs)
+	for _, e := range g.recs {
+		s.bytes -= e.frameLen()
+	}
+	if !s.dropping {
+		s.dropping = true
+		attrs := []any{"dir", s.dir, "max_bytes", s.o.MaxBytes, "dropped", len(g.recs),
+			"from_seq", g.seq(g.recs[0]), "to_seq", g.seq(g.recs[len(g.recs)-1])}
+		msg := "spool: full, dropping the oldest records (said once until the spool drains)"
+		if diskErr != nil {
+			msg = "spool: the disk is full, dropping the oldest records (said once until the spool drains)"
+			attrs = append(attrs, "disk_bytes", s.disk, "err", diskErr)
 		}
-		s.dropped += uint64(len(g.recs))
-		s.records -= len(g.recs)
-		for _, e := range g.recs {
-			s.bytes -= e.frameLen()
-		}
-		if !s.dropping {
-			s.dropping = true
-			s.log.Warn("spool: full, dropping the oldest records (said once until the spool drains)",
-				"dir", s.dir, "max_bytes", s.o.MaxBytes, "dropped", len(g.recs),
-				"from_seq", g.seq(g.recs[0]), "to_seq", g.seq(g.recs[len(g.recs)-1]))
-		}
+		s.log.Warn(msg, attrs...)
 	}
 	return nil
 }
