@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
 
-.PHONY: run build test lint generate check-generated bench fuzz screenshots clean help
+.PHONY: run build test lint generate check-generated bench fuzz soak screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ bench: build ## Go benchmarks, load tests of the real server and of a simulated 
 fuzz: ## each go test -fuzz target for FUZZTIME (60s; FUZZ=regexp picks targets); commit what it finds (PKG/testdata/fuzz/TARGET/FILE) once fixed: a regression seed
 	scripts/ensure-deps.sh postgres
 	FUZZTIME=$(or $(FUZZTIME),60s) scripts/fuzz.sh
+
+soak: build ## SOAK_DURATION (1h) of 200 agents, 20 dashboards and API clients against a real hub; fails on errors or growth; plot in docs/soak.svg
+	scripts/ensure-deps.sh postgres
+	scripts/soak.sh
 
 screenshots: ## retake docs/screenshots/*.png (the dashboard and the settings pages, desktop and phone, light and dark) in headless Chromium
 	scripts/ensure-deps.sh postgres chromium
