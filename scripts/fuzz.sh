@@ -23,8 +23,9 @@ while read -r dir target; do
   before=$(ls "$corpus" 2>/dev/null | sort)
   echo "== $target ($dir) for $fuzztime"
   log=$(mktemp)
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$dir" 2>&1 | tee "$log" | grep -v '^fuzz: elapsed' 
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$dir" 2>&1 | tee "$log" | grep -v '^fuzz: elapsed'
   status=${PIPESTATUS[0]}
+  grep '^fuzz: elapsed' "$log" | tail -1 # how many inputs it tried
   after=$(ls "$corpus" 2>/dev/null | sort)
   found=$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')
   if [ "$status" -eq 0 ]; then

@@ -15,9 +15,11 @@ source scripts/private-server.sh
 duration=${SOAK_DURATION:-1h}
 start_server LOG_LEVEL=warn
 token=$(cd "$work" && "$root/bin/infradash" token create --email "$ADMIN_EMAIL" --name soak --ttl 48h)
+# The hub's connections: its pool (10 unless DATABASE_URL has pool_max_conns) plus the one the
+# scheduler's leader election holds outside the pool for its advisory lock (jobs/elector.go).
 status=0
 bin/soak -url "$base" -duration "$duration" -agents "${SOAK_AGENTS:-200}" -dashboards "${SOAK_DASHBOARDS:-20}" \
-  -api "${SOAK_API_CLIENTS:-4}" -every "${SOAK_EVERY:-30s}" -pid "$pid" -token "$token" -email "$ADMIN_EMAIL" -password "$ADMIN_PASSWORD" \
+  -api "${SOAK_API_CLIENTS:-4}" -every "${SOAK_EVERY:-30s}" -pool "${SOAK_POOL:-11}" -pid "$pid" -token "$token" -email "$ADMIN_EMAIL" -password "$ADMIN_PASSWORD" \
   -database-url "postgres://postgres@/infradash?host=$work/.data/postgres&port=5432&sslmode=disable" \
   -csv "${SOAK_CSV:-docs/soak.csv}" -svg "${SOAK_SVG:-docs/soak.svg}" || status=$?
 if grep -q 'level=ERROR' "$work/serve.log"; then
