@@ -53,7 +53,7 @@ func newFuzzApp(f *testing.F) *fuzzApp {
 	snap, platform := col.Collect(context.Background()), col.Platform()
 	pool := dbtest.Pool(f)
 	dbtest.SeedHistory(f, pool, snap.Host, time.Now().Add(-2*time.Hour), 2*time.Hour, time.Minute)
-	srv := New(Deps{Config: cfg, Pool: pool, Host: snap.Host, Version: "fuzz", Thresholds: health.DefaultThresholds()})
+	srv := New(Deps{Options: optionsFrom(cfg), Pool: pool, Host: snap.Host, Version: "fuzz", Thresholds: health.DefaultThresholds()})
 	observe(f, srv, snap, &platform)
 	srv.sleep = func(context.Context, time.Duration) error { return nil }
 	e := echo.New()

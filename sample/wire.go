@@ -74,7 +74,8 @@ var (
 func DecodeBatch(body io.Reader, encoding string) (Batch, error) {
 	var b Batch
 	r := io.LimitReader(body, MaxBodyBytes+1)
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	encoding = strings.ToLower(strings.TrimSpace(encoding))
+	switch encoding {
 	case "", "identity":
 	case "gzip":
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
@@ -114,7 +115,7 @@ func DecodeBatch(body io.Reader, encoding string) (Batch, error) {
 	if len(data) > MaxDecodedBytes {
 		return b, fmt.Errorf("%w: over %d MiB once decompressed", ErrTooLarge, MaxDecodedBytes>>20)
 	}
-	if encoding == "" && len(data) > MaxBodyBytes {
+	if encoding != "gzip" && len(data) > MaxBodyBytes {
 		return b, fmt.Errorf("%w: over %d MiB", ErrTooLarge, MaxBodyBytes>>20)
 	}
 	// Most batches are well-formed and of this version: one pass decodes them. The hub spends

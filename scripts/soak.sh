@@ -27,5 +27,6 @@ if grep -q 'level=ERROR' "$work/serve.log"; then
   grep 'level=ERROR' "$work/serve.log" | head -20 >&2
   status=1
 fi
-echo "soak: the hub's log had $(wc -l <"$work/serve.log") lines (LOG_LEVEL=warn)"
+echo "soak: the hub's log had $(wc -l <"$work/serve.log") lines (LOG_LEVEL=warn); its messages, counted:"
+sed -nE 's/.*level=([A-Z]+) msg=("[^"]*"|[^ ]*).*/\1 \2/p' "$work/serve.log" | sort | uniq -c | sort -rn | head -20
 exit "$status"
