@@ -84,7 +84,7 @@ type rig struct {
 	hub   *hub
 	spool *spool.Spool
 	agent *agent.Agent
-	log   *bytes.Buffer
+	log   *lockedLog
 	stop  func()
 	slept chan time.Duration
 	taken int
@@ -93,7 +93,7 @@ type rig struct {
 func newRig(t *testing.T, h *hub, sp agent.Spool) *rig {
 	t.Helper()
 	r := &rig{t: t, col: &ticks{tick: make(chan time.Time), platform: sample.Platform{Hostname: "web-1", OS: "linux"}}, hub: h,
-		log: &bytes.Buffer{}, slept: make(chan time.Duration, 100)}
+		log: &lockedLog{}, slept: make(chan time.Duration, 100)}
 	if sp == nil {
 		s, err := spool.Open(t.TempDir(), spool.Options{NoSync: true})
 		if err != nil {
@@ -102,8 +102,7 @@ func newRig(t *testing.T, h *hub, sp agent.Spool) *rig {
 		t.Cleanup(func() { s.Close() })
 		r.spool, sp = s, s
 	}
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, r.log}, nil))
+	logger := slog.New(slog.NewTextHandler(r.log, nil))
 	r.agent = agent.New(agent.Options{Collector: r.col, Spool: sp, Sender: h, Version: "1.0.0", Logger: logger,
 		// Back-off waits are recorded and skipped: the tests look at what the agent does, not at the clock.
 		Sleep: func(ctx context.Context, d time.Duration) error {
@@ -126,15 +125,22 @@ func newRig(t *testing.T, h *hub, sp agent.Spool) *rig {
 	return r
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
+// lockedLog is the agent's log, written by its goroutines while the test reads it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
+func (l *lockedLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
