@@ -13,7 +13,7 @@ import (
 )
 
 var cleanupCommand = command{
-	summary: "Delete samples, health rows, resolved alerts, rollups, sessions and API tokens past retention, in batches (the scheduled cleanup job).",
+	summary: "Delete resolved alerts, rollups, sessions and API tokens past retention, in batches (the scheduled cleanup job); raw samples go by whole days with `infradash partitions`.",
 	usage:   "[--dry-run] [--vacuum] [--days N]",
 	run:     cleanup,
 }
@@ -22,7 +22,7 @@ func cleanup(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "cleanup")
 	dryRun := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
 	vacuum := fs.Bool("vacuum", false, "after deleting, VACUUM (ANALYZE) each table that lost rows, so PostgreSQL reuses the space (a table with nothing deleted is left alone)")
-	days := fs.Int("days", 0, "keep this many days of raw samples and health rows (default RETENTION_DAYS)")
+	days := fs.Int("days", 0, "keep revoked API tokens this many days (default RETENTION_DAYS); raw samples: infradash partitions --days")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
@@ -49,8 +49,8 @@ func cleanup(ctx context.Context, env *environment, args []string) error {
 		for _, t := range rep.Vacuumed {
 			fmt.Fprintf(env.stdout, "%-24s vacuumed\n", t)
 		}
-		fmt.Fprintf(env.stdout, "cleanup: %s %d rows in all (raw samples kept %d days, resolved alerts %d, rollups %d)\n",
-			verb, rep.Total(), retention.RawDays, retention.AlertDays, retention.AggregateDays)
+		fmt.Fprintf(env.stdout, "cleanup: %s %d rows in all (resolved alerts kept %d days, rollups %d, revoked tokens %d; raw samples and health rows are dropped by the day with `infradash partitions`)\n",
+			verb, rep.Total(), retention.AlertDays, retention.AggregateDays, retention.RawDays)
 		return nil
 	})
 }

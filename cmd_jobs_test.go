@@ -27,21 +27,22 @@ func TestCleanupCommandDryRunPrintsCountsAndDeletesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := pool.Exec(context.Background(), `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent)
-		SELECT 'web-1', now() - d * interval '1 day' + interval '1 hour', 1, 1 FROM generate_series(0, 39) d`); err != nil {
+	// 40 rollups a day apart: 365 days of retention keep them all; 10 days keep 11.
+	if _, err := pool.Exec(context.Background(), `INSERT INTO metric_aggregations (host, metric, metric_type, period, bucket_start, min_value, max_value, mean_value, p95_value, sample_count)
+		SELECT 'web-1', 'cpu_percent', 'cpu', 'daily', now() - d * interval '10 day' + interval '1 hour', 1, 1, 1, 1, 1 FROM generate_series(0, 39) d`); err != nil {
 		t.Fatal(err)
 	}
 	code, out := runCommand(t, url, "cleanup", "--dry-run")
-	if code != 0 || !strings.Contains(out, "system_metrics_history   would delete 9 rows") {
+	if code != 0 || !strings.Contains(out, "metric_aggregations      would delete 3 rows") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 	var n int
-	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM system_metrics_history`).Scan(&n)
+	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM metric_aggregations`).Scan(&n)
 	if n != 40 {
 		t.Fatalf("a dry run deleted rows: %d left of 40", n)
 	}
-	code, out = runCommand(t, url, "cleanup", "--days", "10")
-	if code != 0 || !strings.Contains(out, "system_metrics_history   deleted 29 rows") {
+	code, out = runCommand(t, url, "cleanup")
+	if code != 0 || !strings.Contains(out, "metric_aggregations      deleted 3 rows") || strings.Contains(out, "system_metrics_history") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }
@@ -65,6 +66,8 @@ func TestJobCommandsWorkOnAFreshDatabase(t *testing.T) {
 		{"cleanup", "--dry-run"},
 		{"aggregate", "--hours", "2"},
 		{"alerts", "--dry-run"},
+		{"partitions", "--dry-run"},
+		{"partitions"},
 	} {
 		// Each command on its own fresh database, as an operator running it first would have.
 		code, out := runCommand(t, dbtest.EmptyURL(t), args...)

@@ -38,6 +38,7 @@ func init() {
 		"cleanup":      cleanupCommand,
 		"alerts":       alertsCommand,
 		"aggregate":    aggregateCommand,
+		"partitions":   partitionsCommand,
 		"healthcheck":  healthcheckCommand,
 		"host":         hostCommand,
 		"agent":        agentCommand,

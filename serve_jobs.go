@@ -21,7 +21,7 @@ import (
 func startJobs(cfg config.Config, pool *pgxpool.Pool, notifiers []*notify.Notifier, log *slog.Logger, reg prometheus.Registerer,
 	rep *telemetry.Reporter, resolver *rules.Resolver, chans *channels.Store) (*jobs.Scheduler, error) {
 	if !cfg.JobsEnabled {
-		log.Info("scheduled jobs are off (JOBS_ENABLED=false); run cleanup, alerts and aggregate from cron")
+		log.Info("scheduled jobs are off (JOBS_ENABLED=false); run cleanup, alerts, aggregate and partitions from cron")
 		return nil, nil
 	}
 	metrics := jobs.NewMetrics()
@@ -38,7 +38,12 @@ func startJobs(cfg config.Config, pool *pgxpool.Pool, notifiers []*notify.Notifi
 	}
 	sched.Start()
 	log.Info("scheduled jobs started", "alerts", cfg.AlertsSchedule, "aggregate_hourly", cfg.AggregateHourlySchedule,
-		"aggregate_daily", cfg.AggregateDailySchedule, "cleanup", cfg.CleanupSchedule)
+		"aggregate_daily", cfg.AggregateDailySchedule, "cleanup", cfg.CleanupSchedule, "partitions", cfg.PartitionsSchedule)
+	// Today's partitions now rather than at the next scheduled run: until then every sample
+	// would land in the default partitions, to be moved out again (only the leader runs it).
+	if err := sched.RunNow(jobs.JobPartitions); err != nil {
+		log.Error("start the partition maintenance", "err", err)
+	}
 	return sched, nil
 }
 

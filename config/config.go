@@ -74,6 +74,7 @@ type Config struct {
 	AlertsSchedule          string
 	AggregateHourlySchedule string
 	AggregateDailySchedule  string
+	PartitionsSchedule      string
 
 	LoginMaxFailures int
 	LoginLockout     time.Duration
@@ -155,6 +156,7 @@ func Load(lookup LookupFunc) (Config, error) {
 		AlertsSchedule:          r.schedule("ALERTS_SCHEDULE", "* * * * *"),
 		AggregateHourlySchedule: r.schedule("AGGREGATE_HOURLY_SCHEDULE", "0 * * * *"),
 		AggregateDailySchedule:  r.schedule("AGGREGATE_DAILY_SCHEDULE", "0 3 * * *"),
+		PartitionsSchedule:      r.schedule("PARTITIONS_SCHEDULE", "30 * * * *"),
 
 		LoginMaxFailures: r.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		LoginLockout:     r.duration("LOGIN_LOCKOUT", 15*time.Minute, time.Second, 7*24*time.Hour),

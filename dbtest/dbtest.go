@@ -26,7 +26,11 @@ import (
 	"github.com/infradash/infradash/schema"
 )
 
-var baseURL string
+var (
+	baseURL string
+	// serverDir is the data folder of the server Run started; empty with TEST_DATABASE_URL.
+	serverDir string
+)
 
 // Main runs a package's tests with a PostgreSQL server available. Use it as
 //
@@ -60,7 +64,7 @@ func Run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "dbtest:", err)
 		}
 	}()
-	baseURL = srv.URL("postgres")
+	baseURL, serverDir = srv.URL("postgres"), srv.Dir
 	return m.Run()
 }
 

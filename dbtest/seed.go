@@ -2,42 +2,101 @@ package dbtest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// SeedHistory stores a sample every step on host from `from` for d, one statement per table:
-// system rows with varying values and two filesystems (/ and /data), process rows and health scores. Thirty
-// days of 5-second samples (518,400 rows a table) take seconds, so benchmarks can load a
-// realistic history.
+// SeedHistory stores a sample every step on host from `from` for d: see SeedHosts. Thirty days
+// of 5-second samples (518,400 rows a table) take seconds, so benchmarks can load a realistic
+// history.
 func SeedHistory(tb testing.TB, pool *pgxpool.Pool, host string, from time.Time, d, step time.Duration) {
 	tb.Helper()
+	SeedHosts(tb, pool, []string{host}, from, d, step)
+}
+
+// Hosts names n hosts as a fleet would: host-0001, host-0002, ...
+func Hosts(n int) []string {
+	hosts := make([]string, n)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("host-%04d", i+1)
+	}
+	return hosts
+}
+
+// SeedHosts stores a sample every step on every host from `from` for d, one statement per table,
+// in time order with the hosts interleaved, as a hub receiving them live writes them. The rows
+// have the shape and size of what the collector stores for a typical server: system rows with
+// varying values, four cores, two filesystems (/ and /data, every key the collector writes), two
+// network interfaces and two temperature sensors; process rows; and health scores with their
+// five components.
+func SeedHosts(tb testing.TB, pool *pgxpool.Pool, hosts []string, from time.Time, d, step time.Duration) {
+	tb.Helper()
 	ctx := context.Background()
+	// The instants and hosts in the order they are written; k varies the values between hosts,
+	// and each host after the first samples at a phase of its own, as agents with their own
+	// clocks do (so no two hosts share an instant).
+	const samples = `
+SELECT s.i, s.i + h.k AS j, h.name AS host,
+       $2::timestamptz + (s.i * $4::bigint + ((h.k - 1) * 7919) % $4::bigint) * interval '1 microsecond' AS t
+FROM generate_series(0, ($3::bigint / $4::bigint) - 1) AS s(i)
+CROSS JOIN unnest($1::text[]) WITH ORDINALITY AS h(name, k)
+ORDER BY s.i, h.k`
+	args := []any{hosts, from, d.Microseconds(), step.Microseconds()}
 	if _, err := pool.Exec(ctx, `
-INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, swap_percent, load1, load5, load15,
-    net_recv_bytes_per_second, net_sent_bytes_per_second, disk_read_bytes_per_second, disk_write_bytes_per_second, filesystems)
-SELECT $1, t, (i % 100)::float8, 40 + (i % 17), (i % 7)::float8, (i % 5) / 2.0, (i % 9) / 3.0, (i % 11) / 4.0, i % 1000, i % 333, i % 250, i % 125,
+INSERT INTO system_metrics_history (host, collected_at, cpu_percent, cpu_user_percent, cpu_system_percent, cpu_iowait_percent,
+    cpu_per_core_percent, load1, load5, load15, memory_total_bytes, memory_used_bytes, memory_available_bytes, memory_percent,
+    swap_total_bytes, swap_used_bytes, swap_percent, net_recv_bytes_per_second, net_sent_bytes_per_second,
+    disk_read_bytes_per_second, disk_write_bytes_per_second, process_count, uptime_seconds, filesystems, interfaces, temperatures)
+SELECT host, t, (i % 100)::float8, (i % 60) * 0.9137, (i % 30) * 0.4271, (i % 7) * 0.113,
+       ARRAY[(j % 97) * 1.01, (j % 89) * 1.03, (j % 83) * 0.97, (j % 79) * 1.07],
+       (i % 5) / 2.0, (i % 9) / 3.0, (i % 11) / 4.0,
+       16777216000, 8000000000 + (j % 1000) * 4096, 8700000000 - (j % 1000) * 4096, 40 + (i % 17),
+       2147479552, (j % 100) * 65536, (i % 7)::float8, i % 1000, i % 333, i % 250, i % 125, 180 + j % 40, 864000 + i * 5,
        jsonb_build_array(
-         jsonb_build_object('mountpoint', '/', 'device', 'sda1', 'fstype', 'ext4', 'total_bytes', 100, 'used_bytes', 50, 'used_percent', 50 + (i % 11)),
-         jsonb_build_object('mountpoint', '/data', 'device', 'sdb1', 'fstype', 'xfs', 'total_bytes', 100, 'used_bytes', 80, 'used_percent', 80 + (i % 3)))
-FROM generate_series(0, ($3::bigint / $4::bigint) - 1) AS i, LATERAL (SELECT $2::timestamptz + i * ($4::bigint * interval '1 microsecond')) AS s(t)`,
-		host, from, d.Microseconds(), step.Microseconds()); err != nil {
+         jsonb_build_object('mountpoint', '/', 'device', '/dev/sda1', 'fstype', 'ext4', 'total_bytes', 107374182400,
+                            'used_bytes', 53687091200 + (j % 977) * 4096, 'free_bytes', 48318382080 - (j % 977) * 4096,
+                            'used_percent', 50 + (i % 11), 'inodes_used_percent', 3.80743145942688 + (j % 5) * 0.001),
+         jsonb_build_object('mountpoint', '/data', 'device', '/dev/sdb1', 'fstype', 'xfs', 'total_bytes', 536870912000,
+                            'used_bytes', 429496729600 + (j % 991) * 8192, 'free_bytes', 107374182400 - (j % 991) * 8192,
+                            'used_percent', 80 + (i % 3), 'inodes_used_percent', 12.5 + (j % 7) * 0.01)),
+       jsonb_build_array(
+         jsonb_build_object('name', 'eth0', 'recv_bytes_per_second', (j % 1000) * 1234.567, 'sent_bytes_per_second', (j % 333) * 987.654,
+                            'recv_packets_per_second', (j % 100) * 12.3, 'sent_packets_per_second', (j % 90) * 11.1,
+                            'recv_errors_per_second', 0, 'sent_errors_per_second', 0),
+         jsonb_build_object('name', 'lo', 'recv_bytes_per_second', (j % 50) * 101.25, 'sent_bytes_per_second', (j % 50) * 101.25,
+                            'recv_packets_per_second', (j % 20) * 1.5, 'sent_packets_per_second', (j % 20) * 1.5,
+                            'recv_errors_per_second', 0, 'sent_errors_per_second', 0)),
+       jsonb_build_array(jsonb_build_object('sensor', 'coretemp_package_id_0', 'celsius', 45 + (j % 20)),
+                         jsonb_build_object('sensor', 'nvme_composite', 'celsius', 38 + (j % 9)))
+FROM (`+samples+`) AS s`, args...); err != nil {
 		tb.Fatalf("dbtest: seed system history: %v", err)
 	}
 	if _, err := pool.Exec(ctx, `
-INSERT INTO process_metrics_history (host, collected_at, pid, cpu_percent, rss_bytes)
-SELECT $1, $2::timestamptz + i * ($4::bigint * interval '1 microsecond'), 42, (i % 13)::float8, 30000000 + (i % 1000) * 1000
-FROM generate_series(0, ($3::bigint / $4::bigint) - 1) AS i`,
-		host, from, d.Microseconds(), step.Microseconds()); err != nil {
+INSERT INTO process_metrics_history (host, collected_at, pid, cpu_percent, rss_bytes, vms_bytes, threads, open_files,
+    connections, goroutines, heap_alloc_bytes, gc_pause_total_seconds)
+SELECT host, t, 42, (i % 13)::float8, 30000000 + (i % 1000) * 1000, 1300000000 + (j % 100) * 4096, 12 + j % 4, 9 + j % 3,
+       2 + j % 5, 20 + j % 11, 8000000 + (j % 1000) * 512, i * 0.000125
+FROM (`+samples+`) AS s`, args...); err != nil {
 		tb.Fatalf("dbtest: seed process history: %v", err)
 	}
 	if _, err := pool.Exec(ctx, `
-INSERT INTO infrastructure_health (host, collected_at, score, status)
-SELECT $1, $2::timestamptz + i * ($4::bigint * interval '1 microsecond'), 70 + i % 31, 'healthy'
-FROM generate_series(0, ($3::bigint / $4::bigint) - 1) AS i`,
-		host, from, d.Microseconds(), step.Microseconds()); err != nil {
+INSERT INTO infrastructure_health (host, collected_at, score, status, components)
+SELECT host, t, 70 + i % 31, 'healthy',
+       jsonb_build_array(
+         jsonb_build_object('name', 'cpu', 'kind', 'cpu', 'subject', '', 'value', (i % 100)::float8, 'unit', 'percent',
+                            'warning', 80, 'critical', 95, 'status', 'healthy', 'score', 100 - i % 100),
+         jsonb_build_object('name', 'memory', 'kind', 'memory', 'subject', '', 'value', 40 + (i % 17), 'unit', 'percent',
+                            'warning', 85, 'critical', 95, 'status', 'healthy', 'score', 100),
+         jsonb_build_object('name', 'load', 'kind', 'load', 'subject', '', 'value', (i % 5) / 8.0, 'unit', 'per_core',
+                            'warning', 1.5, 'critical', 3, 'status', 'healthy', 'score', 100),
+         jsonb_build_object('name', 'disk:/', 'kind', 'disk', 'subject', '/', 'value', 50 + (i % 11), 'unit', 'percent',
+                            'warning', 85, 'critical', 95, 'status', 'healthy', 'score', 100),
+         jsonb_build_object('name', 'disk:/data', 'kind', 'disk', 'subject', '/data', 'value', 80 + (i % 3), 'unit', 'percent',
+                            'warning', 85, 'critical', 95, 'status', 'healthy', 'score', 90))
+FROM (`+samples+`) AS s`, args...); err != nil {
 		tb.Fatalf("dbtest: seed health history: %v", err)
 	}
 }

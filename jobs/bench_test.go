@@ -2,11 +2,16 @@ package jobs_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/jobs"
+	"github.com/infradash/infradash/queries"
 )
 
 // benchDays of 5-second samples: 518,400 rows in each raw table, as a host collecting at the
@@ -15,37 +20,208 @@ const benchDays = 30
 
 var benchNow = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
 
-// BenchmarkCleanup deletes the oldest week of 30 days of samples (120,960 rows in each of the
-// three history tables: system, process and health) in batches of 10,000, without VACUUM.
-func BenchmarkCleanup(b *testing.B) {
-	ctx := context.Background()
-	for b.Loop() {
-		b.StopTimer()
-		pool := dbtest.Pool(b)
-		dbtest.SeedHistory(b, pool, "web-1", benchNow.Add(-benchDays*24*time.Hour), benchDays*24*time.Hour, 5*time.Second)
-		exec(b, pool, "ANALYZE")
-		b.StartTimer()
-		rep, err := jobs.Cleanup(ctx, pool, jobs.CleanupOptions{
-			Retention: jobs.Retention{RawDays: benchDays - 7, AlertDays: 90, AggregateDays: 365}, Now: benchNow})
-		if err != nil {
-			b.Fatal(err)
+// fleetSize is how many hosts a fleet benchmark seeds: def, or BENCH_HOSTS when set (for the
+// larger runs docs/benchmarks.md reports).
+func fleetSize(b *testing.B, def int) int {
+	b.Helper()
+	if s := os.Getenv("BENCH_HOSTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("BENCH_HOSTS=%q: want a number of hosts", s)
 		}
-		if rep.Total() != 3*7*24*720 {
-			b.Fatalf("deleted %d rows, want %d", rep.Total(), 3*7*24*720)
-		}
-		b.StopTimer()
-		pool.Close()
-		b.StartTimer()
+		return n
 	}
+	return def
 }
 
-// BenchmarkAggregateHourly rolls up over 30 days of samples: the scheduled run (the last two
-// hours) and a full backfill of all 720 hours.
+// historyBytes is the size on disk of the history tables' partitions, indexes included.
+func historyBytes(b *testing.B, pool *pgxpool.Pool) int64 {
+	b.Helper()
+	parts, err := jobs.ListPartitions(context.Background(), pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	for _, p := range parts {
+		n += p.Bytes
+	}
+	return n
+}
+
+// BenchmarkRetention takes a day of a fleet's samples (17,280 a host and table, 50 hosts unless
+// BENCH_HOSTS says otherwise) past a 30-day retention two ways, each on its own copy of the day:
+//
+//   - drop-day: jobs.MaintainPartitions drops the day's partition of each of the three tables;
+//   - delete-day: the rows deleted 10,000 at a time, as cleanup did before the partitions, then
+//     VACUUM (ANALYZE).
+//
+// Each reports the rows removed and the history's size on disk before and after.
+func BenchmarkRetention(b *testing.B) {
+	ctx := context.Background()
+	hosts := fleetSize(b, 50)
+	day := time.Date(2026, 1, 30, 0, 0, 0, 0, time.UTC)
+	now := day.AddDate(0, 0, 31).Add(time.Hour) // the day is entirely past 30 days
+	seed := func(b *testing.B) *pgxpool.Pool {
+		pool := dbtest.Pool(b)
+		for _, at := range []time.Time{day, now} {
+			// Partitions for the day and for today, none dropped yet.
+			if _, err := jobs.MaintainPartitions(ctx, pool, jobs.PartitionOptions{RetentionDays: 90, Now: at}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		dbtest.SeedHosts(b, pool, dbtest.Hosts(hosts), day, 24*time.Hour, 5*time.Second)
+		exec(b, pool, "VACUUM ANALYZE")
+		return pool
+	}
+	report := func(b *testing.B, rows, before, after int64) {
+		b.ReportMetric(float64(rows), "rows")
+		b.ReportMetric(float64(before)/1e6, "MB-before")
+		b.ReportMetric(float64(after)/1e6, "MB-after")
+	}
+	want := int64(3 * hosts * 17280)
+
+	b.Run("drop-day", func(b *testing.B) {
+		var cpu dbtest.CPUMeter
+		for b.Loop() {
+			b.StopTimer()
+			pool := seed(b)
+			before := historyBytes(b, pool)
+			b.StartTimer()
+			cpu.Start()
+			rep, err := jobs.MaintainPartitions(ctx, pool, jobs.PartitionOptions{RetentionDays: 30, Now: now})
+			cpu.Stop()
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var rows int64
+			for _, d := range rep.Dropped {
+				rows += d.Rows
+			}
+			if len(rep.Dropped) != 3 || len(rep.Created) != 0 || rows != want {
+				b.Fatalf("dropped %d partitions (%d rows), created %d; want the day's 3 (%d rows) and nothing else", len(rep.Dropped), rows, len(rep.Created), want)
+			}
+			report(b, rows, before, historyBytes(b, pool))
+			pool.Close()
+			b.StartTimer()
+		}
+		cpu.Report(b)
+	})
+
+	b.Run("delete-day", func(b *testing.B) {
+		var cpu dbtest.CPUMeter
+		for b.Loop() {
+			b.StopTimer()
+			pool := seed(b)
+			before := historyBytes(b, pool)
+			b.StartTimer()
+			cpu.Start()
+			var rows int64
+			for _, table := range jobs.HistoryTables {
+				for {
+					tag, err := pool.Exec(ctx, `DELETE FROM `+table+` WHERE (host, collected_at) IN (
+						SELECT host, collected_at FROM `+table+` WHERE collected_at < $1 LIMIT 10000)`, now.AddDate(0, 0, -30))
+					if err != nil {
+						b.Fatal(err)
+					}
+					rows += tag.RowsAffected()
+					if tag.RowsAffected() < 10000 {
+						break
+					}
+				}
+			}
+			exec(b, pool, "VACUUM (ANALYZE) system_metrics_history, process_metrics_history, infrastructure_health")
+			cpu.Stop()
+			b.StopTimer()
+			if rows != want {
+				b.Fatalf("deleted %d rows, want %d", rows, want)
+			}
+			report(b, rows, before, historyBytes(b, pool))
+			pool.Close()
+			b.StartTimer()
+		}
+		cpu.Report(b)
+	})
+}
+
+// BenchmarkFleetHistory works on the history of a fleet, 1,000 hosts unless BENCH_HOSTS says otherwise,
+// each sending a sample every 5 seconds for the last 2 h 15 min (1.62 million rows a table, in
+// its day's partition, in the order a hub writes them: by time, the hosts interleaved):
+//
+//   - storage: reports the bytes on disk per sample of each table, indexes included (the rows
+//     have the size of a typical server's, dbtest.SeedHosts);
+//   - aggregate-hourly: the scheduled hourly rollup, jobs.Aggregate over the last 2 hours;
+//   - alerts-window: the means the alerts job judges every minute, 5 minutes of every host.
+func BenchmarkFleetHistory(b *testing.B) {
+	ctx := context.Background()
+	hosts := fleetSize(b, 1000)
+	pool := dbtest.Pool(b)
+	if _, err := jobs.MaintainPartitions(ctx, pool, jobs.PartitionOptions{RetentionDays: 30, Now: benchNow}); err != nil {
+		b.Fatal(err)
+	}
+	dbtest.SeedHosts(b, pool, dbtest.Hosts(hosts), benchNow.Add(-135*time.Minute), 135*time.Minute, 5*time.Second)
+	exec(b, pool, "VACUUM ANALYZE")
+
+	b.Run("storage", func(b *testing.B) {
+		for b.Loop() {
+			for _, table := range jobs.HistoryTables {
+				rows := count(b, pool, table)
+				var indexes, total int64
+				if err := pool.QueryRow(ctx, `SELECT sum(pg_indexes_size(c.oid)), sum(pg_total_relation_size(c.oid))
+					FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass`, table).Scan(&indexes, &total); err != nil {
+					b.Fatal(err)
+				}
+				if want := int64(hosts * 135 * 12); rows != want {
+					b.Fatalf("%s: %d rows, want %d", table, rows, want)
+				}
+				b.ReportMetric(float64(total)/float64(rows), table+"-B/sample")
+				b.ReportMetric(float64(indexes)/float64(rows), table+"-index-B/sample")
+			}
+		}
+	})
+	b.Run("aggregate-hourly", func(b *testing.B) {
+		var cpu dbtest.CPUMeter
+		for b.Loop() {
+			cpu.Start()
+			rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, jobs.HourlyLookbackHours, benchNow)
+			cpu.Stop()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if want := int64(hosts * 15 * 2); rep.Rows != want && rep.Rows != 0 { // 15 series, 2 hours
+				b.Fatalf("%d rollups written, want %d", rep.Rows, want)
+			}
+		}
+		cpu.Report(b)
+	})
+	b.Run("alerts-window", func(b *testing.B) {
+		q := queries.New(pool)
+		var cpu dbtest.CPUMeter
+		for b.Loop() {
+			cpu.Start()
+			means, err := q.AlertWindowMeans(ctx, queries.AlertWindowMeansParams{Since: benchNow.Add(-5 * time.Minute), Until: benchNow})
+			cpu.Stop()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if want := 4 * hosts; len(means) != want { // cpu, memory and two filesystems
+				b.Fatalf("%d means, want %d", len(means), want)
+			}
+		}
+		cpu.Report(b)
+	})
+}
+
+// BenchmarkAggregateHourly rolls up over 30 days of samples of one host, in their day
+// partitions: the scheduled run (the last two hours) and a full backfill of all 720 hours.
 func BenchmarkAggregateHourly(b *testing.B) {
 	ctx := context.Background()
 	pool := dbtest.Pool(b)
 	dbtest.SeedHistory(b, pool, "web-1", benchNow.Add(-benchDays*24*time.Hour), benchDays*24*time.Hour, 5*time.Second)
-	exec(b, pool, "ANALYZE")
+	if _, err := jobs.MaintainPartitions(ctx, pool, jobs.PartitionOptions{RetentionDays: benchDays + 1, Now: benchNow}); err != nil {
+		b.Fatal(err)
+	}
+	exec(b, pool, "VACUUM ANALYZE")
 	b.Run("scheduled-2h", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := jobs.Aggregate(ctx, pool, jobs.Hourly, jobs.HourlyLookbackHours, benchNow); err != nil {

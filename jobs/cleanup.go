@@ -17,10 +17,12 @@ const DefaultBatchSize = 10000
 
 // Retention says how long each kind of row is kept.
 type Retention struct {
-	RawDays       int // raw samples and health rows
+	// RawDays is how long raw samples and health rows are kept: MaintainPartitions drops their
+	// day partitions past it. Cleanup keeps revoked API tokens as long, for the record.
+	RawDays       int
 	AlertDays     int // resolved alerts, the audit log, and silences that ended
 	AggregateDays int // rollups
-	// Revoked API tokens are kept RawDays for the record; expired sessions and tokens go at once.
+	// Expired sessions and tokens go at once.
 }
 
 // CleanupOptions control one cleanup.
@@ -86,23 +88,6 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 	// A week without a failure is longer than the longest LOGIN_LOCKOUT: nothing left to count.
 	failures := now.Add(-7 * 24 * time.Hour)
 	return []cleanupTarget{
-		{"system_metrics_history",
-			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountOldSystemMetrics(ctx, raw) },
-			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
-				return q.DeleteOldSystemMetrics(ctx, queries.DeleteOldSystemMetricsParams{Before: raw, BatchSize: b})
-			}},
-		{"process_metrics_history",
-			func(ctx context.Context, q *queries.Queries) (int64, error) {
-				return q.CountOldProcessMetrics(ctx, raw)
-			},
-			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
-				return q.DeleteOldProcessMetrics(ctx, queries.DeleteOldProcessMetricsParams{Before: raw, BatchSize: b})
-			}},
-		{"infrastructure_health",
-			func(ctx context.Context, q *queries.Queries) (int64, error) { return q.CountOldHealth(ctx, raw) },
-			func(ctx context.Context, q *queries.Queries, b int32) (int64, error) {
-				return q.DeleteOldHealth(ctx, queries.DeleteOldHealthParams{Before: raw, BatchSize: b})
-			}},
 		{"infrastructure_alerts",
 			func(ctx context.Context, q *queries.Queries) (int64, error) {
 				return q.CountOldResolvedAlerts(ctx, alerts)
@@ -148,7 +133,8 @@ func cleanupTargets(o CleanupOptions) []cleanupTarget {
 }
 
 // Cleanup deletes what is past retention, in batches so that no statement holds its locks for
-// long, and reports the rows per table. Each batch commits on its own: an interrupted cleanup
+// long, and reports the rows per table. The raw history is not its business: MaintainPartitions
+// drops whole days of it, which takes milliseconds and leaves no dead rows behind. Each batch commits on its own: an interrupted cleanup
 // keeps what it did and the next one goes on.
 func Cleanup(ctx context.Context, pool *pgxpool.Pool, o CleanupOptions) (CleanupReport, error) {
 	if o.BatchSize <= 0 {

@@ -19,6 +19,7 @@ const (
 	JobAggregateHourly = "aggregate-hourly"
 	JobAggregateDaily  = "aggregate-daily"
 	JobCleanup         = "cleanup"
+	JobPartitions      = "partitions"
 )
 
 // How far back each scheduled rollup looks: the origin's cron lines (--hours 2, --period daily
@@ -46,7 +47,7 @@ func RetentionFrom(cfg config.Config) Retention {
 	return Retention{RawDays: cfg.RetentionDays, AlertDays: cfg.AlertRetentionDays, AggregateDays: cfg.AggregateRetentionDays}
 }
 
-// Standard returns infradash's four maintenance jobs on the configured schedules.
+// Standard returns infradash's five maintenance jobs on the configured schedules.
 func Standard(d Deps) []Job {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -73,6 +74,13 @@ func Standard(d Deps) []Job {
 		{Name: JobCleanup, Schedule: cfg.CleanupSchedule, Timeout: time.Hour,
 			Run: func(ctx context.Context) (string, error) {
 				rep, err := Cleanup(ctx, d.Pool, CleanupOptions{Retention: RetentionFrom(cfg), Vacuum: true, Now: d.Now()})
+				return rep.String(), err
+			}},
+		// Moving a backlog out of the default partition is the slow part; creating and dropping
+		// take milliseconds.
+		{Name: JobPartitions, Schedule: cfg.PartitionsSchedule, Timeout: 30 * time.Minute,
+			Run: func(ctx context.Context) (string, error) {
+				rep, err := MaintainPartitions(ctx, d.Pool, PartitionOptions{RetentionDays: cfg.RetentionDays, Now: d.Now()})
 				return rep.String(), err
 			}},
 	}

@@ -7,31 +7,59 @@ SELECT pg_advisory_unlock(@key::bigint);
 -- name: AggregateSystemMetrics :execrows
 -- Rolls the host-wide series and every filesystem up into buckets of one period, from raw
 -- samples in [from, until). An unchanged bucket is not rewritten, so a re-run changes nothing.
+-- The host-wide series are aggregated side by side, one row per host and bucket, and only then
+-- turned into a row per series: turning every sample into ten rows first meant sorting ten times
+-- the rows, twice the CPU for a fleet (docs/scaling.md).
+WITH s AS NOT MATERIALIZED (
+    SELECT host,
+           date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
+                    collected_at, 'epoch'::timestamptz) AS bucket,
+           cpu_percent, memory_percent, swap_percent, load1, load5,
+           load15, net_recv_bytes_per_second, net_sent_bytes_per_second,
+           disk_read_bytes_per_second, disk_write_bytes_per_second, filesystems
+    FROM system_metrics_history
+    WHERE collected_at >= @from_time::timestamptz AND collected_at < @until::timestamptz
+), hostwide AS (
+    -- [min, max, mean, p95] of each series.
+    SELECT host, bucket, count(*) AS samples,
+           ARRAY[min(cpu_percent), max(cpu_percent), avg(cpu_percent), percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu_percent)] AS cpu_percent,
+           ARRAY[min(memory_percent), max(memory_percent), avg(memory_percent), percentile_cont(0.95) WITHIN GROUP (ORDER BY memory_percent)] AS memory_percent,
+           ARRAY[min(swap_percent), max(swap_percent), avg(swap_percent), percentile_cont(0.95) WITHIN GROUP (ORDER BY swap_percent)] AS swap_percent,
+           ARRAY[min(load1), max(load1), avg(load1), percentile_cont(0.95) WITHIN GROUP (ORDER BY load1)] AS load1,
+           ARRAY[min(load5), max(load5), avg(load5), percentile_cont(0.95) WITHIN GROUP (ORDER BY load5)] AS load5,
+           ARRAY[min(load15), max(load15), avg(load15), percentile_cont(0.95) WITHIN GROUP (ORDER BY load15)] AS load15,
+           ARRAY[min(net_recv_bytes_per_second), max(net_recv_bytes_per_second), avg(net_recv_bytes_per_second), percentile_cont(0.95) WITHIN GROUP (ORDER BY net_recv_bytes_per_second)] AS net_recv_bytes_per_second,
+           ARRAY[min(net_sent_bytes_per_second), max(net_sent_bytes_per_second), avg(net_sent_bytes_per_second), percentile_cont(0.95) WITHIN GROUP (ORDER BY net_sent_bytes_per_second)] AS net_sent_bytes_per_second,
+           ARRAY[min(disk_read_bytes_per_second), max(disk_read_bytes_per_second), avg(disk_read_bytes_per_second), percentile_cont(0.95) WITHIN GROUP (ORDER BY disk_read_bytes_per_second)] AS disk_read_bytes_per_second,
+           ARRAY[min(disk_write_bytes_per_second), max(disk_write_bytes_per_second), avg(disk_write_bytes_per_second), percentile_cont(0.95) WITHIN GROUP (ORDER BY disk_write_bytes_per_second)] AS disk_write_bytes_per_second
+    FROM s
+    GROUP BY host, bucket
+)
 INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period, bucket_start,
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
-SELECT s.host, v.metric, v.metric_type::metrictype, v.subject, @period::text,
-       date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                s.collected_at, 'epoch'::timestamptz) AS bucket,
-       min(v.value), max(v.value), avg(v.value),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), @now::timestamptz
-FROM system_metrics_history s
+SELECT h.host, v.metric, v.metric_type::metrictype, '', @period::text, h.bucket,
+       v.agg[1], v.agg[2], v.agg[3], v.agg[4], h.samples, @now::timestamptz
+FROM hostwide h
+CROSS JOIN LATERAL (VALUES
+    ('cpu_percent', 'cpu', h.cpu_percent),
+    ('memory_percent', 'memory', h.memory_percent),
+    ('swap_percent', 'swap', h.swap_percent),
+    ('load1', 'load', h.load1),
+    ('load5', 'load', h.load5),
+    ('load15', 'load', h.load15),
+    ('net_recv_bytes_per_second', 'network', h.net_recv_bytes_per_second),
+    ('net_sent_bytes_per_second', 'network', h.net_sent_bytes_per_second),
+    ('disk_read_bytes_per_second', 'disk_io', h.disk_read_bytes_per_second),
+    ('disk_write_bytes_per_second', 'disk_io', h.disk_write_bytes_per_second)
+) AS v (metric, metric_type, agg)
+UNION ALL
+SELECT s.host, 'disk_percent', 'disk'::metrictype, fs.mountpoint, @period::text, s.bucket,
+       min(fs.used), max(fs.used), avg(fs.used), percentile_cont(0.95) WITHIN GROUP (ORDER BY fs.used), count(*), @now::timestamptz
+FROM s
 CROSS JOIN LATERAL (
-    VALUES ('cpu_percent', 'cpu', '', s.cpu_percent),
-           ('memory_percent', 'memory', '', s.memory_percent),
-           ('swap_percent', 'swap', '', s.swap_percent),
-           ('load1', 'load', '', s.load1),
-           ('load5', 'load', '', s.load5),
-           ('load15', 'load', '', s.load15),
-           ('net_recv_bytes_per_second', 'network', '', s.net_recv_bytes_per_second),
-           ('net_sent_bytes_per_second', 'network', '', s.net_sent_bytes_per_second),
-           ('disk_read_bytes_per_second', 'disk_io', '', s.disk_read_bytes_per_second),
-           ('disk_write_bytes_per_second', 'disk_io', '', s.disk_write_bytes_per_second)
-    UNION ALL
-    SELECT 'disk_percent', 'disk', fs ->> 'mountpoint', (fs ->> 'used_percent')::float8
-    FROM jsonb_array_elements(s.filesystems) AS fs
-) AS v (metric, metric_type, subject, value)
-WHERE s.collected_at >= @from_time::timestamptz AND s.collected_at < @until::timestamptz
-GROUP BY s.host, v.metric, v.metric_type, v.subject, bucket
+    SELECT f ->> 'mountpoint', (f ->> 'used_percent')::float8 FROM jsonb_array_elements(s.filesystems) AS f
+) AS fs (mountpoint, used)
+GROUP BY s.host, fs.mountpoint, s.bucket
 ON CONFLICT (host, metric, subject, period, bucket_start) DO UPDATE
 SET min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, mean_value = EXCLUDED.mean_value,
     p95_value = EXCLUDED.p95_value, sample_count = EXCLUDED.sample_count, updated_at = EXCLUDED.updated_at
@@ -39,20 +67,25 @@ WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
       IS DISTINCT FROM (EXCLUDED.min_value, EXCLUDED.max_value, EXCLUDED.mean_value, EXCLUDED.p95_value, EXCLUDED.sample_count);
 
 -- name: AggregateProcessMetrics :execrows
--- The same rollup for infradash's own process.
+-- The same rollup for infradash's own process, aggregated side by side as well.
 INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period, bucket_start,
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
-SELECT p.host, v.metric, 'process'::metrictype, '', @period::text,
-       date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                p.collected_at, 'epoch'::timestamptz) AS bucket,
-       min(v.value), max(v.value), avg(v.value),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value), count(*), @now::timestamptz
-FROM process_metrics_history p
-CROSS JOIN LATERAL (
-    VALUES ('process_cpu_percent', p.cpu_percent), ('process_rss_bytes', p.rss_bytes::float8)
-) AS v (metric, value)
-WHERE p.collected_at >= @from_time::timestamptz AND p.collected_at < @until::timestamptz
-GROUP BY p.host, v.metric, bucket
+SELECT h.host, v.metric, 'process'::metrictype, '', @period::text, h.bucket,
+       v.agg[1], v.agg[2], v.agg[3], v.agg[4], h.samples, @now::timestamptz
+FROM (
+    SELECT host,
+           date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
+                    collected_at, 'epoch'::timestamptz) AS bucket,
+           count(*) AS samples,
+           ARRAY[min(cpu_percent), max(cpu_percent), avg(cpu_percent),
+                 percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu_percent)] AS cpu,
+           ARRAY[min(rss_bytes)::float8, max(rss_bytes)::float8, avg(rss_bytes)::float8,
+                 percentile_cont(0.95) WITHIN GROUP (ORDER BY rss_bytes::float8)] AS rss
+    FROM process_metrics_history
+    WHERE collected_at >= @from_time::timestamptz AND collected_at < @until::timestamptz
+    GROUP BY 1, 2
+) AS h
+CROSS JOIN LATERAL (VALUES ('process_cpu_percent', h.cpu), ('process_rss_bytes', h.rss)) AS v (metric, agg)
 ON CONFLICT (host, metric, subject, period, bucket_start) DO UPDATE
 SET min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, mean_value = EXCLUDED.mean_value,
     p95_value = EXCLUDED.p95_value, sample_count = EXCLUDED.sample_count, updated_at = EXCLUDED.updated_at
@@ -78,28 +111,8 @@ WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
       IS DISTINCT FROM (EXCLUDED.min_value, EXCLUDED.max_value, EXCLUDED.mean_value, EXCLUDED.p95_value, EXCLUDED.sample_count);
 
 -- Cleanup: each Delete* removes at most batch_size rows, so no statement holds its locks for
--- long; the job repeats it until it removes nothing. Count* is the dry run.
-
--- name: CountOldSystemMetrics :one
-SELECT count(*) FROM system_metrics_history WHERE collected_at < @before::timestamptz;
-
--- name: DeleteOldSystemMetrics :execrows
-DELETE FROM system_metrics_history WHERE id IN (
-    SELECT id FROM system_metrics_history WHERE collected_at < @before::timestamptz LIMIT @batch_size);
-
--- name: CountOldProcessMetrics :one
-SELECT count(*) FROM process_metrics_history WHERE collected_at < @before::timestamptz;
-
--- name: DeleteOldProcessMetrics :execrows
-DELETE FROM process_metrics_history WHERE id IN (
-    SELECT id FROM process_metrics_history WHERE collected_at < @before::timestamptz LIMIT @batch_size);
-
--- name: CountOldHealth :one
-SELECT count(*) FROM infrastructure_health WHERE collected_at < @before::timestamptz;
-
--- name: DeleteOldHealth :execrows
-DELETE FROM infrastructure_health WHERE id IN (
-    SELECT id FROM infrastructure_health WHERE collected_at < @before::timestamptz LIMIT @batch_size);
+-- long; the job repeats it until it removes nothing. Count* is the dry run. The raw history is
+-- not here: its retention drops whole day partitions (queries/partitions.sql).
 
 -- name: CountOldResolvedAlerts :one
 SELECT count(*) FROM infrastructure_alerts WHERE resolved_at < @before::timestamptz;

@@ -208,7 +208,6 @@ type InfrastructureAlert struct {
 }
 
 type InfrastructureHealth struct {
-	ID          int64
 	Host        string
 	CollectedAt time.Time
 	Score       int16
@@ -254,7 +253,6 @@ type NotificationChannel struct {
 }
 
 type ProcessMetricsHistory struct {
-	ID                  int64
 	Host                string
 	CollectedAt         time.Time
 	Pid                 int32
@@ -293,7 +291,6 @@ type Silence struct {
 }
 
 type SystemMetricsHistory struct {
-	ID                      int64
 	Host                    string
 	CollectedAt             time.Time
 	CpuPercent              float64

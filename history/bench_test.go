@@ -1,0 +1,73 @@
+package history_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/infradash/infradash/dbtest"
+	"github.com/infradash/infradash/history"
+	"github.com/infradash/infradash/jobs"
+)
+
+// BenchmarkFleetChart reads a 24 h chart line of one host among a fleet (50 hosts unless
+// BENCH_HOSTS says otherwise) over 30 days of history in day partitions: the last 25 hours at
+// the default 5 seconds, the 29 days before at 5 minutes (so that every partition holds a day,
+// without 50 million rows to seed). The rows are in the order a hub writes them, by time with the
+// hosts interleaved, so that one host's day is spread over as many pages as with a larger fleet:
+// the 24 h line reads 17,280 rows from as many pages, and the other days' partitions are pruned.
+// Warm cache: the database has just been seeded.
+func BenchmarkFleetChart(b *testing.B) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
+	hosts := 50
+	if s := os.Getenv("BENCH_HOSTS"); s != "" {
+		var err error
+		if hosts, err = strconv.Atoi(s); err != nil || hosts < 1 {
+			b.Fatalf("BENCH_HOSTS=%q: want a number of hosts", s)
+		}
+	}
+	fleet := dbtest.Hosts(hosts)
+	pool := dbtest.Pool(b)
+	recent := now.Add(-25 * time.Hour)
+	dbtest.SeedHosts(b, pool, fleet, now.AddDate(0, 0, -30), recent.Sub(now.AddDate(0, 0, -30)), 5*time.Minute)
+	if _, err := jobs.MaintainPartitions(ctx, pool, jobs.PartitionOptions{RetentionDays: 30, Now: now}); err != nil {
+		b.Fatal(err)
+	}
+	dbtest.SeedHosts(b, pool, fleet, recent, 25*time.Hour, 5*time.Second)
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	r := history.NewReader(pool, history.Options{RetentionDays: 30, Now: func() time.Time { return now }})
+	rng, _ := history.LookupRange("24h")
+	host := fleet[len(fleet)/2]
+	for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}, {"health_score", ""}} {
+		q := history.Query{Host: host, Metric: line.metric, Subject: line.subject, From: now.Add(-rng.Span), To: now, Step: rng.ChartStep}
+		b.Run("series-24h/"+line.metric, func(b *testing.B) {
+			var samples int32
+			var cpu dbtest.CPUMeter
+			for b.Loop() {
+				cpu.Start()
+				s, err := r.Read(ctx, q)
+				cpu.Stop()
+				if err != nil {
+					b.Fatal(err)
+				}
+				samples = 0
+				for _, p := range s.Points {
+					samples += p.Samples
+				}
+				if s.Source != "raw" {
+					b.Fatalf("24 h read %q, want raw samples", s.Source)
+				}
+			}
+			if samples != 17280 {
+				b.Fatalf("%d samples in 24 h, want 17280", samples)
+			}
+			b.ReportMetric(float64(samples), "samples")
+			cpu.Report(b)
+		})
+	}
+}
