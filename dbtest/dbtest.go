@@ -22,6 +22,7 @@ import (
 	"github.com/peterldowns/pgtestdb"
 	"github.com/pressly/goose/v3"
 
+	"github.com/infradash/infradash/database"
 	"github.com/infradash/infradash/devdb"
 	"github.com/infradash/infradash/schema"
 )
@@ -113,10 +114,11 @@ func newDatabase(tb testing.TB, m pgtestdb.Migrator) string {
 	return pgtestdb.Custom(tb, conf, m).URL()
 }
 
-// Pool returns a pool on a new, migrated database for this test only.
+// Pool returns a pool on a new, migrated database for this test only, connected as the hub
+// connects (database.Open), so tests and benchmarks see the hub's session settings.
 func Pool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := pgxpool.New(context.Background(), URL(tb))
+	pool, err := database.Open(context.Background(), URL(tb))
 	if err != nil {
 		tb.Fatalf("dbtest: %v", err)
 	}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails when the committed generated code (sqlc, templ) differs from what the sources generate.
+# Fails when the committed generated code (sqlc, templ) or go.mod and go.sum differ from what
+# the sources generate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tool="go tool -modfile=tools/go.mod"
@@ -22,4 +23,12 @@ if ls views/*.templ >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# A direct dependency marked "// indirect", or a go.sum line missing, is what go mod tidy fixes.
+for mod in go.mod tools/go.mod; do
+  if ! (cd "$(dirname "$mod")" && go mod tidy -diff >/dev/null); then
+    (cd "$(dirname "$mod")" && go mod tidy -diff | head -20) >&2 || true
+    echo "check-generated: $mod is not tidy; run 'go mod tidy' there and commit the result" >&2
+    exit 1
+  fi
+done
 echo "generated code is fresh"
