@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 	"github.com/infradash/infradash/jobs"
 )
 
-// BenchmarkFleetChart reads a 24 h chart line of one host among a fleet (50 hosts unless
+// BenchmarkFleetChart reads a 24 h chart line (raw samples) and a 30 d line (hourly rollups) of
+// one host among a fleet (50 hosts unless
 // BENCH_HOSTS says otherwise) over 30 days of history in day partitions: the last 25 hours at
 // the default 5 seconds, the 29 days before at 5 minutes (so that every partition holds a day,
 // without 50 million rows to seed). The rows are in the order a hub writes them, by time with the
@@ -37,6 +39,11 @@ func BenchmarkFleetChart(b *testing.B) {
 		b.Fatal(err)
 	}
 	dbtest.SeedHosts(b, pool, fleet, recent, 25*time.Hour, 5*time.Second)
+	// The hourly rollups of the 30 days, as the aggregate job would have left them: what the
+	// 30 d chart reads.
+	if _, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 30*24, now); err != nil {
+		b.Fatal(err)
+	}
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		b.Fatal(err)
 	}
@@ -67,6 +74,28 @@ func BenchmarkFleetChart(b *testing.B) {
 				b.Fatalf("%d samples in 24 h, want 17280", samples)
 			}
 			b.ReportMetric(float64(samples), "samples")
+			cpu.Report(b)
+		})
+	}
+	month, _ := history.LookupRange("30d")
+	for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}, {"health_score", ""}} {
+		q := history.Query{Host: host, Metric: line.metric, Subject: line.subject, From: now.Add(-month.Span), To: now, Step: month.ChartStep}
+		b.Run("series-30d/"+line.metric, func(b *testing.B) {
+			var cpu dbtest.CPUMeter
+			for b.Loop() {
+				cpu.Start()
+				s, err := r.Read(ctx, q)
+				cpu.Stop()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !strings.HasPrefix(s.Source, "hourly") {
+					b.Fatalf("30 d read %q, want the hourly rollups", s.Source)
+				}
+				if len(s.Points) < 300 {
+					b.Fatalf("%d points in 30 d, want a line", len(s.Points))
+				}
+			}
 			cpu.Report(b)
 		})
 	}

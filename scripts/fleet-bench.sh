@@ -62,12 +62,15 @@ wal2=$(wal)
 echo "== the database after both runs"
 sql "CHECKPOINT" >/dev/null
 sql "VACUUM ANALYZE system_metrics_history, process_metrics_history, infrastructure_health, host_state" >/dev/null
-sql "SELECT relname, n_live_tup, pg_total_relation_size(relid),
-            round(pg_total_relation_size(relid)::numeric / greatest(n_live_tup, 1)),
-            round(pg_total_relation_size(relid)::numeric / greatest(n_live_tup, 1) * 17280 / 1048576, 2)
-     FROM pg_stat_user_tables
-     WHERE relname IN ('system_metrics_history', 'process_metrics_history', 'infrastructure_health')
-     ORDER BY relname" | awk -F'|' 'BEGIN {printf "%-26s %10s %14s %14s %16s\n", "table", "rows", "bytes", "bytes/sample", "MB/host-day"}
+# The history tables are partitioned: their rows and bytes are those of their partitions.
+sql "SELECT p.relname, sum(c.n_live_tup), sum(pg_total_relation_size(c.relid)),
+            round(sum(pg_total_relation_size(c.relid))::numeric / greatest(sum(c.n_live_tup), 1)),
+            round(sum(pg_total_relation_size(c.relid))::numeric / greatest(sum(c.n_live_tup), 1) * 17280 / 1048576, 2)
+     FROM pg_stat_user_tables c
+     JOIN pg_inherits i ON i.inhrelid = c.relid
+     JOIN pg_class p ON p.oid = i.inhparent
+     WHERE p.relname IN ('system_metrics_history', 'process_metrics_history', 'infrastructure_health')
+     GROUP BY p.relname ORDER BY p.relname" | awk -F'|' 'BEGIN {printf "%-26s %10s %14s %14s %16s\n", "table", "rows", "bytes", "bytes/sample", "MB/host-day"}
        {printf "%-26s %10d %14d %14d %16.2f\n", $1, $2, $3, $4, $5}' | tee "$work/storage"
 sql "SELECT 'host_state: ' || n_live_tup || ' rows, ' || pg_size_pretty(pg_total_relation_size(relid)) || ', '
             || n_tup_upd || ' updates, ' || round(100.0 * n_tup_hot_upd / greatest(n_tup_upd, 1), 1) || ' % HOT'
