@@ -204,7 +204,8 @@ func BenchmarkFleetHistory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if want := 4 * hosts; len(means) != want { // cpu, memory and two filesystems
+			// cpu, memory, swap, load per core, the hottest sensor and two filesystems
+			if want := 7 * hosts; len(means) != want {
 				b.Fatalf("%d means, want %d", len(means), want)
 			}
 		}
