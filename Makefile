@@ -39,12 +39,13 @@ check-generated: ## fail when generated code is stale
 
 bench: build ## Go benchmarks, load tests of the real server and of a simulated fleet (cmd/fleetsim); see docs/benchmarks.md
 	scripts/ensure-deps.sh postgres
-	$(GO) test -run '^$$' -bench . -skip BenchmarkRetention -benchmem -count 1 -timeout 60m ./...
+	@# Their output goes to bin/bench-go.txt too: fleet-bench.sh prints the targets table from it.
+	set -o pipefail; $(GO) test -run '^$$' -bench . -skip BenchmarkRetention -benchmem -count 1 -timeout 60m ./... | tee bin/bench-go.txt
 	@# Each run of BenchmarkRetention seeds a day of a fleet first: one run, not one a second.
-	$(GO) test -run '^$$' -bench BenchmarkRetention -benchtime 1x -count 1 -timeout 60m ./jobs/
+	set -o pipefail; $(GO) test -run '^$$' -bench BenchmarkRetention -benchtime 1x -count 1 -timeout 60m ./jobs/ | tee -a bin/bench-go.txt
 	scripts/bench.sh
 	scripts/idle.sh
-	scripts/fleet-bench.sh
+	BENCH_GO=bin/bench-go.txt scripts/fleet-bench.sh
 
 fuzz: ## each go test -fuzz target for FUZZTIME (60s; FUZZ=regexp picks targets); commit what it finds (PKG/testdata/fuzz/TARGET/FILE) once fixed: a regression seed
 	scripts/ensure-deps.sh postgres

@@ -8,6 +8,7 @@
 #      held, latency.
 #   3. the database: bytes per sample and per host-day of each history table, WAL per sample.
 #   4. the real `infradash agent` (5 s interval) against that hub: CPU and RSS after a warm-up.
+#   5. with BENCH_GO (the Go benchmarks' output, as make bench passes it), the targets those measure.
 # cmd/fleetsim is the simulator. FLEET_WARMUP, FLEET_DURATION, FLEET_HOSTS, FLEET_CAPACITY_HOSTS,
 # AGENT_WARMUP and AGENT_MEASURE (seconds, or host counts) change the run. Stops what it started.
 set -euo pipefail
@@ -134,3 +135,32 @@ if [ -s "$r2" ]; then
 fi
 row "agent idle at 5 s: CPU <= 0.2 % of one core" "$agent_cpu %" "$(ok "$agent_cpu" 0.2 '<=')"
 row "agent idle at 5 s: RSS <= 15 MB" "$agent_rss MB" "$(ok "$agent_rss" 15 '<=')"
+while read -r table _ _ per _; do
+  row "storage, as ingested here: $table <= 200 B" "$per B" "$(ok "$per" 200 '<=')"
+done < <(tail -n +2 "$work/storage")
+
+# The rows the Go benchmarks measure (make bench passes their output as BENCH_GO).
+if [ -n "${BENCH_GO:-}" ] && [ -s "$BENCH_GO" ]; then
+  bench() { # bench NAME UNIT: the value reported in UNIT by benchmark NAME (its -GOMAXPROCS suffix aside)
+    awk -v name="$1" -v unit="$2" '$1 ~ "^" name "-[0-9]+$" { for (i = 3; i < NF; i++) if ($(i + 1) == unit) { print $i; exit } }' "$BENCH_GO"
+  }
+  inunit() { # inunit NS DIVISOR: a ns/op value in ms (1e6) or s (1e9), "?" when not measured
+    if [ -z "$1" ]; then echo "?"; else awk -v v="$1" -v d="$2" 'BEGIN {printf "%.1f", v / d}'; fi
+  }
+  okv() { if [ "$1" = "?" ]; then echo "not run"; else ok "$@"; fi; }
+  v=$(inunit "$(bench BenchmarkRetention/drop-day ns/op)" 1e9)
+  row "dropping a day of history <= 1 s ($(bench BenchmarkRetention/drop-day rows) rows)" "$v s" "$(okv "$v" 1 '<=')"
+  row "no bloat: MB left after drop / after DELETE" "$(bench BenchmarkRetention/drop-day MB-after) / $(bench BenchmarkRetention/delete-day MB-after) MB" ""
+  for t in system_metrics_history infrastructure_health process_metrics_history; do
+    v=$(bench BenchmarkFleetHistory/storage "$t-B/sample")
+    row "storage, BenchmarkFleetHistory: ${t%_history} <= 200 B" "${v:-?} B" "$(okv "${v:-?}" 200 '<=')"
+  done
+  for m in cpu_percent disk_percent health_score; do
+    v=$(inunit "$(bench "BenchmarkFleetChart/series-24h/$m" ns/op)" 1e6)
+    row "24 h chart of one host among many: $m <= 50 ms" "$v ms" "$(okv "$v" 50 '<=')"
+    v=$(inunit "$(bench "BenchmarkFleetChart/series-30d/$m" ns/op)" 1e6)
+    row "30 d chart from rollups: $m <= 50 ms" "$v ms" "$(okv "$v" 50 '<=')"
+  done
+  v=$(inunit "$(bench BenchmarkFleetHistory/aggregate-hourly ns/op)" 1e9)
+  row "hourly rollup of a fleet <= 30 s" "$v s" "$(okv "$v" 30 '<=')"
+fi
