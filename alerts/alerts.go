@@ -543,7 +543,7 @@ func (e *Evaluator) deliverOne(ctx context.Context, now time.Time, w world, p qu
 			}
 		}
 	}
-	var todo []notify.Channel
+	var undelivered []notify.Channel // channels that want this notice and have not had it
 	targets := 0
 	for _, c := range w.channels {
 		if !Wants(c, kind, health.Status(p.Severity), p.Host, labels, told[c.Key]) {
@@ -551,7 +551,7 @@ func (e *Evaluator) deliverOne(ctx context.Context, now time.Time, w world, p qu
 		}
 		targets++
 		if !has[c.Key] {
-			todo = append(todo, c)
+			undelivered = append(undelivered, c)
 		}
 	}
 	if targets == 0 {
@@ -562,7 +562,7 @@ func (e *Evaluator) deliverOne(ctx context.Context, now time.Time, w world, p qu
 		Severity: health.Status(p.Severity), Value: p.Value, Threshold: p.Threshold, Since: p.StartedAt, At: now, URL: HostURL(e.baseURL, p.Host),
 		NoData: kind == notify.Resolved && p.Resolution.String == resolutionNoData}
 	attempts, errText, delivered := 0, "", len(has) > 0
-	for _, c := range todo {
+	for _, c := range undelivered {
 		r := notify.Result{Notifier: c.Name}
 		if c.Notifier == nil {
 			r.Err = fmt.Errorf("%s: %w", c.Name, c.Err)
