@@ -294,6 +294,7 @@ func caughtUp(t *testing.T, pool *pgxpool.Pool, hosts ...string) func() bool {
 // agent with a tiny spool. Afterwards every sample of both agents is stored, none twice, and the
 // full spool dropped its oldest samples and said so.
 func TestFleetLosesNothingThroughHubAndDatabaseOutages(t *testing.T) {
+	t.Parallel() // its own PostgreSQL, hub and agents; most of its time is waiting out an outage
 	outage := fleetOutage(t)
 	pg := startOwnPostgres(t)
 	hub := newFleetHub(t, pg)

@@ -329,6 +329,7 @@ func stopAll(t *testing.T, agents map[string]*proc) {
 // answers 503 meanwhile and acknowledges nothing it has not committed; afterwards every sample
 // sent is stored exactly once and none collected is missing.
 func TestDrillDatabaseStoppedWhileTenAgentsPost(t *testing.T) {
+	t.Parallel() // its own PostgreSQL, hub and agents; most of its time is waiting out an outage
 	outage := fleetOutage(t)
 	pg, hub, pool, rp, agents := startFleet(t, 10)
 	hosts := hostNames(agents)
@@ -357,6 +358,7 @@ func TestDrillDatabaseStoppedWhileTenAgentsPost(t *testing.T) {
 // nothing is lost: the agents' spools held their samples, and the hub's own spool
 // (AGENT_SPOOL_DIR) held the hub's host's samples taken before it died.
 func TestDrillHubKilledWhileTheDatabaseIsDown(t *testing.T) {
+	t.Parallel() // its own PostgreSQL, hub and agents; most of its time is waiting out an outage
 	outage := fleetOutage(t)
 	pg, hub, pool, rp, agents := startFleet(t, 3)
 	hosts := hostNames(agents)
@@ -403,6 +405,7 @@ func TestDrillHubKilledWhileTheDatabaseIsDown(t *testing.T) {
 // torn record (the drill cuts its last bytes, which is what a write cut short leaves). The agent
 // starts again, cuts the torn record with one log line, and sends the rest.
 func TestDrillAgentKilledMidWriteSkipsTheTornRecord(t *testing.T) {
+	t.Parallel() // its own PostgreSQL, hub and agents; most of its time is waiting out an outage
 	_, hub, pool, rp, agents := startFleet(t, 1)
 	spoolDir := agentSpool(t, agents["agent-1"])
 	hub.proc.stop() // the samples stay in the spool
@@ -532,6 +535,7 @@ func remountWritable(t *testing.T, p *proc, dir, size string) {
 // says why once, and the newest are stored when the hub is back. Then an agent whose folder is
 // read-only: it keeps running, says so once, and sends what it collects from memory.
 func TestDrillAgentSpoolDiskFullThenReadOnly(t *testing.T) {
+	t.Parallel() // its own PostgreSQL, hub and agents; most of its time is waiting out an outage
 	pg := startOwnPostgres(t)
 	hub := newFleetHub(t, pg)
 	pool, err := pgxpool.New(context.Background(), pg.url)
@@ -661,6 +665,7 @@ func setReadOnly(t *testing.T, pool *pgxpool.Pool, on bool) {
 // while agents post: ingest answers 503 with Retry-After and acknowledges nothing, /readyz says
 // why, the hub logs no error; once writes are taken again every sample is stored once.
 func TestDrillDatabaseRefusesWrites(t *testing.T) {
+	t.Parallel() // its own PostgreSQL, hub and agents; most of its time is waiting out an outage
 	outage := fleetOutage(t)
 	_, hub, pool, rp, agents := startFleet(t, 3)
 	hosts := hostNames(agents)
@@ -712,6 +717,7 @@ func TestDrillDatabaseRefusesWrites(t *testing.T) {
 // connections do not starve the others: an agent's samples and other clients' requests go on
 // being answered, and the server's timeouts close the slow connection.
 func TestDrillSlowClientAndIdleConnections(t *testing.T) {
+	t.Parallel() // its own PostgreSQL, hub and agents; most of its time is waiting out an outage
 	_, hub, pool, rp, agents := startFleet(t, 1)
 	before := metric(t, hub, "go_goroutines")
 	rssBefore := metric(t, hub, "process_resident_memory_bytes")
