@@ -37,6 +37,7 @@ import (
 
 	"github.com/infradash/infradash/agent"
 	"github.com/infradash/infradash/collector"
+	"github.com/infradash/infradash/fleet"
 	"github.com/infradash/infradash/sample"
 )
 
@@ -67,7 +68,7 @@ func main() {
 	flag.IntVar(&o.dashboards, "dashboards", 20, "dashboard sessions polling every 5 s")
 	flag.IntVar(&o.apiClients, "api", 4, "API clients reading history")
 	flag.IntVar(&o.pid, "pid", 0, "the hub's process ID, for RSS and open files")
-	flag.StringVar(&o.databaseURL, "database-url", "", "the hub's database, for pg_stat_activity")
+	flag.StringVar(&o.databaseURL, "database-url", "", "the hub's database: the agents are enrolled there, as `infradash host add` does (the API takes 60 changes a minute), and pg_stat_activity is read")
 	flag.IntVar(&o.pool, "pool", 10, "the hub's connection pool size: more connections fail the soak")
 	flag.StringVar(&o.email, "email", os.Getenv("ADMIN_EMAIL"), "an account to log the dashboards in with")
 	flag.StringVar(&o.password, "password", os.Getenv("ADMIN_PASSWORD"), "its password")
@@ -155,7 +156,7 @@ func run(ctx context.Context, o options) error {
 		}
 		defer pool.Close()
 	}
-	tokens, err := enrol(ctx, o)
+	tokens, err := enrol(ctx, o, pool)
 	if err != nil {
 		return err
 	}
@@ -192,18 +193,35 @@ func run(ctx context.Context, o options) error {
 }
 
 // enrol adds the simulated hosts (or, when a soak ran before on this database, rotates their
-// tokens) and returns one agent token each.
-func enrol(ctx context.Context, o options) ([]string, error) {
+// tokens) and returns one agent token each: in the hub's database when there is a pool, with the
+// code `infradash host add` and `host rotate` run, else through the admin API, which takes 60
+// changes a minute.
+func enrol(ctx context.Context, o options, pool *pgxpool.Pool) ([]string, error) {
 	tokens := make([]string, o.agents)
+	var reg *fleet.Registry
+	if pool != nil {
+		reg = fleet.NewRegistry(pool, nil)
+	}
 	for i := range o.agents {
 		name := hostName(o, i)
+		if reg != nil {
+			_, tok, err := reg.Add(ctx, name, fleet.Labels{"role": "soak"})
+			if errors.Is(err, fleet.ErrHostExists) {
+				_, tok, err = reg.Rotate(ctx, name)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("enrol %s: %w", name, err)
+			}
+			tokens[i] = tok
+			continue
+		}
 		body, _ := json.Marshal(map[string]any{"name": name, "labels": map[string]string{"role": "soak"}})
 		status, data, err := call(ctx, o, http.MethodPost, "/api/v1/hosts", body)
 		if err == nil && status == http.StatusConflict {
 			status, data, err = call(ctx, o, http.MethodPost, "/api/v1/hosts/"+name+"/token", nil)
 		}
 		if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
-			return nil, fmt.Errorf("enrol %s: %d %s %v", name, status, data, err)
+			return nil, fmt.Errorf("enrol %s: %d %s %v (with more than 60 agents, pass -database-url)", name, status, data, err)
 		}
 		var ans struct{ Data struct{ Token string } }
 		if err := json.Unmarshal(data, &ans); err != nil || ans.Data.Token == "" {
