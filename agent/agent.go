@@ -34,6 +34,11 @@ const (
 	maxBackoff = time.Minute
 )
 
+// drainGrace is how long a send under way when the agent is stopped may go on, so that a hub
+// that is answering acknowledges the batch instead of it waiting in the spool until the next
+// start (for good, on a host being retired); well within systemd's stop timeout.
+const drainGrace = 3 * time.Second
+
 // memoryFallback is how many samples wait in memory when the spool cannot take them (disk full,
 // read-only folder): an hour at 5 s, so live data keeps flowing while the disk is fixed.
 const memoryFallback = 720
@@ -169,8 +174,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Run collects and sends until ctx ends. Samples not yet acknowledged stay in the spool for the
-// next start.
+// Run collects and sends until ctx ends, then lets a send under way finish (drainGrace at most).
+// Samples not yet acknowledged stay in the spool for the next start.
 func (a *Agent) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -235,6 +240,11 @@ func (a *Agent) Stats() Stats {
 // sendLoop delivers what is spooled whenever a sample arrives, and keeps retrying with back-off
 // while the hub refuses or cannot be reached.
 func (a *Agent) sendLoop(ctx context.Context) {
+	// Sends outlive ctx by drainGrace; no new send starts once it has ended.
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(drainGrace, cancelSend) })
+	defer stopDrain()
 	backoff := time.Duration(0)
 	batchRecords := MaxBatchRecords
 	var outageSince time.Time
@@ -250,7 +260,7 @@ func (a *Agent) sendLoop(ctx context.Context) {
 			return
 		}
 		for ctx.Err() == nil {
-			n, err := a.sendOnce(ctx, batchRecords)
+			n, err := a.sendOnce(sendCtx, batchRecords)
 			if err == nil {
 				if !outageSince.IsZero() {
 					st := a.Stats()

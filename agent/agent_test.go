@@ -333,3 +333,44 @@ func TestHTTPSenderPostsGzipWithTheTokenAndReadsTheAnswer(t *testing.T) {
 		}
 	}
 }
+
+// blockingHub holds each batch until released, and gives up when the agent cancels the send, as
+// the HTTP sender does.
+type blockingHub struct {
+	hub
+	inFlight chan struct{}
+	release  chan struct{}
+}
+
+func (h *blockingHub) Send(ctx context.Context, o agent.Outgoing) (agent.Ack, error) {
+	h.inFlight <- struct{}{}
+	select {
+	case <-h.release:
+		return h.hub.Send(ctx, o)
+	case <-ctx.Done():
+		return agent.Ack{}, ctx.Err()
+	}
+}
+
+func TestAStoppedAgentLetsTheSendUnderWayFinish(t *testing.T) {
+	h := &blockingHub{inFlight: make(chan struct{}, 1), release: make(chan struct{})}
+	sp, err := spool.Open(t.TempDir(), spool.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	col := &ticks{tick: make(chan time.Time)}
+	a := agent.New(agent.Options{Collector: col, Spool: sp, Sender: h, Version: "1.0.0"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	col.tick <- t0
+	<-h.inFlight
+	cancel() // as SIGTERM does, while the hub is still answering
+	time.Sleep(100 * time.Millisecond)
+	close(h.release)
+	<-done
+	if h.count() != 1 || sp.Stats().Records != 0 {
+		t.Errorf("stopped during a send: %d stored, %d left in the spool; want the send finished: 1 and 0", h.count(), sp.Stats().Records)
+	}
+}
