@@ -242,6 +242,16 @@ func (r *Registry) Rotate(ctx context.Context, name string) (Enrolled, string, e
 	return enrolledFrom(h), token, nil
 }
 
+// AddOrRotate enrols a host, or gives it a new token when it is enrolled already (its labels
+// are kept): what the simulators do to a database a previous run filled.
+func (r *Registry) AddOrRotate(ctx context.Context, name string, labels Labels) (string, error) {
+	_, token, err := r.Add(ctx, name, labels)
+	if errors.Is(err, ErrHostExists) {
+		_, token, err = r.Rotate(ctx, name)
+	}
+	return token, err
+}
+
 // SetLabels replaces a host's labels.
 func (r *Registry) SetLabels(ctx context.Context, name string, labels Labels) (Enrolled, error) {
 	name = NormalizeName(name)

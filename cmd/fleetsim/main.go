@@ -353,10 +353,7 @@ func enrolInDatabase(ctx context.Context, databaseURL string, hosts []simHost, w
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(hosts) && ctx.Err() == nil && first.Load() == nil; i = int(next.Add(1)) - 1 {
 				h := &hosts[i]
-				_, tok, err := reg.Add(ctx, h.name, fleet.Labels{"fleetsim": "true"})
-				if errors.Is(err, fleet.ErrHostExists) {
-					_, tok, err = reg.Rotate(ctx, h.name)
-				}
+				tok, err := reg.AddOrRotate(ctx, h.name, fleet.Labels{"fleetsim": "true"})
 				if err != nil {
 					first.CompareAndSwap(nil, fmt.Errorf("enrol %s: %w", h.name, err))
 					return

@@ -205,10 +205,7 @@ func enrol(ctx context.Context, o options, pool *pgxpool.Pool) ([]string, error)
 	for i := range o.agents {
 		name := hostName(o, i)
 		if reg != nil {
-			_, tok, err := reg.Add(ctx, name, fleet.Labels{"role": "soak"})
-			if errors.Is(err, fleet.ErrHostExists) {
-				_, tok, err = reg.Rotate(ctx, name)
-			}
+			tok, err := reg.AddOrRotate(ctx, name, fleet.Labels{"role": "soak"})
 			if err != nil {
 				return nil, fmt.Errorf("enrol %s: %w", name, err)
 			}
