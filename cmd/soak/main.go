@@ -160,6 +160,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	if err := waitEnrolled(ctx, o); err != nil {
+		return err
+	}
 	rec := &recorder{}
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.duration)
 	defer stopLoad()
@@ -227,6 +230,26 @@ func enrol(ctx context.Context, o options, pool *pgxpool.Pool) ([]string, error)
 		tokens[i] = ans.Data.Token
 	}
 	return tokens, nil
+}
+
+// waitEnrolled waits until the hub lists every simulated host: hosts enrolled in the database
+// reach its live view at its next refresh (fleet.PollInterval), and history asked for a host it
+// does not know yet is a 404.
+func waitEnrolled(ctx context.Context, o options) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, data, err := call(ctx, o, http.MethodGet, "/api/v1/hosts?q="+url.QueryEscape(o.hostPrefix+"-"), nil)
+		var ans struct {
+			Data struct{ Items []json.RawMessage }
+		}
+		if err == nil && status == http.StatusOK && json.Unmarshal(data, &ans) == nil && len(ans.Data.Items) >= o.agents {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the hub does not list the %d enrolled agents after 30 s: %d %s %v", o.agents, status, data, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func hostName(o options, i int) string { return fmt.Sprintf("%s-%03d", o.hostPrefix, i+1) }
