@@ -13,34 +13,30 @@ import (
 )
 
 var aggregateCommand = command{
-	summary: "Roll the last hours of samples up into hourly or daily min, max, mean, p95 and count (the scheduled aggregation jobs); re-running changes nothing.",
-	usage:   "[--hours N] [--period hourly|daily]",
+	summary: "Roll the last hours of samples up into five-minute, hourly or daily min, max, mean, p95 and count (the scheduled aggregation jobs); re-running changes nothing.",
+	usage:   "[--hours N] [--period 5min|hourly|daily]",
 	run:     aggregate,
 }
 
 func aggregate(ctx context.Context, env *environment, args []string) error {
 	fs := flags(env, "aggregate")
-	hours := fs.Int("hours", 0, fmt.Sprintf("roll up the buckets of the last N hours, the current partial one included (default %d hourly, %d daily)", jobs.HourlyLookbackHours, jobs.DailyLookbackHours))
-	period := fs.String("period", jobs.Hourly, "bucket size: hourly or daily")
+	hours := fs.Int("hours", 0, "roll up the buckets of the last N hours, the current partial one included (default: as the scheduled job, 15 minutes for 5min, 2 hours hourly, 48 daily)")
+	period := fs.String("period", jobs.Hourly, "bucket size: 5min, hourly or daily")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	switch *period {
-	case jobs.Hourly, jobs.Daily:
-	default:
-		return exitError{code: 2, err: fmt.Errorf("--period must be hourly or daily, not %q", *period)}
+	lookback := map[string]time.Duration{jobs.FiveMinute: jobs.FiveMinuteLookback, jobs.Hourly: jobs.HourlyLookback, jobs.Daily: jobs.DailyLookback}[*period]
+	if lookback == 0 {
+		return exitError{code: 2, err: fmt.Errorf("--period must be 5min, hourly or daily, not %q", *period)}
 	}
-	if !given(fs, "hours") {
-		*hours = jobs.HourlyLookbackHours
-		if *period == jobs.Daily {
-			*hours = jobs.DailyLookbackHours
+	if given(fs, "hours") {
+		if *hours < 1 || *hours > 24*366 {
+			return exitError{code: 2, err: fmt.Errorf("--hours must be between 1 and %d, not %d", 24*366, *hours)}
 		}
-	}
-	if *hours < 1 || *hours > 24*366 {
-		return exitError{code: 2, err: fmt.Errorf("--hours must be between 1 and %d, not %d", 24*366, *hours)}
+		lookback = time.Duration(*hours) * time.Hour
 	}
 	return withDatabase(ctx, env, func(_ config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
-		rep, err := jobs.Aggregate(ctx, pool, *period, *hours, time.Now())
+		rep, err := jobs.Aggregate(ctx, pool, *period, lookback, time.Now())
 		if err != nil {
 			return err
 		}

@@ -69,12 +69,13 @@ type Config struct {
 	SlackWebhookURL     string
 	AlertWebhookURL     string
 
-	JobsEnabled             bool
-	CleanupSchedule         string
-	AlertsSchedule          string
-	AggregateHourlySchedule string
-	AggregateDailySchedule  string
-	PartitionsSchedule      string
+	JobsEnabled                 bool
+	CleanupSchedule             string
+	AlertsSchedule              string
+	AggregateFiveMinuteSchedule string
+	AggregateHourlySchedule     string
+	AggregateDailySchedule      string
+	PartitionsSchedule          string
 
 	LoginMaxFailures int
 	LoginLockout     time.Duration
@@ -151,12 +152,14 @@ func Load(lookup LookupFunc) (Config, error) {
 		SlackWebhookURL:     r.webhook("SLACK_WEBHOOK_URL"),
 		AlertWebhookURL:     r.webhook("ALERT_WEBHOOK_URL"),
 
-		JobsEnabled:             r.boolean("JOBS_ENABLED", true),
-		CleanupSchedule:         r.schedule("CLEANUP_SCHEDULE", "0 2 * * *"),
-		AlertsSchedule:          r.schedule("ALERTS_SCHEDULE", "* * * * *"),
-		AggregateHourlySchedule: r.schedule("AGGREGATE_HOURLY_SCHEDULE", "0 * * * *"),
-		AggregateDailySchedule:  r.schedule("AGGREGATE_DAILY_SCHEDULE", "0 3 * * *"),
-		PartitionsSchedule:      r.schedule("PARTITIONS_SCHEDULE", "30 * * * *"),
+		JobsEnabled:     r.boolean("JOBS_ENABLED", true),
+		CleanupSchedule: r.schedule("CLEANUP_SCHEDULE", "0 2 * * *"),
+		AlertsSchedule:  r.schedule("ALERTS_SCHEDULE", "* * * * *"),
+		// A minute after each five-minute bucket ends, so the samples on their way are in.
+		AggregateFiveMinuteSchedule: r.schedule("AGGREGATE_5MIN_SCHEDULE", "1-59/5 * * * *"),
+		AggregateHourlySchedule:     r.schedule("AGGREGATE_HOURLY_SCHEDULE", "0 * * * *"),
+		AggregateDailySchedule:      r.schedule("AGGREGATE_DAILY_SCHEDULE", "0 3 * * *"),
+		PartitionsSchedule:          r.schedule("PARTITIONS_SCHEDULE", "30 * * * *"),
 
 		LoginMaxFailures: r.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		LoginLockout:     r.duration("LOGIN_LOCKOUT", 15*time.Minute, time.Second, 7*24*time.Hour),

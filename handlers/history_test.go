@@ -225,14 +225,14 @@ func TestEveryHistoryMetricIsRolledUpAndReadFromRawSamples(t *testing.T) {
 	dbtest.SeedHistory(t, a.pool, "web-1", now.Add(-3*time.Hour), 3*time.Hour, time.Minute)
 	// Every rollup query jobs.Aggregate runs (handlers may not import jobs).
 	q := queries.New(a.pool)
-	p := queries.AggregateSystemMetricsParams{Period: "hourly", Now: now, FromTime: now.Add(-3 * time.Hour), Until: now.Truncate(time.Hour)}
-	if _, err := q.AggregateSystemMetrics(ctx, p); err != nil {
+	from, until := now.Add(-3*time.Hour), now.Truncate(time.Hour)
+	if _, err := q.AggregateSystemMetrics(ctx, queries.AggregateSystemMetricsParams{Period: "hourly", BucketSeconds: 3600, Now: now, FromTime: from, Until: until}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams(p)); err != nil {
+	if _, err := q.AggregateProcessMetrics(ctx, queries.AggregateProcessMetricsParams{Period: "hourly", BucketSeconds: 3600, Now: now, FromTime: from, Until: until}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.AggregateHealthMetrics(ctx, queries.AggregateHealthMetricsParams(p)); err != nil {
+	if _, err := q.AggregateHealthMetrics(ctx, queries.AggregateHealthMetricsParams{Period: "hourly", BucketSeconds: 3600, Now: now, FromTime: from, Until: until}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -13,13 +13,14 @@ import (
 	"github.com/infradash/infradash/jobs"
 )
 
-// BenchmarkFleetChart reads a 24 h chart line (raw samples) and a 30 d line (hourly rollups) of
-// one host among a fleet (50 hosts unless
+// BenchmarkFleetChart reads a 24 h chart line (five-minute rollups; and from raw samples, to
+// compare) and a 30 d line (hourly rollups) of one host among a fleet (50 hosts unless
 // BENCH_HOSTS says otherwise) over 30 days of history in day partitions: the last 25 hours at
 // the default 5 seconds, the 29 days before at 5 minutes (so that every partition holds a day,
 // without 50 million rows to seed). The rows are in the order a hub writes them, by time with the
 // hosts interleaved, so that one host's day is spread over as many pages as with a larger fleet:
-// the 24 h line reads 17,280 rows from as many pages, and the other days' partitions are pruned.
+// the 24 h line from raw samples reads 17,280 rows from as many pages, and the other days'
+// partitions are pruned.
 // Warm cache: the database has just been seeded.
 func BenchmarkFleetChart(b *testing.B) {
 	ctx := context.Background()
@@ -41,7 +42,11 @@ func BenchmarkFleetChart(b *testing.B) {
 	dbtest.SeedHosts(b, pool, fleet, recent, 25*time.Hour, 5*time.Second)
 	// The hourly rollups of the 30 days, as the aggregate job would have left them: what the
 	// 30 d chart reads.
-	if _, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 30*24, now); err != nil {
+	if _, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 30*24*time.Hour, now); err != nil {
+		b.Fatal(err)
+	}
+	// And the five-minute ones of the last two days, which the 24 h chart reads.
+	if _, err := jobs.Aggregate(ctx, pool, jobs.FiveMinute, jobs.FiveMinuteLookback, now); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
@@ -50,32 +55,39 @@ func BenchmarkFleetChart(b *testing.B) {
 	r := history.NewReader(pool, history.Options{RetentionDays: 30, Now: func() time.Time { return now }})
 	rng, _ := history.LookupRange("24h")
 	host := fleet[len(fleet)/2]
-	for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}, {"health_score", ""}} {
-		q := history.Query{Host: host, Metric: line.metric, Subject: line.subject, From: now.Add(-rng.Span), To: now, Step: rng.ChartStep}
-		b.Run("series-24h/"+line.metric, func(b *testing.B) {
-			var samples int32
-			var cpu dbtest.CPUMeter
-			for b.Loop() {
-				cpu.Start()
-				s, err := r.Read(ctx, q)
-				cpu.Stop()
-				if err != nil {
-					b.Fatal(err)
+	// series-24h is the chart (five-minute rollups, then raw samples for the minutes after the
+	// newest); series-24h-raw the same line from the raw samples alone, in 4-minute buckets.
+	for _, read := range []struct {
+		name, source string
+		step         time.Duration
+	}{{"series-24h", "5min", rng.ChartStep}, {"series-24h-raw", "raw", 4 * time.Minute}} {
+		for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}, {"health_score", ""}} {
+			q := history.Query{Host: host, Metric: line.metric, Subject: line.subject, From: now.Add(-rng.Span), To: now, Step: read.step}
+			b.Run(read.name+"/"+line.metric, func(b *testing.B) {
+				var samples int32
+				var cpu dbtest.CPUMeter
+				for b.Loop() {
+					cpu.Start()
+					s, err := r.Read(ctx, q)
+					cpu.Stop()
+					if err != nil {
+						b.Fatal(err)
+					}
+					samples = 0
+					for _, p := range s.Points {
+						samples += p.Samples
+					}
+					if !strings.HasPrefix(s.Source, read.source) {
+						b.Fatalf("24 h read %q, want %s", s.Source, read.source)
+					}
 				}
-				samples = 0
-				for _, p := range s.Points {
-					samples += p.Samples
+				if samples != 17280 {
+					b.Fatalf("%d samples in 24 h, want 17280", samples)
 				}
-				if s.Source != "raw" {
-					b.Fatalf("24 h read %q, want raw samples", s.Source)
-				}
-			}
-			if samples != 17280 {
-				b.Fatalf("%d samples in 24 h, want 17280", samples)
-			}
-			b.ReportMetric(float64(samples), "samples")
-			cpu.Report(b)
-		})
+				b.ReportMetric(float64(samples), "samples")
+				cpu.Report(b)
+			})
+		}
 	}
 	month, _ := history.LookupRange("30d")
 	for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}, {"health_score", ""}} {

@@ -83,7 +83,7 @@ type Range struct {
 var ranges = []Range{
 	{"1h", time.Hour, 10 * time.Second},
 	{"6h", 6 * time.Hour, time.Minute},
-	{"24h", 24 * time.Hour, 4 * time.Minute},
+	{"24h", 24 * time.Hour, 5 * time.Minute}, // the five-minute rollups' buckets
 	{"7d", 7 * 24 * time.Hour, 30 * time.Minute},
 	{"30d", 30 * 24 * time.Hour, 2 * time.Hour},
 	{"90d", 90 * 24 * time.Hour, 0},
@@ -116,8 +116,9 @@ func LookupRange(name string) (Range, bool) {
 	return ranges[i], true
 }
 
-// Rollup is the period of the rollups a range reads ("hourly", "daily"), or "" for raw samples.
-func (r Range) Rollup() string { return rollupFor(r.Span).period }
+// Rollup is the period of the rollups a range's chart reads ("5min", "hourly", "daily"), or ""
+// for raw samples.
+func (r Range) Rollup() string { return rollupFor(r.Span, r.ChartStep).period }
 
 // A rollup is where a span's points come from: raw samples up to a day, hourly rollups up to a
 // month (31 days, so a calendar month asked by from/to reads hourly too), daily beyond.
@@ -125,13 +126,22 @@ type rollup struct {
 	period string        // "" for raw samples
 	width  time.Duration // the width of one rollup bucket
 	upTo   time.Duration // the longest span it serves; 0: any longer one
+	// partial: kept for less than the raw samples, so read only where it reaches back to the
+	// start of a span.
+	partial bool
 }
 
 var rollups = []rollup{
-	{"", 0, 24 * time.Hour},
-	{"hourly", time.Hour, 31 * 24 * time.Hour},
-	{"daily", 24 * time.Hour, 0},
+	{"", 0, 24 * time.Hour, false},
+	{"hourly", time.Hour, 31 * 24 * time.Hour, false},
+	{"daily", 24 * time.Hour, 0, false},
 }
+
+// fiveMinute serves a span of raw samples (up to a day) when its step is a whole number of five
+// minutes, as the 24 h charts' is: 288 buckets a day where the raw samples of one host among
+// many are 17,280 rows on as many pages. Finer steps read the raw samples. The rollups are
+// kept two days (jobs.FiveMinuteKeep).
+var fiveMinute = rollup{"5min", 5 * time.Minute, 24 * time.Hour, true}
 
 // finestRollup is what spans past retention read, whatever their length.
 func finestRollup() rollup {
@@ -143,9 +153,13 @@ func finestRollup() rollup {
 	panic("unreachable: there are rollups")
 }
 
-func rollupFor(span time.Duration) rollup {
+// rollupFor is what a span read in buckets of step comes from.
+func rollupFor(span, step time.Duration) rollup {
 	for _, r := range rollups {
 		if r.upTo == 0 || span <= r.upTo {
+			if r.period == "" && step > 0 && step%fiveMinute.width == 0 {
+				return fiveMinute
+			}
 			return r
 		}
 	}

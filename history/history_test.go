@@ -14,7 +14,7 @@ func TestRangesOfferTheAPIAndTheDashboardOneTable(t *testing.T) {
 	if got, want := Names(ChartRanges()), []string{"1h", "6h", "24h", "7d", "30d"}; !slices.Equal(got, want) {
 		t.Errorf("dashboard ranges %v, want %v", got, want)
 	}
-	rollup := map[string]string{"1h": "", "6h": "", "24h": "", "7d": "hourly", "30d": "hourly", "90d": "daily", "1y": "daily"}
+	rollup := map[string]string{"1h": "", "6h": "", "24h": "5min", "7d": "hourly", "30d": "hourly", "90d": "daily", "1y": "daily"}
 	for _, r := range Ranges() {
 		if r.Rollup() != rollup[r.Name] {
 			t.Errorf("%s reads %q, want %q", r.Name, r.Rollup(), rollup[r.Name])
@@ -23,9 +23,10 @@ func TestRangesOfferTheAPIAndTheDashboardOneTable(t *testing.T) {
 			t.Errorf("%s: %d points at the default step", r.Name, n)
 		}
 	}
-	// Every chart gets about 360 points whatever its span, on a step the series accept.
+	// Every chart gets about 360 points whatever its span (the 24 h one the 288 five-minute
+	// rollups of a day), on a step the series accept.
 	for _, r := range ChartRanges() {
-		if n := r.Span / r.ChartStep; n < 300 || n > 400 {
+		if n := r.Span / r.ChartStep; n < 288 || n > 400 {
 			t.Errorf("%s chart: %d points at %s, want about 360", r.Name, n, r.ChartStep)
 		}
 		if err := CheckStep(r.Span, r.ChartStep); err != nil {
@@ -51,8 +52,24 @@ func TestSpansReadRawSamplesUpToADayHourlyRollupsUpToAMonthDailyBeyond(t *testin
 		31*24*time.Hour + time.Second: "daily",
 		10 * 365 * 24 * time.Hour:     "daily",
 	} {
-		if got := rollupFor(span).period; got != want {
+		if got := rollupFor(span, time.Second).period; got != want {
 			t.Errorf("%s reads %q, want %q", span, got, want)
+		}
+	}
+	// Up to a day, a step of whole five minutes reads the five-minute rollups; any other, raw
+	// samples. Longer spans read the hourly or daily rollups whatever the step.
+	for _, c := range []struct {
+		span, step time.Duration
+		want       string
+	}{
+		{24 * time.Hour, 5 * time.Minute, "5min"},
+		{time.Hour, 15 * time.Minute, "5min"},
+		{24 * time.Hour, 4 * time.Minute, ""},
+		{6 * time.Hour, time.Minute, ""},
+		{7 * 24 * time.Hour, 5 * time.Minute, "hourly"},
+	} {
+		if got := rollupFor(c.span, c.step).period; got != c.want {
+			t.Errorf("%s in steps of %s reads %q, want %q", c.span, c.step, got, c.want)
 		}
 	}
 	if r := finestRollup(); r.period != "hourly" || r.width != time.Hour {

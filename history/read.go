@@ -38,8 +38,8 @@ type Series struct {
 	// bucketed to, which is at least the rollups' when they are read.
 	Query
 	Unit string
-	// Source says what the points come from: "raw", "hourly", "daily", or a rollup stitched
-	// to the raw samples after it ("hourly+raw").
+	// Source says what the points come from: "raw", "5min", "hourly", "daily", or a rollup
+	// stitched to the raw samples after it ("hourly+raw").
 	Source string
 	Points []Point
 }
@@ -62,8 +62,9 @@ type row struct {
 	SampleCount int32
 }
 
-// Read reads a series: raw samples bucketed to the step for spans up to a day, rollups (hourly
-// up to a month, daily beyond) for longer ones and for anything older than RetentionDays (whose
+// Read reads a series: raw samples bucketed to the step for spans up to a day (five-minute
+// rollups when the step is whole five minutes and they reach back to From), rollups (hourly up
+// to a month, daily beyond) for longer ones and for anything older than RetentionDays (whose
 // raw samples are gone), with raw samples filling in where the rollups do not reach yet (or do
 // not exist at all). A query it refuses gives a *QueryError.
 func (r *Reader) Read(ctx context.Context, q Query) (Series, error) {
@@ -75,8 +76,8 @@ func (r *Reader) Read(ctx context.Context, q Query) (Series, error) {
 
 	var rows []row
 	rawFrom := q.From
-	ru := rollupFor(q.To.Sub(q.From))
-	if ru.period == "" && q.From.Before(r.rawSince()) {
+	ru := rollupFor(q.To.Sub(q.From), q.Step)
+	if (ru.period == "" || ru.partial) && q.From.Before(r.rawSince()) {
 		ru = finestRollup()
 	}
 	if ru.period != "" {
@@ -129,6 +130,17 @@ func (r *Reader) rollupRows(ctx context.Context, q Query, ru rollup, step time.D
 	}
 	if err != nil {
 		return nil, q.From, err
+	}
+	if ru.partial {
+		first, err := r.q.EarliestRollupBucket(ctx, queries.EarliestRollupBucketParams{
+			Host: q.Host, Metric: q.Metric, Subject: q.Subject, Period: ru.period, FromAt: q.From, ToAt: q.To,
+		})
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, q.From, err
+		}
+		if err != nil || !first.Before(q.From.Add(ru.width)) {
+			return nil, q.From, nil // they start after From: all raw
+		}
 	}
 	// Cutting at a step boundary keeps rollups and raw samples from sharing a bucket: raw samples
 	// fill in the bucket the rollups end in, unless they are past retention, when the rollups

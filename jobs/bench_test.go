@@ -183,7 +183,7 @@ func BenchmarkFleetHistory(b *testing.B) {
 		var cpu dbtest.CPUMeter
 		for b.Loop() {
 			cpu.Start()
-			rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, jobs.HourlyLookbackHours, benchNow)
+			rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, jobs.HourlyLookback, benchNow)
 			cpu.Stop()
 			if err != nil {
 				b.Fatal(err)
@@ -225,7 +225,7 @@ func BenchmarkAggregateHourly(b *testing.B) {
 	exec(b, pool, "VACUUM ANALYZE")
 	b.Run("scheduled-2h", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := jobs.Aggregate(ctx, pool, jobs.Hourly, jobs.HourlyLookbackHours, benchNow); err != nil {
+			if _, err := jobs.Aggregate(ctx, pool, jobs.Hourly, jobs.HourlyLookback, benchNow); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -235,7 +235,7 @@ func BenchmarkAggregateHourly(b *testing.B) {
 			b.StopTimer()
 			exec(b, pool, "TRUNCATE metric_aggregations")
 			b.StartTimer()
-			rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, benchDays*24, benchNow)
+			rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, benchDays*24*time.Hour, benchNow)
 			if err != nil {
 				b.Fatal(err)
 			}

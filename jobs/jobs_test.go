@@ -56,7 +56,7 @@ func TestAggregateIsIdempotentAndMatchesTheRawRows(t *testing.T) {
 	dbtest.SeedHistory(t, pool, "web-1", t0.Add(-3*time.Hour), 3*time.Hour, 5*time.Second)
 	dbtest.SeedHistory(t, pool, "web-2", t0.Add(-90*time.Minute), 90*time.Minute, 5*time.Second)
 
-	rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2, t0)
+	rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2*time.Hour, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestAggregateIsIdempotentAndMatchesTheRawRows(t *testing.T) {
 		t.Fatalf("want %d rollup rows, got %d", want, len(first))
 	}
 
-	again, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2, t0)
+	again, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2*time.Hour, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ FROM process_metrics_history WHERE host = 'web-2' AND collected_at >= '2026-03-0
 	if _, ok := rollups(t, pool)["web-1|cpu_percent||hourly|2026-03-02T10:00:00Z"]; ok {
 		t.Fatal("the 10:00 bucket was rolled up before it ended")
 	}
-	later, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2, time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC))
+	later, err := jobs.Aggregate(ctx, pool, jobs.Hourly, 2*time.Hour, time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,14 +129,14 @@ FROM process_metrics_history WHERE host = 'web-2' AND collected_at >= '2026-03-0
 	}
 
 	// The daily run at 03:00 leaves today alone and rolls up yesterday whole.
-	daily, err := jobs.Aggregate(ctx, pool, jobs.Daily, 48, t0)
+	daily, err := jobs.Aggregate(ctx, pool, jobs.Daily, 48*time.Hour, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := rollups(t, pool)["web-1|cpu_percent||daily|2026-03-02T00:00:00Z"]; daily.Rows != 0 || ok {
 		t.Fatalf("the daily run rolled up the day still going on (%d rows)", daily.Rows)
 	}
-	if _, err := jobs.Aggregate(ctx, pool, jobs.Daily, 48, time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)); err != nil {
+	if _, err := jobs.Aggregate(ctx, pool, jobs.Daily, 48*time.Hour, time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
 	if r := rollups(t, pool)["web-1|cpu_percent||daily|2026-03-02T00:00:00Z"]; r.count != (3*3600+10*60)/5 {
@@ -146,7 +146,7 @@ FROM process_metrics_history WHERE host = 'web-2' AND collected_at >= '2026-03-0
 
 func TestAggregateRejectsBadArguments(t *testing.T) {
 	pool := dbtest.Pool(t)
-	if _, err := jobs.Aggregate(context.Background(), pool, "weekly", 2, t0); err == nil {
+	if _, err := jobs.Aggregate(context.Background(), pool, "weekly", 2*time.Hour, t0); err == nil {
 		t.Fatal("period weekly should be refused")
 	}
 	if _, err := jobs.Aggregate(context.Background(), pool, jobs.Hourly, 0, t0); err == nil {

@@ -15,18 +15,21 @@ import (
 
 // Job names; also the job label of the metrics.
 const (
-	JobAlerts          = "alerts"
-	JobAggregateHourly = "aggregate-hourly"
-	JobAggregateDaily  = "aggregate-daily"
-	JobCleanup         = "cleanup"
-	JobPartitions      = "partitions"
+	JobAlerts              = "alerts"
+	JobAggregateFiveMinute = "aggregate-5min"
+	JobAggregateHourly     = "aggregate-hourly"
+	JobAggregateDaily      = "aggregate-daily"
+	JobCleanup             = "cleanup"
+	JobPartitions          = "partitions"
 )
 
 // How far back each scheduled rollup looks: the origin's cron lines (--hours 2, --period daily
-// --hours 48), so a missed run is made good by the next.
+// --hours 48), so a missed run is made good by the next; three five-minute buckets, with
+// Aggregate starting where the newest of them ends when that is further back.
 const (
-	HourlyLookbackHours = 2
-	DailyLookbackHours  = 48
+	FiveMinuteLookback = 15 * time.Minute
+	HourlyLookback     = 2 * time.Hour
+	DailyLookback      = 48 * time.Hour
 )
 
 // Deps are what the standard jobs work with.
@@ -47,7 +50,7 @@ func RetentionFrom(cfg config.Config) Retention {
 	return Retention{RawDays: cfg.RetentionDays, AlertDays: cfg.AlertRetentionDays, AggregateDays: cfg.AggregateRetentionDays}
 }
 
-// Standard returns infradash's five maintenance jobs on the configured schedules.
+// Standard returns infradash's six maintenance jobs on the configured schedules.
 func Standard(d Deps) []Job {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -61,14 +64,20 @@ func Standard(d Deps) []Job {
 				rep, err := evaluator.Run(ctx, false)
 				return rep.String(), err
 			}},
+		// A long catch-up is done an hour at a time, each kept: a run cut short resumes.
+		{Name: JobAggregateFiveMinute, Schedule: cfg.AggregateFiveMinuteSchedule, Timeout: 15 * time.Minute,
+			Run: func(ctx context.Context) (string, error) {
+				rep, err := Aggregate(ctx, d.Pool, FiveMinute, FiveMinuteLookback, d.Now())
+				return rep.String(), err
+			}},
 		{Name: JobAggregateHourly, Schedule: cfg.AggregateHourlySchedule, Timeout: 15 * time.Minute,
 			Run: func(ctx context.Context) (string, error) {
-				rep, err := Aggregate(ctx, d.Pool, Hourly, HourlyLookbackHours, d.Now())
+				rep, err := Aggregate(ctx, d.Pool, Hourly, HourlyLookback, d.Now())
 				return rep.String(), err
 			}},
 		{Name: JobAggregateDaily, Schedule: cfg.AggregateDailySchedule, Timeout: 30 * time.Minute,
 			Run: func(ctx context.Context) (string, error) {
-				rep, err := Aggregate(ctx, d.Pool, Daily, DailyLookbackHours, d.Now())
+				rep, err := Aggregate(ctx, d.Pool, Daily, DailyLookback, d.Now())
 				return rep.String(), err
 			}},
 		{Name: JobCleanup, Schedule: cfg.CleanupSchedule, Timeout: time.Hour,

@@ -82,6 +82,17 @@ WHERE host = @host AND metric = @metric AND subject = @subject AND period = @per
 ORDER BY bucket_start DESC
 LIMIT 1;
 
+-- name: EarliestRollupBucket :one
+-- The start of the oldest rollup bucket of a series in a range (pgx.ErrNoRows: none): five-minute
+-- rollups are kept two days and start when the hub was upgraded, so the reader checks they
+-- reach back to the start of a range before it takes them.
+SELECT bucket_start
+FROM metric_aggregations
+WHERE host = @host AND metric = @metric AND subject = @subject AND period = @period
+  AND bucket_start >= @from_at AND bucket_start < @to_at
+ORDER BY bucket_start
+LIMIT 1;
+
 -- name: RollupSeries :many
 -- A series from rollups, merged into buckets of step_seconds: the mean weighted by samples.
 SELECT date_bin(make_interval(secs => @step_seconds::float8), bucket_start, 'epoch'::timestamptz)::timestamptz AS bucket,

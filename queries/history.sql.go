@@ -21,6 +21,41 @@ func (q *Queries) CountOpenAlertsForHost(ctx context.Context, host string) (int3
 	return column_1, err
 }
 
+const earliestRollupBucket = `-- name: EarliestRollupBucket :one
+SELECT bucket_start
+FROM metric_aggregations
+WHERE host = $1 AND metric = $2 AND subject = $3 AND period = $4
+  AND bucket_start >= $5 AND bucket_start < $6
+ORDER BY bucket_start
+LIMIT 1
+`
+
+type EarliestRollupBucketParams struct {
+	Host    string
+	Metric  string
+	Subject string
+	Period  string
+	FromAt  time.Time
+	ToAt    time.Time
+}
+
+// The start of the oldest rollup bucket of a series in a range (pgx.ErrNoRows: none): five-minute
+// rollups are kept two days and start when the hub was upgraded, so the reader checks they
+// reach back to the start of a range before it takes them.
+func (q *Queries) EarliestRollupBucket(ctx context.Context, arg EarliestRollupBucketParams) (time.Time, error) {
+	row := q.db.QueryRow(ctx, earliestRollupBucket,
+		arg.Host,
+		arg.Metric,
+		arg.Subject,
+		arg.Period,
+		arg.FromAt,
+		arg.ToAt,
+	)
+	var bucket_start time.Time
+	err := row.Scan(&bucket_start)
+	return bucket_start, err
+}
+
 const filesystemSeries = `-- name: FilesystemSeries :many
 SELECT date_bin(make_interval(secs => $1::float8), s.collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
        avg(fs.v)::float8 AS mean_value, min(fs.v)::float8 AS min_value, max(fs.v)::float8 AS max_value,

@@ -79,6 +79,15 @@ health AS (
     WHERE u.host IN (SELECT name FROM writers)
     ON CONFLICT (host, collected_at) DO NOTHING
 ),
+-- New samples older than late_before came after the rollups may have looked past them (an
+-- agent's spool, sent after an outage): every rollup period's next run starts at the oldest
+-- (jobs.Aggregate). Only an earlier mark is written, so a spool sent oldest first marks once,
+-- not with each batch, and the rows are locked only then.
+late AS (
+    UPDATE rollup_backlog AS b SET since = l.since
+    FROM (SELECT min(collected_at) AS since FROM sys WHERE collected_at < @late_before::timestamptz) AS l
+    WHERE l.since IS NOT NULL AND (b.since IS NULL OR b.since > l.since)
+),
 -- One row per host (the store merges a group's batches of one host first: a statement may not
 -- update a row twice), in host order, so concurrent groups lock the rows in the same order.
 -- The newest sample wins; a re-sent older batch only says the agent is alive. A NULL latest (a

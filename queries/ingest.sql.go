@@ -115,13 +115,18 @@ health AS (
     WHERE u.host IN (SELECT name FROM writers)
     ON CONFLICT (host, collected_at) DO NOTHING
 ),
+late AS (
+    UPDATE rollup_backlog AS b SET since = l.since
+    FROM (SELECT min(collected_at) AS since FROM sys WHERE collected_at < $44::timestamptz) AS l
+    WHERE l.since IS NOT NULL AND (b.since IS NULL OR b.since > l.since)
+),
 state AS (
     INSERT INTO host_state AS s (host_id, received_at, latest_at, latest, clock_offset_seconds, agent_version, platform)
     SELECT u.host_id, u.received_at, CASE WHEN u.latest IS NULL THEN NULL ELSE u.latest_at END, u.latest,
            u.clock_offset, u.agent_version, u.platform
-    FROM ROWS FROM (unnest($44::bigint[]), unnest($45::timestamptz[]), unnest($46::timestamptz[]),
-                    unnest($47::bytea[]), unnest($48::float8[]), unnest($49::text[]),
-                    unnest($50::jsonb[]))
+    FROM ROWS FROM (unnest($45::bigint[]), unnest($46::timestamptz[]), unnest($47::timestamptz[]),
+                    unnest($48::bytea[]), unnest($49::float8[]), unnest($50::text[]),
+                    unnest($51::jsonb[]))
          AS u (host_id, received_at, latest_at, latest, clock_offset, agent_version, platform)
     WHERE u.host_id IN (SELECT id FROM writers)
     ORDER BY u.host_id
@@ -182,6 +187,7 @@ type WriteSamplesParams struct {
 	Score                   []int16
 	Status                  []string
 	Components              [][]byte
+	LateBefore              time.Time
 	StateHostID             []int64
 	ReceivedAt              []time.Time
 	LatestAt                []time.Time
@@ -205,6 +211,10 @@ type WriteSamplesRow struct {
 // rotated or removed meanwhile are not written, and it is missing from the 'host' rows of the
 // answer. The answer: a 'host' row per host written, and a 'sample' row per new sample.
 // Per-core percentages travel as array literals, since PostgreSQL arrays cannot be ragged.
+// New samples older than late_before came after the rollups may have looked past them (an
+// agent's spool, sent after an outage): every rollup period's next run starts at the oldest
+// (jobs.Aggregate). Only an earlier mark is written, so a spool sent oldest first marks once,
+// not with each batch, and the rows are locked only then.
 // One row per host (the store merges a group's batches of one host first: a statement may not
 // update a row twice), in host order, so concurrent groups lock the rows in the same order.
 // The newest sample wins; a re-sent older batch only says the agent is alive. A NULL latest (a
@@ -254,6 +264,7 @@ func (q *Queries) WriteSamples(ctx context.Context, arg WriteSamplesParams) ([]W
 		arg.Score,
 		arg.Status,
 		arg.Components,
+		arg.LateBefore,
 		arg.StateHostID,
 		arg.ReceivedAt,
 		arg.LatestAt,

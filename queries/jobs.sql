@@ -5,15 +5,14 @@ SELECT pg_try_advisory_lock(@key::bigint);
 SELECT pg_advisory_unlock(@key::bigint);
 
 -- name: AggregateSystemMetrics :execrows
--- Rolls the host-wide series and every filesystem up into buckets of one period, from raw
--- samples in [from, until). An unchanged bucket is not rewritten, so a re-run changes nothing.
+-- Rolls the host-wide series and every filesystem up into buckets of one period (bucket_seconds
+-- wide), from raw samples in [from, until). An unchanged bucket is not rewritten, so a re-run changes nothing.
 -- The host-wide series are aggregated side by side, one row per host and bucket, and only then
 -- turned into a row per series: turning every sample into ten rows first meant sorting ten times
 -- the rows, twice the CPU for a fleet (docs/scaling.md).
 WITH s AS NOT MATERIALIZED (
     SELECT host,
-           date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                    collected_at, 'epoch'::timestamptz) AS bucket,
+           date_bin(make_interval(secs => @bucket_seconds::float8), collected_at, 'epoch'::timestamptz) AS bucket,
            cpu_percent, memory_percent, swap_percent, load1, load5,
            load15, net_recv_bytes_per_second, net_sent_bytes_per_second,
            disk_read_bytes_per_second, disk_write_bytes_per_second, filesystems
@@ -74,8 +73,7 @@ SELECT h.host, v.metric, 'process'::metrictype, '', @period::text, h.bucket,
        v.agg[1], v.agg[2], v.agg[3], v.agg[4], h.samples, @now::timestamptz
 FROM (
     SELECT host,
-           date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                    collected_at, 'epoch'::timestamptz) AS bucket,
+           date_bin(make_interval(secs => @bucket_seconds::float8), collected_at, 'epoch'::timestamptz) AS bucket,
            count(*) AS samples,
            ARRAY[min(cpu_percent), max(cpu_percent), avg(cpu_percent),
                  percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu_percent)] AS cpu,
@@ -97,8 +95,7 @@ WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
 INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period, bucket_start,
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT h.host, 'health_score', 'health'::metrictype, '', @period::text,
-       date_bin(CASE @period::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                h.collected_at, 'epoch'::timestamptz) AS bucket,
+       date_bin(make_interval(secs => @bucket_seconds::float8), h.collected_at, 'epoch'::timestamptz) AS bucket,
        min(h.score)::float8, max(h.score)::float8, avg(h.score)::float8,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY h.score::float8), count(*), @now::timestamptz
 FROM infrastructure_health h
@@ -109,6 +106,32 @@ SET min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, mean_value =
     p95_value = EXCLUDED.p95_value, sample_count = EXCLUDED.sample_count, updated_at = EXCLUDED.updated_at
 WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
       IS DISTINCT FROM (EXCLUDED.min_value, EXCLUDED.max_value, EXCLUDED.mean_value, EXCLUDED.p95_value, EXCLUDED.sample_count);
+
+-- name: ClaimRollupBacklog :one
+-- Takes the mark the ingest left for a period (the oldest sample stored after the rollups had
+-- looked past it) into claimed, which stays until the run that claimed it is done: a run that
+-- fails leaves it for the next. NULL: nothing arrived late.
+UPDATE rollup_backlog SET claimed = least(claimed, since), since = NULL
+WHERE period = @period
+RETURNING claimed;
+
+-- name: AdvanceRollupBacklog :exec
+-- Moves a claim past what a run has rolled up so far.
+UPDATE rollup_backlog SET claimed = @done::timestamptz WHERE period = @period AND claimed < @done::timestamptz;
+
+-- name: ClearRollupBacklog :exec
+-- A run is done with its claim.
+UPDATE rollup_backlog SET claimed = NULL WHERE period = @period;
+
+-- name: LatestRollup :one
+-- The start of the newest bucket of a period, over every series (pgx.ErrNoRows: none). Only
+-- the five-minute period asks, through its own index.
+SELECT bucket_start FROM metric_aggregations WHERE period = @period ORDER BY bucket_start DESC LIMIT 1;
+
+-- name: DeleteRollupsBefore :execrows
+-- One period's rollups older than before: the five-minute ones are kept two days, trimmed by
+-- every run (a few thousand rows), not by the daily cleanup.
+DELETE FROM metric_aggregations WHERE period = @period AND bucket_start < @before::timestamptz;
 
 -- Cleanup: each Delete* removes at most batch_size rows, so no statement holds its locks for
 -- long; the job repeats it until it removes nothing. Count* is the dry run. The raw history is

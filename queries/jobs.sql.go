@@ -10,6 +10,21 @@ import (
 	"time"
 )
 
+const advanceRollupBacklog = `-- name: AdvanceRollupBacklog :exec
+UPDATE rollup_backlog SET claimed = $1::timestamptz WHERE period = $2 AND claimed < $1::timestamptz
+`
+
+type AdvanceRollupBacklogParams struct {
+	Done   time.Time
+	Period string
+}
+
+// Moves a claim past what a run has rolled up so far.
+func (q *Queries) AdvanceRollupBacklog(ctx context.Context, arg AdvanceRollupBacklogParams) error {
+	_, err := q.db.Exec(ctx, advanceRollupBacklog, arg.Done, arg.Period)
+	return err
+}
+
 const advisoryUnlock = `-- name: AdvisoryUnlock :one
 SELECT pg_advisory_unlock($1::bigint)
 `
@@ -25,12 +40,11 @@ const aggregateHealthMetrics = `-- name: AggregateHealthMetrics :execrows
 INSERT INTO metric_aggregations AS a (host, metric, metric_type, subject, period, bucket_start,
                                       min_value, max_value, mean_value, p95_value, sample_count, updated_at)
 SELECT h.host, 'health_score', 'health'::metrictype, '', $1::text,
-       date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                h.collected_at, 'epoch'::timestamptz) AS bucket,
+       date_bin(make_interval(secs => $2::float8), h.collected_at, 'epoch'::timestamptz) AS bucket,
        min(h.score)::float8, max(h.score)::float8, avg(h.score)::float8,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY h.score::float8), count(*), $2::timestamptz
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY h.score::float8), count(*), $3::timestamptz
 FROM infrastructure_health h
-WHERE h.collected_at >= $3::timestamptz AND h.collected_at < $4::timestamptz
+WHERE h.collected_at >= $4::timestamptz AND h.collected_at < $5::timestamptz
 GROUP BY h.host, bucket
 ON CONFLICT (host, metric, subject, period, bucket_start) DO UPDATE
 SET min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, mean_value = EXCLUDED.mean_value,
@@ -40,16 +54,18 @@ WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
 `
 
 type AggregateHealthMetricsParams struct {
-	Period   string
-	Now      time.Time
-	FromTime time.Time
-	Until    time.Time
+	Period        string
+	BucketSeconds float64
+	Now           time.Time
+	FromTime      time.Time
+	Until         time.Time
 }
 
 // The same rollup for the health score.
 func (q *Queries) AggregateHealthMetrics(ctx context.Context, arg AggregateHealthMetricsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, aggregateHealthMetrics,
 		arg.Period,
+		arg.BucketSeconds,
 		arg.Now,
 		arg.FromTime,
 		arg.Until,
@@ -67,15 +83,14 @@ SELECT h.host, v.metric, 'process'::metrictype, '', $1::text, h.bucket,
        v.agg[1], v.agg[2], v.agg[3], v.agg[4], h.samples, $2::timestamptz
 FROM (
     SELECT host,
-           date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                    collected_at, 'epoch'::timestamptz) AS bucket,
+           date_bin(make_interval(secs => $3::float8), collected_at, 'epoch'::timestamptz) AS bucket,
            count(*) AS samples,
            ARRAY[min(cpu_percent), max(cpu_percent), avg(cpu_percent),
                  percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu_percent)] AS cpu,
            ARRAY[min(rss_bytes)::float8, max(rss_bytes)::float8, avg(rss_bytes)::float8,
                  percentile_cont(0.95) WITHIN GROUP (ORDER BY rss_bytes::float8)] AS rss
     FROM process_metrics_history
-    WHERE collected_at >= $3::timestamptz AND collected_at < $4::timestamptz
+    WHERE collected_at >= $4::timestamptz AND collected_at < $5::timestamptz
     GROUP BY 1, 2
 ) AS h
 CROSS JOIN LATERAL (VALUES ('process_cpu_percent', h.cpu), ('process_rss_bytes', h.rss)) AS v (metric, agg)
@@ -87,10 +102,11 @@ WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
 `
 
 type AggregateProcessMetricsParams struct {
-	Period   string
-	Now      time.Time
-	FromTime time.Time
-	Until    time.Time
+	Period        string
+	Now           time.Time
+	BucketSeconds float64
+	FromTime      time.Time
+	Until         time.Time
 }
 
 // The same rollup for infradash's own process, aggregated side by side as well.
@@ -98,6 +114,7 @@ func (q *Queries) AggregateProcessMetrics(ctx context.Context, arg AggregateProc
 	result, err := q.db.Exec(ctx, aggregateProcessMetrics,
 		arg.Period,
 		arg.Now,
+		arg.BucketSeconds,
 		arg.FromTime,
 		arg.Until,
 	)
@@ -110,13 +127,12 @@ func (q *Queries) AggregateProcessMetrics(ctx context.Context, arg AggregateProc
 const aggregateSystemMetrics = `-- name: AggregateSystemMetrics :execrows
 WITH s AS NOT MATERIALIZED (
     SELECT host,
-           date_bin(CASE $1::text WHEN 'daily' THEN interval '1 day' ELSE interval '1 hour' END,
-                    collected_at, 'epoch'::timestamptz) AS bucket,
+           date_bin(make_interval(secs => $3::float8), collected_at, 'epoch'::timestamptz) AS bucket,
            cpu_percent, memory_percent, swap_percent, load1, load5,
            load15, net_recv_bytes_per_second, net_sent_bytes_per_second,
            disk_read_bytes_per_second, disk_write_bytes_per_second, filesystems
     FROM system_metrics_history
-    WHERE collected_at >= $3::timestamptz AND collected_at < $4::timestamptz
+    WHERE collected_at >= $4::timestamptz AND collected_at < $5::timestamptz
 ), hostwide AS (
     -- [min, max, mean, p95] of each series.
     SELECT host, bucket, count(*) AS samples,
@@ -166,14 +182,15 @@ WHERE (a.min_value, a.max_value, a.mean_value, a.p95_value, a.sample_count)
 `
 
 type AggregateSystemMetricsParams struct {
-	Period   string
-	Now      time.Time
-	FromTime time.Time
-	Until    time.Time
+	Period        string
+	Now           time.Time
+	BucketSeconds float64
+	FromTime      time.Time
+	Until         time.Time
 }
 
-// Rolls the host-wide series and every filesystem up into buckets of one period, from raw
-// samples in [from, until). An unchanged bucket is not rewritten, so a re-run changes nothing.
+// Rolls the host-wide series and every filesystem up into buckets of one period (bucket_seconds
+// wide), from raw samples in [from, until). An unchanged bucket is not rewritten, so a re-run changes nothing.
 // The host-wide series are aggregated side by side, one row per host and bucket, and only then
 // turned into a row per series: turning every sample into ten rows first meant sorting ten times
 // the rows, twice the CPU for a fleet (docs/scaling.md).
@@ -181,6 +198,7 @@ func (q *Queries) AggregateSystemMetrics(ctx context.Context, arg AggregateSyste
 	result, err := q.db.Exec(ctx, aggregateSystemMetrics,
 		arg.Period,
 		arg.Now,
+		arg.BucketSeconds,
 		arg.FromTime,
 		arg.Until,
 	)
@@ -188,6 +206,32 @@ func (q *Queries) AggregateSystemMetrics(ctx context.Context, arg AggregateSyste
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const claimRollupBacklog = `-- name: ClaimRollupBacklog :one
+UPDATE rollup_backlog SET claimed = least(claimed, since), since = NULL
+WHERE period = $1
+RETURNING claimed
+`
+
+// Takes the mark the ingest left for a period (the oldest sample stored after the rollups had
+// looked past it) into claimed, which stays until the run that claimed it is done: a run that
+// fails leaves it for the next. NULL: nothing arrived late.
+func (q *Queries) ClaimRollupBacklog(ctx context.Context, period string) (*time.Time, error) {
+	row := q.db.QueryRow(ctx, claimRollupBacklog, period)
+	var claimed *time.Time
+	err := row.Scan(&claimed)
+	return claimed, err
+}
+
+const clearRollupBacklog = `-- name: ClearRollupBacklog :exec
+UPDATE rollup_backlog SET claimed = NULL WHERE period = $1
+`
+
+// A run is done with its claim.
+func (q *Queries) ClearRollupBacklog(ctx context.Context, period string) error {
+	_, err := q.db.Exec(ctx, clearRollupBacklog, period)
+	return err
 }
 
 const countDeadTokens = `-- name: CountDeadTokens :one
@@ -392,6 +436,25 @@ func (q *Queries) DeleteOldSilences(ctx context.Context, arg DeleteOldSilencesPa
 	return result.RowsAffected(), nil
 }
 
+const deleteRollupsBefore = `-- name: DeleteRollupsBefore :execrows
+DELETE FROM metric_aggregations WHERE period = $1 AND bucket_start < $2::timestamptz
+`
+
+type DeleteRollupsBeforeParams struct {
+	Period string
+	Before time.Time
+}
+
+// One period's rollups older than before: the five-minute ones are kept two days, trimmed by
+// every run (a few thousand rows), not by the daily cleanup.
+func (q *Queries) DeleteRollupsBefore(ctx context.Context, arg DeleteRollupsBeforeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteRollupsBefore, arg.Period, arg.Before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteStaleLoginFailures = `-- name: DeleteStaleLoginFailures :execrows
 DELETE FROM login_failures WHERE (user_id, address) IN (
     SELECT user_id, address FROM login_failures WHERE last_failed_at < $1::timestamptz LIMIT $2)
@@ -408,6 +471,19 @@ func (q *Queries) DeleteStaleLoginFailures(ctx context.Context, arg DeleteStaleL
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const latestRollup = `-- name: LatestRollup :one
+SELECT bucket_start FROM metric_aggregations WHERE period = $1 ORDER BY bucket_start DESC LIMIT 1
+`
+
+// The start of the newest bucket of a period, over every series (pgx.ErrNoRows: none). Only
+// the five-minute period asks, through its own index.
+func (q *Queries) LatestRollup(ctx context.Context, period string) (time.Time, error) {
+	row := q.db.QueryRow(ctx, latestRollup, period)
+	var bucket_start time.Time
+	err := row.Scan(&bucket_start)
+	return bucket_start, err
 }
 
 const tryAdvisoryLock = `-- name: TryAdvisoryLock :one

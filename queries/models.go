@@ -267,6 +267,12 @@ type ProcessMetricsHistory struct {
 	GcPauseTotalSeconds float64
 }
 
+type RollupBacklog struct {
+	Period  string
+	Since   *time.Time
+	Claimed *time.Time
+}
+
 type Session struct {
 	Token  string
 	Data   []byte

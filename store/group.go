@@ -262,6 +262,11 @@ type key struct {
 	at   int64
 }
 
+// LateAfter is how old a sample may be on arrival and still be in time for the rollups: the
+// five-minute one runs a minute after each bucket ends and looks back 15 minutes
+// (jobs.FiveMinuteLookback). An older one marks where their next runs must start.
+const LateAfter = 2 * time.Minute
+
 // writeGroup writes a group: its hosts (from the cache, or looked up), every sample's three
 // rows and the hosts' live state, in WriteSamples, which checks the hosts again as it writes.
 func (s *Store) writeGroup(ctx context.Context, group []*pending) error {
@@ -305,6 +310,13 @@ func (s *Store) writeGroup(ctx context.Context, group []*pending) error {
 		return nil
 	}
 	hostStates(&cols.WriteSamplesParams, group, hosts)
+	cols.LateBefore = group[0].now
+	for _, p := range group {
+		if p.now.Before(cols.LateBefore) {
+			cols.LateBefore = p.now
+		}
+	}
+	cols.LateBefore = cols.LateBefore.Add(-LateAfter)
 	s.groups.Add(1)
 	answer, err := queries.New(s.pool).WriteSamples(ctx, cols.WriteSamplesParams)
 	if err != nil {

@@ -203,3 +203,57 @@ func TestTheHubsOwnHostWritesByName(t *testing.T) {
 		t.Errorf("rotating the hub's own host: %v, want ErrLocalHost", err)
 	}
 }
+
+// Samples arriving more than store.LateAfter after they were taken (an agent's spool after an
+// outage) mark where the rollups' next runs start; samples on time, re-sent ones and a later
+// part of the same spool do not move the mark.
+func TestLateSamplesMarkWhereTheRollupsStart(t *testing.T) {
+	f := setup(t)
+	marks := func() map[string]*time.Time {
+		t.Helper()
+		rows, err := f.pool.Query(context.Background(), "SELECT period, since FROM rollup_backlog")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]*time.Time{}
+		for rows.Next() {
+			var p string
+			var since *time.Time
+			if err := rows.Scan(&p, &since); err != nil {
+				t.Fatal(err)
+			}
+			out[p] = since
+		}
+		return out
+	}
+	f.write(t, batch(0, 3), base.Add(time.Minute))
+	for p, since := range marks() {
+		if since != nil {
+			t.Errorf("samples on time marked %s at %s", p, since)
+		}
+	}
+	// An hour of spool, in two batches, oldest first.
+	now := base.Add(time.Hour)
+	f.write(t, batch(3, 360), now)
+	f.write(t, batch(363, 300), now)
+	got := marks()
+	if len(got) != 3 {
+		t.Fatalf("marks for %d periods, want 3", len(got))
+	}
+	for p, since := range got {
+		if since == nil || !since.Equal(snap(3).CollectedAt) {
+			t.Errorf("%s marked at %v, want the oldest late sample's %s", p, since, snap(3).CollectedAt)
+		}
+	}
+	// A re-sent batch stores nothing new and marks nothing.
+	if _, err := f.pool.Exec(context.Background(), "UPDATE rollup_backlog SET since = NULL"); err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, batch(3, 360), now)
+	for p, since := range marks() {
+		if since != nil {
+			t.Errorf("a re-sent batch marked %s at %s", p, since)
+		}
+	}
+}
