@@ -49,7 +49,7 @@ func TestCleanupCommandDryRunPrintsCountsAndDeletesNothing(t *testing.T) {
 
 func TestAggregateCommandRefusesABadPeriod(t *testing.T) {
 	code, out := runCommand(t, "", "aggregate", "--period", "weekly")
-	if code != 2 || !strings.Contains(out, "--period must be hourly or daily") {
+	if code != 2 || !strings.Contains(out, "--period must be 5min, hourly or daily") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }
@@ -65,6 +65,7 @@ func TestJobCommandsWorkOnAFreshDatabase(t *testing.T) {
 	for _, args := range [][]string{
 		{"cleanup", "--dry-run"},
 		{"aggregate", "--hours", "2"},
+		{"aggregate", "--period", "5min"},
 		{"alerts", "--dry-run"},
 		{"partitions", "--dry-run"},
 		{"partitions"},

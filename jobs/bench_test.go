@@ -151,6 +151,7 @@ func BenchmarkRetention(b *testing.B) {
 //   - storage: reports the bytes on disk per sample of each table, indexes included (the rows
 //     have the size of a typical server's, dbtest.SeedHosts);
 //   - aggregate-hourly: the scheduled hourly rollup, jobs.Aggregate over the last 2 hours;
+//   - aggregate-5min: the scheduled five-minute rollup, the last 15 minutes;
 //   - alerts-window: the means the alerts job judges every minute, 5 minutes of every host.
 func BenchmarkFleetHistory(b *testing.B) {
 	ctx := context.Background()
@@ -190,6 +191,26 @@ func BenchmarkFleetHistory(b *testing.B) {
 			}
 			if want := int64(hosts * 15 * 2); rep.Rows != want && rep.Rows != 0 { // 15 series, 2 hours
 				b.Fatalf("%d rollups written, want %d", rep.Rows, want)
+			}
+		}
+		cpu.Report(b)
+	})
+	b.Run("aggregate-5min", func(b *testing.B) {
+		// The first run fills what the samples hold; each one after it is the scheduled run:
+		// the last 15 minutes (3 buckets), written only where they changed.
+		if _, err := jobs.Aggregate(ctx, pool, jobs.FiveMinute, jobs.FiveMinuteLookback, benchNow); err != nil {
+			b.Fatal(err)
+		}
+		var cpu dbtest.CPUMeter
+		for b.Loop() {
+			cpu.Start()
+			rep, err := jobs.Aggregate(ctx, pool, jobs.FiveMinute, jobs.FiveMinuteLookback, benchNow)
+			cpu.Stop()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := rep.Until.Sub(rep.From); got != jobs.FiveMinuteLookback {
+				b.Fatalf("the scheduled run covered %s, want %s", got, jobs.FiveMinuteLookback)
 			}
 		}
 		cpu.Report(b)

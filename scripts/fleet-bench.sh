@@ -158,9 +158,13 @@ if [ -n "${BENCH_GO:-}" ] && [ -s "$BENCH_GO" ]; then
   for m in cpu_percent disk_percent health_score; do
     v=$(inunit "$(bench "BenchmarkFleetChart/series-24h/$m" ns/op)" 1e6)
     row "24 h chart of one host among many: $m <= 50 ms" "$v ms" "$(okv "$v" 50 '<=')"
+    v=$(inunit "$(bench "BenchmarkFleetChart/series-24h-raw/$m" ns/op)" 1e6)
+    row "  the same line from raw samples (no target)" "$v ms" ""
     v=$(inunit "$(bench "BenchmarkFleetChart/series-30d/$m" ns/op)" 1e6)
     row "30 d chart from rollups: $m <= 50 ms" "$v ms" "$(okv "$v" 50 '<=')"
   done
   v=$(inunit "$(bench BenchmarkFleetHistory/aggregate-hourly ns/op)" 1e9)
   row "hourly rollup of a fleet <= 30 s" "$v s" "$(okv "$v" 30 '<=')"
+  v=$(inunit "$(bench BenchmarkFleetHistory/aggregate-5min ns/op)" 1e9)
+  row "five-minute rollup of a fleet, every 5 min (no target)" "$v s" ""
 fi
