@@ -9,7 +9,6 @@ package fleet
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"sync"
@@ -173,14 +172,14 @@ func (f *Fleet) Refresh(ctx context.Context) error {
 	}
 	for _, r := range latest {
 		var snap sample.Snapshot
-		if err := json.Unmarshal(r.Latest, &snap); err != nil {
+		if err := sample.Unmarshal(r.Latest, &snap); err != nil {
 			f.log.Warn("fleet: a stored latest sample does not decode", "host", r.Name, "err", err)
 			continue
 		}
 		var p *sample.Platform
 		if r.Platform != nil {
 			p = new(sample.Platform)
-			if err := json.Unmarshal(r.Platform, p); err != nil {
+			if err := sample.Unmarshal(r.Platform, p); err != nil {
 				p = nil
 			}
 		}

@@ -2,7 +2,6 @@ package sample
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // WireVersion is the version of the format agents send samples to the hub in (docs/fleet.md).
@@ -65,6 +67,16 @@ var (
 	// ErrVersion: the batch speaks a version this hub does not know.
 	ErrVersion = errors.New("unsupported wire format version")
 )
+
+// Marshal and Unmarshal are the JSON codec wherever the hub handles samples in bulk: decoding
+// batches, host_state's latest sample, the fleet view's refresh. segmentio/encoding's json
+// behaves as encoding/json does (it runs its tests) at about four times the speed of decoding:
+// a one-sample batch decoded in 8.6 µs instead of 33.6 (docs/scaling.md). The messages that
+// name what is wrong in a refused batch still come from encoding/json.
+func Marshal(v any) ([]byte, error) { return segjson.Marshal(v) }
+
+// Unmarshal: see Marshal.
+func Unmarshal(data []byte, v any) error { return segjson.Unmarshal(data, v) }
 
 // DecodeBatch reads one batch from body, gunzipping it when encoding is "gzip". It checks the
 // envelope (JSON syntax, version, sample count, sizes) and returns a *Problem, ErrTooLarge or
@@ -120,8 +132,8 @@ func DecodeBatch(body io.Reader, encoding string) (Batch, error) {
 	}
 	// Most batches are well-formed and of this version: one pass decodes them. The hub spends
 	// more on decoding batches than on anything else, so the careful path below, which reads
-	// the version first and alone, is for the rest.
-	if err := json.Unmarshal(data, &b); err == nil && b.Version == WireVersion {
+	// the version first and alone and words its errors with encoding/json's, is for the rest.
+	if err := Unmarshal(data, &b); err == nil && b.Version == WireVersion {
 		return checkBatch(b)
 	}
 	b = Batch{}

@@ -4,8 +4,9 @@
 #   1. 1,000 simulated hosts at 5 s (200 samples/s) against a real `infradash serve` (private
 #      PostgreSQL, fsync on, scheduled jobs on): the hub's CPU (its process, from /proc),
 #      PostgreSQL's, ingest latency percentiles, errors, bytes per sample on the wire.
-#   2. capacity: 25,000 simulated hosts at 5 s (5,000 samples/s) for a minute: errors, the rate
-#      held, latency.
+#   2. capacity: 26,250 simulated hosts at 5 s (5,250 samples/s offered, 5 % over the target, so
+#      that holding 5,000 a second shows; exactly 5,000 offered can only measure a hair under it)
+#      for a minute: errors, the rate held, latency.
 #   3. the database: bytes per sample and per host-day of each history table, WAL per sample.
 #   4. the real `infradash agent` (5 s interval) against that hub: CPU and RSS after a warm-up.
 #   5. with BENCH_GO (the Go benchmarks' output, as make bench passes it), the targets those measure.
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${FLEET_HOSTS:-1000}
-capacity=${FLEET_CAPACITY_HOSTS:-25000}
+capacity=${FLEET_CAPACITY_HOSTS:-26250}
 fwarm=${FLEET_WARMUP:-10}
 fdur=${FLEET_DURATION:-60}
 awarm=${AGENT_WARMUP:-60}

@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -91,12 +90,12 @@ func prepare(w Writer, b sample.Batch, now time.Time) (*pending, error) {
 	}
 	var err error
 	if b.Platform != nil {
-		if p.plat, err = json.Marshal(b.Platform); err != nil {
+		if p.plat, err = sample.Marshal(b.Platform); err != nil {
 			return p, fmt.Errorf("store: encode platform: %w", err)
 		}
 	}
 	if p.newest >= 0 {
-		if p.latest, err = json.Marshal(b.Samples[p.newest]); err != nil {
+		if p.latest, err = sample.Marshal(b.Samples[p.newest]); err != nil {
 			return p, fmt.Errorf("store: encode latest sample: %w", err)
 		}
 	}

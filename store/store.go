@@ -17,7 +17,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -294,7 +293,7 @@ func jsonArray[T any](v []T) ([]byte, error) {
 	if v == nil {
 		return []byte("[]"), nil
 	}
-	return json.Marshal(v)
+	return sample.Marshal(v)
 }
 
 func toInt64(v uint64) int64 {
