@@ -20,7 +20,7 @@ fwarm=${FLEET_WARMUP:-10}
 fdur=${FLEET_DURATION:-60}
 awarm=${AGENT_WARMUP:-60}
 ameasure=${AGENT_MEASURE:-60}
-go build -o bin/infradash .
+make -s build # the binary as shipped (static, trimmed), which is what gets measured
 go build -o bin/fleetsim ./cmd/fleetsim
 source scripts/private-server.sh
 

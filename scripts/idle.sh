@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 warmup=${WARMUP:-60}
 measure=${MEASURE:-60}
-[ -x bin/infradash ] || go build -o bin/infradash .
+[ -x bin/infradash ] || make -s build
 source scripts/private-server.sh
 
 start_server COLLECT_INTERVAL=5s JOBS_ENABLED=true
