@@ -40,7 +40,8 @@ check-generated: ## fail when generated code is stale
 bench: build ## Go benchmarks, load tests of the real server and of a simulated fleet (cmd/fleetsim); see docs/benchmarks.md
 	scripts/ensure-deps.sh postgres
 	@# Their output goes to bin/bench-go.txt too: fleet-bench.sh prints the targets table from it.
-	set -o pipefail; $(GO) test -run '^$$' -bench . -skip BenchmarkRetention -benchmem -count 1 -timeout 60m ./... | tee bin/bench-go.txt
+	@# -p 1: one package's benchmarks at a time, or two share the 2 cores and both measure slow.
+	set -o pipefail; $(GO) test -p 1 -run '^$$' -bench . -skip BenchmarkRetention -benchmem -count 1 -timeout 60m ./... | tee bin/bench-go.txt
 	@# Each run of BenchmarkRetention seeds a day of a fleet first: one run, not one a second.
 	set -o pipefail; $(GO) test -run '^$$' -bench BenchmarkRetention -benchtime 1x -count 1 -timeout 60m ./jobs/ | tee -a bin/bench-go.txt
 	scripts/bench.sh
