@@ -215,6 +215,10 @@ func (c *Collector) readSelf(ctx context.Context, prevCPU, curCPU, secs float64)
 	if n, err := c.self.NumThreadsWithContext(ctx); err == nil {
 		out.Threads = n
 	}
+	if files, inet, err := ownDescriptors(); err == nil {
+		out.OpenFiles, out.Connections = files, inet
+		return out
+	}
 	if n, err := c.self.NumFDsWithContext(ctx); err == nil {
 		out.OpenFiles = int(n)
 	} else {

@@ -4,6 +4,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 
 	"github.com/shirou/gopsutil/v4/process"
 )
@@ -30,3 +31,6 @@ func scanProcesses(ctx context.Context, _ string, out []procEntry) ([]procEntry,
 	}
 	return out, nil
 }
+
+// ownDescriptors is not known off Linux: readSelf asks gopsutil instead.
+func ownDescriptors() (files, inet int, err error) { return 0, 0, errors.ErrUnsupported }
