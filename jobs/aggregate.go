@@ -30,7 +30,8 @@ type period struct {
 	chunk time.Duration
 	// keep, when set, is the period's own retention, and a run also starts where the newest
 	// bucket ends (at most keep back), because its lookback is short: a hub down longer than
-	// it would leave a gap. Hourly and daily rollups keep AGGREGATE_RETENTION_DAYS.
+	// it would leave a gap. Only the five-minute period has one (its queries name it); hourly
+	// and daily rollups keep AGGREGATE_RETENTION_DAYS.
 	keep time.Duration
 }
 
@@ -89,7 +90,7 @@ func Aggregate(ctx context.Context, db queries.DBTX, name string, lookback time.
 		rep.From = claimed.UTC().Truncate(p.width)
 	}
 	if p.keep > 0 {
-		last, err := q.LatestRollup(ctx, name)
+		last, err := q.LatestFiveMinuteRollup(ctx)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			rep.From = until.Add(-p.keep) // the first run fills what the period keeps
@@ -124,7 +125,7 @@ func Aggregate(ctx context.Context, db queries.DBTX, name string, lookback time.
 		}
 	}
 	if p.keep > 0 {
-		if rep.Trimmed, err = q.DeleteRollupsBefore(ctx, queries.DeleteRollupsBeforeParams{Period: name, Before: until.Add(-p.keep)}); err != nil {
+		if rep.Trimmed, err = q.DeleteFiveMinuteRollupsBefore(ctx, until.Add(-p.keep)); err != nil {
 			return rep, fmt.Errorf("aggregate %s: trim past %s: %w", name, p.keep, err)
 		}
 	}

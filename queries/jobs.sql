@@ -123,15 +123,17 @@ UPDATE rollup_backlog SET claimed = @done::timestamptz WHERE period = @period AN
 -- A run is done with its claim.
 UPDATE rollup_backlog SET claimed = NULL WHERE period = @period;
 
--- name: LatestRollup :one
--- The start of the newest bucket of a period, over every series (pgx.ErrNoRows: none). Only
--- the five-minute period asks, through its own index.
-SELECT bucket_start FROM metric_aggregations WHERE period = @period ORDER BY bucket_start DESC LIMIT 1;
+-- name: LatestFiveMinuteRollup :one
+-- The start of the newest five-minute bucket, over every series (pgx.ErrNoRows: none). The
+-- period is written out, not a parameter: only then can a prepared statement's generic plan use
+-- the five-minute rollups' partial index.
+SELECT bucket_start FROM metric_aggregations WHERE period = '5min' ORDER BY bucket_start DESC LIMIT 1;
 
--- name: DeleteRollupsBefore :execrows
--- One period's rollups older than before: the five-minute ones are kept two days, trimmed by
--- every run (a few thousand rows), not by the daily cleanup.
-DELETE FROM metric_aggregations WHERE period = @period AND bucket_start < @before::timestamptz;
+-- name: DeleteFiveMinuteRollupsBefore :execrows
+-- The five-minute rollups older than before: they are kept two days, trimmed by every run (a few
+-- thousand rows), not by the daily cleanup. The period is written out for the partial index, as
+-- above: through idx_aggregations_bucket_start this would walk a year of hourly rows.
+DELETE FROM metric_aggregations WHERE period = '5min' AND bucket_start < @before::timestamptz;
 
 -- Cleanup: each Delete* removes at most batch_size rows, so no statement holds its locks for
 -- long; the job repeats it until it removes nothing. Count* is the dry run. The raw history is

@@ -364,6 +364,21 @@ func (q *Queries) DeleteExpiredSessions(ctx context.Context, arg DeleteExpiredSe
 	return result.RowsAffected(), nil
 }
 
+const deleteFiveMinuteRollupsBefore = `-- name: DeleteFiveMinuteRollupsBefore :execrows
+DELETE FROM metric_aggregations WHERE period = '5min' AND bucket_start < $1::timestamptz
+`
+
+// The five-minute rollups older than before: they are kept two days, trimmed by every run (a few
+// thousand rows), not by the daily cleanup. The period is written out for the partial index, as
+// above: through idx_aggregations_bucket_start this would walk a year of hourly rows.
+func (q *Queries) DeleteFiveMinuteRollupsBefore(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteFiveMinuteRollupsBefore, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteOldAggregations = `-- name: DeleteOldAggregations :execrows
 DELETE FROM metric_aggregations WHERE id IN (
     SELECT id FROM metric_aggregations WHERE bucket_start < $1::timestamptz LIMIT $2)
@@ -436,25 +451,6 @@ func (q *Queries) DeleteOldSilences(ctx context.Context, arg DeleteOldSilencesPa
 	return result.RowsAffected(), nil
 }
 
-const deleteRollupsBefore = `-- name: DeleteRollupsBefore :execrows
-DELETE FROM metric_aggregations WHERE period = $1 AND bucket_start < $2::timestamptz
-`
-
-type DeleteRollupsBeforeParams struct {
-	Period string
-	Before time.Time
-}
-
-// One period's rollups older than before: the five-minute ones are kept two days, trimmed by
-// every run (a few thousand rows), not by the daily cleanup.
-func (q *Queries) DeleteRollupsBefore(ctx context.Context, arg DeleteRollupsBeforeParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteRollupsBefore, arg.Period, arg.Before)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const deleteStaleLoginFailures = `-- name: DeleteStaleLoginFailures :execrows
 DELETE FROM login_failures WHERE (user_id, address) IN (
     SELECT user_id, address FROM login_failures WHERE last_failed_at < $1::timestamptz LIMIT $2)
@@ -473,14 +469,15 @@ func (q *Queries) DeleteStaleLoginFailures(ctx context.Context, arg DeleteStaleL
 	return result.RowsAffected(), nil
 }
 
-const latestRollup = `-- name: LatestRollup :one
-SELECT bucket_start FROM metric_aggregations WHERE period = $1 ORDER BY bucket_start DESC LIMIT 1
+const latestFiveMinuteRollup = `-- name: LatestFiveMinuteRollup :one
+SELECT bucket_start FROM metric_aggregations WHERE period = '5min' ORDER BY bucket_start DESC LIMIT 1
 `
 
-// The start of the newest bucket of a period, over every series (pgx.ErrNoRows: none). Only
-// the five-minute period asks, through its own index.
-func (q *Queries) LatestRollup(ctx context.Context, period string) (time.Time, error) {
-	row := q.db.QueryRow(ctx, latestRollup, period)
+// The start of the newest five-minute bucket, over every series (pgx.ErrNoRows: none). The
+// period is written out, not a parameter: only then can a prepared statement's generic plan use
+// the five-minute rollups' partial index.
+func (q *Queries) LatestFiveMinuteRollup(ctx context.Context) (time.Time, error) {
+	row := q.db.QueryRow(ctx, latestFiveMinuteRollup)
 	var bucket_start time.Time
 	err := row.Scan(&bucket_start)
 	return bucket_start, err
