@@ -65,7 +65,7 @@ func BenchmarkFleetChart(b *testing.B) {
 			q := history.Query{Host: host, Metric: line.metric, Subject: line.subject, From: now.Add(-rng.Span), To: now, Step: read.step}
 			b.Run(read.name+"/"+line.metric, func(b *testing.B) {
 				var samples int32
-				var cpu dbtest.CPUMeter
+				cpu := dbtest.CPUMeter{B: b}
 				for b.Loop() {
 					cpu.Start()
 					s, err := r.Read(ctx, q)
@@ -93,7 +93,7 @@ func BenchmarkFleetChart(b *testing.B) {
 	for _, line := range []struct{ metric, subject string }{{"cpu_percent", ""}, {"disk_percent", "/data"}, {"health_score", ""}} {
 		q := history.Query{Host: host, Metric: line.metric, Subject: line.subject, From: now.Add(-month.Span), To: now, Step: month.ChartStep}
 		b.Run("series-30d/"+line.metric, func(b *testing.B) {
-			var cpu dbtest.CPUMeter
+			cpu := dbtest.CPUMeter{B: b}
 			for b.Loop() {
 				cpu.Start()
 				s, err := r.Read(ctx, q)

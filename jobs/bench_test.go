@@ -81,7 +81,7 @@ func BenchmarkRetention(b *testing.B) {
 	want := int64(3 * hosts * 17280)
 
 	b.Run("drop-day", func(b *testing.B) {
-		var cpu dbtest.CPUMeter
+		cpu := dbtest.CPUMeter{B: b}
 		for b.Loop() {
 			b.StopTimer()
 			pool := seed(b)
@@ -109,7 +109,7 @@ func BenchmarkRetention(b *testing.B) {
 	})
 
 	b.Run("delete-day", func(b *testing.B) {
-		var cpu dbtest.CPUMeter
+		cpu := dbtest.CPUMeter{B: b}
 		for b.Loop() {
 			b.StopTimer()
 			pool := seed(b)
@@ -181,7 +181,7 @@ func BenchmarkFleetHistory(b *testing.B) {
 		}
 	})
 	b.Run("aggregate-hourly", func(b *testing.B) {
-		var cpu dbtest.CPUMeter
+		cpu := dbtest.CPUMeter{B: b}
 		for b.Loop() {
 			cpu.Start()
 			rep, err := jobs.Aggregate(ctx, pool, jobs.Hourly, jobs.HourlyLookback, benchNow)
@@ -201,7 +201,7 @@ func BenchmarkFleetHistory(b *testing.B) {
 		if _, err := jobs.Aggregate(ctx, pool, jobs.FiveMinute, jobs.FiveMinuteLookback, benchNow); err != nil {
 			b.Fatal(err)
 		}
-		var cpu dbtest.CPUMeter
+		cpu := dbtest.CPUMeter{B: b}
 		for b.Loop() {
 			cpu.Start()
 			rep, err := jobs.Aggregate(ctx, pool, jobs.FiveMinute, jobs.FiveMinuteLookback, benchNow)
@@ -217,7 +217,7 @@ func BenchmarkFleetHistory(b *testing.B) {
 	})
 	b.Run("alerts-window", func(b *testing.B) {
 		q := queries.New(pool)
-		var cpu dbtest.CPUMeter
+		cpu := dbtest.CPUMeter{B: b}
 		for b.Loop() {
 			cpu.Start()
 			means, err := q.AlertWindowMeans(ctx, queries.AlertWindowMeansParams{Since: benchNow.Add(-5 * time.Minute), Until: benchNow})
