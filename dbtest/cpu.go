@@ -70,7 +70,10 @@ func statFields(path string) []string {
 type CPUMeter struct {
 	// B, when set, has its timer stopped while the meter reads /proc (a few milliseconds, with
 	// thousands of allocations), so that ns/op is the operation's alone.
-	B interface{ StopTimer(); StartTimer() }
+	B interface {
+		StopTimer()
+		StartTimer()
+	}
 
 	start, total time.Duration
 	ops          int
