@@ -25,8 +25,8 @@ func aggregate(ctx context.Context, env *environment, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	lookback := map[string]time.Duration{jobs.FiveMinute: jobs.FiveMinuteLookback, jobs.Hourly: jobs.HourlyLookback, jobs.Daily: jobs.DailyLookback}[*period]
-	if lookback == 0 {
+	lookback, ok := jobs.Lookback(*period)
+	if !ok {
 		return exitError{code: 2, err: fmt.Errorf("--period must be 5min, hourly or daily, not %q", *period)}
 	}
 	if given(fs, "hours") {

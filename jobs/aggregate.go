@@ -33,12 +33,21 @@ type period struct {
 	// it would leave a gap. Only the five-minute period has one (its queries name it); hourly
 	// and daily rollups keep AGGREGATE_RETENTION_DAYS.
 	keep time.Duration
+	// lookback is how far back the scheduled run looks (standard.go), `infradash aggregate`'s
+	// default.
+	lookback time.Duration
 }
 
 var periods = map[string]period{
-	FiveMinute: {width: 5 * time.Minute, chunk: time.Hour, keep: FiveMinuteKeep},
-	Hourly:     {width: time.Hour, chunk: 6 * time.Hour},
-	Daily:      {width: 24 * time.Hour, chunk: 48 * time.Hour},
+	FiveMinute: {width: 5 * time.Minute, chunk: time.Hour, keep: FiveMinuteKeep, lookback: FiveMinuteLookback},
+	Hourly:     {width: time.Hour, chunk: 6 * time.Hour, lookback: HourlyLookback},
+	Daily:      {width: 24 * time.Hour, chunk: 48 * time.Hour, lookback: DailyLookback},
+}
+
+// Lookback is how far back a period's scheduled run looks; false for no such period.
+func Lookback(period string) (time.Duration, bool) {
+	p, ok := periods[period]
+	return p.lookback, ok
 }
 
 // AggregateReport says what one rollup covered and wrote.

@@ -96,7 +96,8 @@ func TestLateSamplesAreRolledUpByTheNextRun(t *testing.T) {
 	exec(t, pool, "UPDATE rollup_backlog SET since = $1", t0.Add(-6*time.Hour))
 
 	for _, period := range []string{jobs.Hourly, jobs.FiveMinute} {
-		rep, err := jobs.Aggregate(ctx, pool, period, map[string]time.Duration{jobs.Hourly: jobs.HourlyLookback, jobs.FiveMinute: jobs.FiveMinuteLookback}[period], t0)
+		lookback, _ := jobs.Lookback(period)
+		rep, err := jobs.Aggregate(ctx, pool, period, lookback, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
