@@ -570,6 +570,10 @@ func TestDrillAgentSpoolDiskFullThenReadOnly(t *testing.T) {
 	back := time.Now()
 	eventually(t, "the newest samples stored once the hub is back", 2*time.Minute, caughtUp(t, pool, "small-1"))
 	recovery := time.Since(back)
+	// The agent logs its recovery after the acknowledgement that made the rows visible.
+	eventually(t, "the agent says the hub takes samples again", 30*time.Second, func() bool {
+		return strings.Contains(a.logs(), "the hub takes samples again")
+	})
 	log := a.logs()
 	if n := strings.Count(log, "spool: the disk is full, dropping the oldest records"); n != 1 {
 		t.Errorf("the full disk was said %d times, want once:\n%s", n, log)
