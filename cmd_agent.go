@@ -23,6 +23,10 @@ var agentCommand = command{
 	run:   runAgent,
 }
 
+// startupPagesAfter is when the agent gives back the memory only its start needed
+// (agent.ReleaseStartupPages).
+const startupPagesAfter = 15 * time.Second
+
 // clockWarning is the agent clock offset --check warns about; past sample.MaxFutureSkew the hub
 // refuses the samples.
 const clockWarning = 2 * time.Second
@@ -77,6 +81,13 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 	}
 	a := agent.New(agent.Options{Collector: col, Spool: sp, Sender: sender, Version: ver, Logger: log})
 	log.Info("infradash agent started", "hub", cfg.HubURL, "interval", cfg.CollectInterval, "version", ver)
+	// Once start-up is over (and the loop has run), the pages only the hub's code needed go.
+	release := time.AfterFunc(startupPagesAfter, func() {
+		if err := agent.ReleaseStartupPages(); err != nil {
+			log.Warn("agent: cannot release the start-up memory; the agent keeps working with a larger RSS", "err", err)
+		}
+	})
+	defer release.Stop()
 	a.Run(ctx)
 	st := a.Stats()
 	log.Info("infradash agent stopped", "sent", st.Sent, "waiting_in_spool", st.Spool.Records)

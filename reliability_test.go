@@ -330,6 +330,9 @@ func stopAll(t *testing.T, agents map[string]*proc) {
 		if !strings.Contains(a.logs(), "infradash agent stopped") {
 			t.Errorf("%s did not stop cleanly:\n%s", name, a.logs())
 		}
+		if strings.Contains(a.logs(), "cannot release the start-up memory") {
+			t.Errorf("%s kept the pages only its start needed:\n%s", name, a.logs())
+		}
 	}
 }
 

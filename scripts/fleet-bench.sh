@@ -82,8 +82,11 @@ echo "database connections of the hub after the first run: $conns"
 echo "== the real infradash agent at a 5 s interval: ${awarm}s warm-up, then ${ameasure}s measured"
 agent_token=$(cd "$work" && "$root/bin/infradash" host add bench-agent --quiet)
 mkdir -p "$work/agent"
+# A copy of the binary, as on a host of its own: started from the hub's file, the agent would map
+# the pages the hub keeps in the page cache (a hub's host runs its agent in process instead).
+cp "$root/bin/infradash" "$work/agent/infradash"
 (cd "$work/agent" && exec env -i PATH="$PATH" HOME="$work/agent" HUB_URL="$base" AGENT_TOKEN="$agent_token" \
-  AGENT_SPOOL_DIR="$work/agent/spool" COLLECT_INTERVAL=5s LOG_LEVEL=warn "$root/bin/infradash" agent >"$work/agent.log" 2>&1) &
+  AGENT_SPOOL_DIR="$work/agent/spool" COLLECT_INTERVAL=5s LOG_LEVEL=warn "$work/agent/infradash" agent >"$work/agent.log" 2>&1) &
 agent_pid=$!
 sleep "$awarm"
 kill -0 "$agent_pid" 2>/dev/null || { echo "the agent exited:" >&2; cat "$work/agent.log" >&2; exit 1; }
