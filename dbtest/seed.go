@@ -30,8 +30,8 @@ func Hosts(n int) []string {
 // in time order with the hosts interleaved, as a hub receiving them live writes them. The rows
 // have the shape and size of what the collector stores for a typical server: system rows with
 // varying values, four cores, two filesystems (/ and /data, every key the collector writes), two
-// network interfaces and two temperature sensors; process rows; and health scores with their
-// five components.
+// network interfaces and two temperature sensors; process rows; and health scores with the
+// components that were not healthy (the CPU, past its warning level in a fifth of the samples).
 func SeedHosts(tb testing.TB, pool *pgxpool.Pool, hosts []string, from time.Time, d, step time.Duration) {
 	tb.Helper()
 	ctx := context.Background()
@@ -84,18 +84,13 @@ FROM (`+samples+`) AS s`, args...); err != nil {
 	}
 	if _, err := pool.Exec(ctx, `
 INSERT INTO infrastructure_health (host, collected_at, score, status, components)
-SELECT host, t, 70 + i % 31, 'healthy',
-       jsonb_build_array(
+SELECT host, t, 70 + i % 31,
+       CASE WHEN i % 100 >= 95 THEN 'critical' WHEN i % 100 >= 80 THEN 'warning' ELSE 'healthy' END::healthstatus,
+       CASE WHEN i % 100 >= 80 THEN jsonb_build_array(
          jsonb_build_object('name', 'cpu', 'kind', 'cpu', 'subject', '', 'value', (i % 100)::float8, 'unit', 'percent',
-                            'warning', 80, 'critical', 95, 'status', 'healthy', 'score', 100 - i % 100),
-         jsonb_build_object('name', 'memory', 'kind', 'memory', 'subject', '', 'value', 40 + (i % 17), 'unit', 'percent',
-                            'warning', 85, 'critical', 95, 'status', 'healthy', 'score', 100),
-         jsonb_build_object('name', 'load', 'kind', 'load', 'subject', '', 'value', (i % 5) / 8.0, 'unit', 'per_core',
-                            'warning', 1.5, 'critical', 3, 'status', 'healthy', 'score', 100),
-         jsonb_build_object('name', 'disk:/', 'kind', 'disk', 'subject', '/', 'value', 50 + (i % 11), 'unit', 'percent',
-                            'warning', 85, 'critical', 95, 'status', 'healthy', 'score', 100),
-         jsonb_build_object('name', 'disk:/data', 'kind', 'disk', 'subject', '/data', 'value', 80 + (i % 3), 'unit', 'percent',
-                            'warning', 85, 'critical', 95, 'status', 'healthy', 'score', 90))
+                            'warning', 80, 'critical', 95,
+                            'status', CASE WHEN i % 100 >= 95 THEN 'critical' ELSE 'warning' END, 'score', 100 - i % 100))
+       ELSE '[]' END
 FROM (`+samples+`) AS s`, args...); err != nil {
 		tb.Fatalf("dbtest: seed health history: %v", err)
 	}

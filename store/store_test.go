@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,6 +255,27 @@ func TestLateSamplesMarkWhereTheRollupsStart(t *testing.T) {
 	for p, since := range marks() {
 		if since != nil {
 			t.Errorf("a re-sent batch marked %s at %s", p, since)
+		}
+	}
+}
+
+// A health row keeps the components that were not healthy (why the score fell), not every one.
+func TestAHealthRowKeepsTheComponentsThatWereNotHealthy(t *testing.T) {
+	f := setup(t)
+	b := batch(0, 2)
+	b.Samples[1].System.CPU.TotalPercent = 99 // past the built-in critical level
+	f.write(t, b, base.Add(time.Minute))
+	for i, want := range [][]string{{}, {"cpu:critical"}} {
+		var score int
+		var got []string
+		if err := f.pool.QueryRow(context.Background(), `
+SELECT h.score, coalesce(array_agg((c->>'name') || ':' || (c->>'status')) FILTER (WHERE c IS NOT NULL), '{}')
+FROM infrastructure_health h LEFT JOIN LATERAL jsonb_array_elements(h.components) AS c ON true
+WHERE h.host = 'web-1' AND h.collected_at = $1 GROUP BY h.score`, b.Samples[i].CollectedAt).Scan(&score, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sample %d (score %d) stored the components %v, want %v", i, score, got, want)
 		}
 	}
 }
