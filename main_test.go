@@ -137,6 +137,9 @@ func TestProductionServeStartsAndStopsCleanly(t *testing.T) {
 		"DATABASE_URL=" + dbtest.URL(t),
 		"HTTP_ADDR=127.0.0.1:0",
 		"JOBS_ENABLED=false",
+		// Production's default is /var/lib/infradash-agent, one per machine: two test runs side
+		// by side (two clones) would find it locked by each other.
+		"AGENT_SPOOL_DIR=" + filepath.Join(t.TempDir(), "spool"),
 	}
 	cmd := binary(t, bin, env, "serve")
 	base, logs := startServing(t, cmd)
