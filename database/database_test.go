@@ -297,3 +297,70 @@ func TestRefusingTellsReadOnlyAndDiskFullFromBadStatements(t *testing.T) {
 		}
 	}
 }
+
+// Going back before the positional rows gives the version before its objects again, every value
+// kept; rows already objects stay as they were.
+func TestPositionalDetailMigrationGoesBackToObjects(t *testing.T) {
+	ctx := context.Background()
+	pool, err := database.Open(ctx, dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	m, err := database.NewMigrator(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := pool.Exec(ctx, `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, filesystems, interfaces, temperatures) VALUES
+		('new', '2026-12-01T10:00:00Z', 1, 2,
+		 '[["/", "/dev/vda", "ext4", 270553174016, 17492168704, 80301125632, 17.8868794867469, 3.665870428085327], ["/data", "tank", "zfs", 9223372036854788153, 1, 2, 100, 1e-7]]',
+		 '[["eth0", 123456.5, 1e21, 120, 230, 0.2, 0]]', '[["cpu", 45.5], ["nvme", -3]]'),
+		('old', '2026-12-01T10:00:00Z', 1, 2, '[{"mountpoint": "/", "used_percent": 40}]', '[]', '[{"sensor": "cpu", "celsius": 50}]')`); err != nil {
+		t.Fatal(err)
+	}
+	read := func() map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		rows, err := pool.Query(ctx, `SELECT host, filesystems::text || ' ' || interfaces::text || ' ' || temperatures::text FROM system_metrics_history`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var host, v string
+			if err := rows.Scan(&host, &v); err != nil {
+				t.Fatal(err)
+			}
+			out[host] = v
+		}
+		return out
+	}
+	before := read()
+	if _, err := m.DownTo(ctx, migrationVersion(t, "_positional_detail.sql")-1); err != nil {
+		t.Fatal(err)
+	}
+	var want string
+	if err := pool.QueryRow(ctx, `SELECT '[{"mountpoint": "/", "device": "/dev/vda", "fstype": "ext4", "total_bytes": 270553174016, "used_bytes": 17492168704,
+			"free_bytes": 80301125632, "used_percent": 17.8868794867469, "inodes_used_percent": 3.665870428085327},
+		{"mountpoint": "/data", "device": "tank", "fstype": "zfs", "total_bytes": 9223372036854788153, "used_bytes": 1, "free_bytes": 2,
+			"used_percent": 100, "inodes_used_percent": 1e-7}]'::jsonb::text || ' ' ||
+		'[{"name": "eth0", "recv_bytes_per_second": 123456.5, "sent_bytes_per_second": 1e21, "recv_packets_per_second": 120,
+			"sent_packets_per_second": 230, "recv_errors_per_second": 0.2, "sent_errors_per_second": 0}]'::jsonb::text || ' ' ||
+		'[{"sensor": "cpu", "celsius": 45.5}, {"sensor": "nvme", "celsius": -3}]'::jsonb::text`).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	after := read()
+	if after["new"] != want {
+		t.Errorf("after down the positional rows read\n%s\nwant\n%s", after["new"], want)
+	}
+	if after["old"] != before["old"] {
+		t.Errorf("down changed a row that held objects: %s -> %s", before["old"], after["old"])
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again := read(); again["new"] != want || again["old"] != before["old"] {
+		t.Errorf("up again changed the rows: %v", again)
+	}
+}

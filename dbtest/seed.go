@@ -29,7 +29,7 @@ func Hosts(n int) []string {
 // SeedHosts stores a sample every step on every host from `from` for d, one statement per table,
 // in time order with the hosts interleaved, as a hub receiving them live writes them. The rows
 // have the shape and size of what the collector stores for a typical server: system rows with
-// varying values, four cores, two filesystems (/ and /data, every key the collector writes), two
+// varying values, four cores, two filesystems (/ and /data, every value the collector writes), two
 // network interfaces and two temperature sensors; process rows; and health scores with the
 // components that were not healthy (the CPU, past its warning level in a fifth of the samples).
 func SeedHosts(tb testing.TB, pool *pgxpool.Pool, hosts []string, from time.Time, d, step time.Duration) {
@@ -55,22 +55,16 @@ SELECT host, t, (i % 100)::float8, (i % 60) * 0.9137, (i % 30) * 0.4271, (i % 7)
        (i % 5) / 2.0, (i % 9) / 3.0, (i % 11) / 4.0,
        16777216000, 8000000000 + (j % 1000) * 4096, 8700000000 - (j % 1000) * 4096, 40 + (i % 17),
        2147479552, (j % 100) * 65536, (i % 7)::float8, i % 1000, i % 333, i % 250, i % 125, 180 + j % 40, 864000 + i * 5,
+       -- Positional rows, as the store writes them (store/rows.go).
        jsonb_build_array(
-         jsonb_build_object('mountpoint', '/', 'device', '/dev/sda1', 'fstype', 'ext4', 'total_bytes', 107374182400,
-                            'used_bytes', 53687091200 + (j % 977) * 4096, 'free_bytes', 48318382080 - (j % 977) * 4096,
-                            'used_percent', 50 + (i % 11), 'inodes_used_percent', 3.80743145942688 + (j % 5) * 0.001),
-         jsonb_build_object('mountpoint', '/data', 'device', '/dev/sdb1', 'fstype', 'xfs', 'total_bytes', 536870912000,
-                            'used_bytes', 429496729600 + (j % 991) * 8192, 'free_bytes', 107374182400 - (j % 991) * 8192,
-                            'used_percent', 80 + (i % 3), 'inodes_used_percent', 12.5 + (j % 7) * 0.01)),
+         jsonb_build_array('/', '/dev/sda1', 'ext4', 107374182400, 53687091200 + (j % 977) * 4096, 48318382080 - (j % 977) * 4096,
+                           50 + (i % 11), 3.80743145942688 + (j % 5) * 0.001),
+         jsonb_build_array('/data', '/dev/sdb1', 'xfs', 536870912000, 429496729600 + (j % 991) * 8192, 107374182400 - (j % 991) * 8192,
+                           80 + (i % 3), 12.5 + (j % 7) * 0.01)),
        jsonb_build_array(
-         jsonb_build_object('name', 'eth0', 'recv_bytes_per_second', (j % 1000) * 1234.567, 'sent_bytes_per_second', (j % 333) * 987.654,
-                            'recv_packets_per_second', (j % 100) * 12.3, 'sent_packets_per_second', (j % 90) * 11.1,
-                            'recv_errors_per_second', 0, 'sent_errors_per_second', 0),
-         jsonb_build_object('name', 'lo', 'recv_bytes_per_second', (j % 50) * 101.25, 'sent_bytes_per_second', (j % 50) * 101.25,
-                            'recv_packets_per_second', (j % 20) * 1.5, 'sent_packets_per_second', (j % 20) * 1.5,
-                            'recv_errors_per_second', 0, 'sent_errors_per_second', 0)),
-       jsonb_build_array(jsonb_build_object('sensor', 'coretemp_package_id_0', 'celsius', 45 + (j % 20)),
-                         jsonb_build_object('sensor', 'nvme_composite', 'celsius', 38 + (j % 9)))
+         jsonb_build_array('eth0', (j % 1000) * 1234.567, (j % 333) * 987.654, (j % 100) * 12.3, (j % 90) * 11.1, 0, 0),
+         jsonb_build_array('lo', (j % 50) * 101.25, (j % 50) * 101.25, (j % 20) * 1.5, (j % 20) * 1.5, 0, 0)),
+       jsonb_build_array(jsonb_build_array('coretemp_package_id_0', 45 + (j % 20)), jsonb_build_array('nvme_composite', 38 + (j % 9)))
 FROM (`+samples+`) AS s`, args...); err != nil {
 		tb.Fatalf("dbtest: seed system history: %v", err)
 	}

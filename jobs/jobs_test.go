@@ -109,8 +109,8 @@ SELECT min(cpu_percent), max(cpu_percent), avg(cpu_percent), percentile_cont(0.9
 FROM system_metrics_history WHERE host = 'web-1' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)
 	check("web-1|disk_percent|/|hourly|2026-03-02T09:00:00Z", `
 SELECT min(v), max(v), avg(v), percentile_cont(0.95) WITHIN GROUP (ORDER BY v), count(*)
-FROM system_metrics_history, jsonb_array_elements(filesystems) fs, LATERAL (SELECT (fs->>'used_percent')::float8) x(v)
-WHERE host = 'web-1' AND fs->>'mountpoint' = '/' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)
+FROM system_metrics_history, jsonb_array_elements(filesystems) fs, LATERAL (SELECT (fs->>6)::float8) x(v)
+WHERE host = 'web-1' AND fs->>0 = '/' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)
 	check("web-2|process_rss_bytes||hourly|2026-03-02T09:00:00Z", `
 SELECT min(rss_bytes)::float8, max(rss_bytes)::float8, avg(rss_bytes)::float8, percentile_cont(0.95) WITHIN GROUP (ORDER BY rss_bytes), count(*)
 FROM process_metrics_history WHERE host = 'web-2' AND collected_at >= '2026-03-02T09:00:00Z' AND collected_at < '2026-03-02T10:00:00Z'`)

@@ -121,11 +121,13 @@ CROSS JOIN LATERAL (
     UNION ALL
     SELECT 'load', '', s.load1 / cardinality(s.cpu_per_core_percent) WHERE cardinality(s.cpu_per_core_percent) > 0
     UNION ALL
-    SELECT 'temperature', '', max((t ->> 'celsius')::float8)
+    -- Sensors [sensor, celsius] and filesystems [mountpoint, ..., used_percent (6), ...] are
+    -- positional rows, or objects before migration 00016 (FilesystemSeries).
+    SELECT 'temperature', '', max(coalesce(t ->> 'celsius', t ->> 1)::float8)
     FROM jsonb_array_elements(s.temperatures) AS t
     HAVING count(*) > 0
     UNION ALL
-    SELECT 'disk', fs ->> 'mountpoint', (fs ->> 'used_percent')::float8
+    SELECT 'disk', coalesce(fs ->> 'mountpoint', fs ->> 0), coalesce(fs ->> 'used_percent', fs ->> 6)::float8
     FROM jsonb_array_elements(s.filesystems) AS fs
 ) AS v (metric, subject, value)
 WHERE s.collected_at > $1::timestamptz AND s.collected_at <= $2::timestamptz

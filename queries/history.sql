@@ -37,9 +37,11 @@ SELECT date_bin(make_interval(secs => @step_seconds::float8), s.collected_at, 'e
        count(*)::integer AS sample_count
 FROM system_metrics_history AS s
 CROSS JOIN LATERAL (
-    SELECT (f ->> 'used_percent')::float8 AS v
+    -- A filesystem is a positional row [mountpoint, ..., used_percent (6), ...], or an object in
+    -- rows written before migration 00016: ->> of the other kind of key is NULL.
+    SELECT coalesce(f ->> 'used_percent', f ->> 6)::float8 AS v
     FROM jsonb_array_elements(s.filesystems) AS f
-    WHERE f ->> 'mountpoint' = @subject::text
+    WHERE coalesce(f ->> 'mountpoint', f ->> 0) = @subject::text
     LIMIT 1
 ) AS fs
 WHERE s.host = @host AND s.collected_at >= @from_at AND s.collected_at < @to_at AND fs.v IS NOT NULL

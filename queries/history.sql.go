@@ -62,9 +62,11 @@ SELECT date_bin(make_interval(secs => $1::float8), s.collected_at, 'epoch'::time
        count(*)::integer AS sample_count
 FROM system_metrics_history AS s
 CROSS JOIN LATERAL (
-    SELECT (f ->> 'used_percent')::float8 AS v
+    -- A filesystem is a positional row [mountpoint, ..., used_percent (6), ...], or an object in
+    -- rows written before migration 00016: ->> of the other kind of key is NULL.
+    SELECT coalesce(f ->> 'used_percent', f ->> 6)::float8 AS v
     FROM jsonb_array_elements(s.filesystems) AS f
-    WHERE f ->> 'mountpoint' = $2::text
+    WHERE coalesce(f ->> 'mountpoint', f ->> 0) = $2::text
     LIMIT 1
 ) AS fs
 WHERE s.host = $3 AND s.collected_at >= $4 AND s.collected_at < $5 AND fs.v IS NOT NULL

@@ -171,7 +171,9 @@ SELECT s.host, 'disk_percent', 'disk'::metrictype, fs.mountpoint, $1::text, s.bu
        min(fs.used), max(fs.used), avg(fs.used), percentile_cont(0.95) WITHIN GROUP (ORDER BY fs.used), count(*), $2::timestamptz
 FROM s
 CROSS JOIN LATERAL (
-    SELECT f ->> 'mountpoint', (f ->> 'used_percent')::float8 FROM jsonb_array_elements(s.filesystems) AS f
+    -- Positional rows, or objects before migration 00016 (FilesystemSeries).
+    SELECT coalesce(f ->> 'mountpoint', f ->> 0), coalesce(f ->> 'used_percent', f ->> 6)::float8
+    FROM jsonb_array_elements(s.filesystems) AS f
 ) AS fs (mountpoint, used)
 GROUP BY s.host, fs.mountpoint, s.bucket
 ON CONFLICT (host, metric, subject, period, bucket_start) DO UPDATE

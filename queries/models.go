@@ -321,9 +321,12 @@ type SystemMetricsHistory struct {
 	NetSentBytesPerSecond   float64
 	ProcessCount            int32
 	UptimeSeconds           int64
-	Filesystems             []byte
-	Interfaces              []byte
-	Temperatures            []byte
+	// Each filesystem: [mountpoint, device, fstype, total_bytes, used_bytes, free_bytes, used_percent, inodes_used_percent] (an object with those keys in rows written before migration 00016).
+	Filesystems []byte
+	// Each interface: [name, recv_bytes_per_second, sent_bytes_per_second, recv_packets_per_second, sent_packets_per_second, recv_errors_per_second, sent_errors_per_second] (an object with those keys in rows written before migration 00016).
+	Interfaces []byte
+	// Each sensor: [sensor, celsius] (an object with those keys in rows written before migration 00016).
+	Temperatures []byte
 }
 
 type User struct {

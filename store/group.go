@@ -77,13 +77,8 @@ func prepare(w Writer, b sample.Batch, now time.Time) (*pending, error) {
 	p.enc = make([]encoded, len(p.idx))
 	for k, i := range p.idx {
 		sys := b.Samples[i].System
-		fs, err1 := jsonArray(sys.Filesystems)
-		ifs, err2 := jsonArray(sys.Network.Interfaces)
-		temps, err3 := jsonArray(sys.Temperatures)
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return p, fmt.Errorf("store: encode sample: %w", err)
-		}
-		p.enc[k] = encoded{perCore: arrayLiteral(sys.CPU.PerCorePercent), filesystems: fs, interfaces: ifs, temperatures: temps}
+		p.enc[k] = encoded{perCore: arrayLiteral(sys.CPU.PerCorePercent), filesystems: filesystemRows(sys.Filesystems),
+			interfaces: interfaceRows(sys.Network.Interfaces), temperatures: temperatureRows(sys.Temperatures)}
 		if p.newest < 0 || b.Samples[i].CollectedAt.After(b.Samples[p.newest].CollectedAt) {
 			p.newest = i
 		}
