@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -199,7 +200,8 @@ func MaintainPartitions(ctx context.Context, pool *pgxpool.Pool, o PartitionOpti
 	} else if parts, err = ListPartitions(ctx, pool); err != nil {
 		return rep, errors.Join(append(errs, err)...)
 	}
-	for _, table := range HistoryTables {
+	drops := make([][]PartitionChange, len(HistoryTables))
+	for i, table := range HistoryTables {
 		var drop []PartitionChange
 		for _, p := range parts {
 			if p.Table == table && !p.Default && !p.To.After(cutoff) {
@@ -218,14 +220,26 @@ func MaintainPartitions(ctx context.Context, pool *pgxpool.Pool, o PartitionOpti
 				drop = append(drop, PartitionChange{Table: table, Partition: l.PartitionName, Day: day, Rows: -1, Bytes: l.TotalBytes})
 			}
 		}
-		for _, c := range drop {
-			if err := o.drop(ctx, pool, c); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			rep.Dropped = append(rep.Dropped, c)
-		}
+		drops[i] = drop
 	}
+	// The tables' days go side by side: the time of a drop is the kernel freeing the files' blocks
+	// at its commit, seconds for a large day, and one backend does that on one core.
+	dropped, failed := make([][]PartitionChange, len(drops)), make([][]error, len(drops))
+	var wg sync.WaitGroup
+	for i, drop := range drops {
+		wg.Go(func() {
+			for _, c := range drop {
+				if err := o.drop(ctx, pool, c); err != nil {
+					failed[i] = append(failed[i], err)
+					continue
+				}
+				dropped[i] = append(dropped[i], c)
+			}
+		})
+	}
+	wg.Wait()
+	rep.Dropped = slices.Concat(dropped...)
+	errs = append(errs, slices.Concat(failed...)...)
 	if rep.Partitions, err = ListPartitions(ctx, pool); err != nil {
 		errs = append(errs, err)
 	}
