@@ -12,9 +12,9 @@ import (
 // The history keeps a sample's filesystems, interfaces and sensors as jsonb arrays of positional
 // rows: each one a JSON array of its values in a fixed order, not an object naming them. jsonb
 // stores an object's keys in every object, and PostgreSQL compresses nothing in a row under 2 KB,
-// so the names were half of a system row (docs/scaling.md, Bytes per sample). The orders are
-// the columns' comments in the database (migration 00016) and docs/scaling.md's; rows written
-// before, as objects, stay until retention drops their day, and every reader takes both.
+// so the names were half of a system row (docs/scaling.md, Bytes per sample). The orders, below,
+// are also the columns' comments in the database (migration 00016); rows written before, as
+// objects, stay until retention drops their day, and every reader takes both.
 //
 //	filesystems:  [mountpoint, device, fstype, total_bytes, used_bytes, free_bytes, used_percent, inodes_used_percent]
 //	interfaces:   [name, recv_bytes_per_second, sent_bytes_per_second, recv_packets_per_second,
