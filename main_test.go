@@ -226,14 +226,21 @@ func promtoolCheck(t *testing.T, metrics []byte) {
 // its whole log once it exits.
 func startServing(t *testing.T, cmd *exec.Cmd) (string, <-chan string) {
 	t.Helper()
-	stderr, err := cmd.StderrPipe()
+	// A pipe of our own, not StderrPipe: cmd.Wait closes that one as soon as the process exits,
+	// and the reader lost the last lines (the "stopped" a test looks for) when it had not read
+	// them yet. This one ends when the process has exited and everything it wrote is read.
+	stderr, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stderr = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		stderr.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); stderr.Close() })
 	return waitServing(t, stderr)
 }
 
