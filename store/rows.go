@@ -21,52 +21,39 @@ import (
 //	               sent_packets_per_second, recv_errors_per_second, sent_errors_per_second]
 //	temperatures: [sensor, celsius]
 func filesystemRows(fss []sample.Filesystem) []byte {
-	b := make([]byte, 0, 2+96*len(fss))
-	b = append(b, '[')
-	for i, f := range fss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
+	return positional(fss, 96, func(b []byte, f sample.Filesystem) []byte {
 		b = appendString(b, f.Mountpoint)
-		b = append(b, ',')
-		b = appendString(b, f.Device)
-		b = append(b, ',')
-		b = appendString(b, f.Fstype)
+		b = appendString(append(b, ','), f.Device)
+		b = appendString(append(b, ','), f.Fstype)
 		b = appendUints(b, f.TotalBytes, f.UsedBytes, f.FreeBytes)
-		b = appendFloats(b, f.UsedPercent, f.InodesUsedPercent)
-		b = append(b, ']')
-	}
-	return append(b, ']')
+		return appendFloats(b, f.UsedPercent, f.InodesUsedPercent)
+	})
 }
 
 func interfaceRows(ifs []sample.Interface) []byte {
-	b := make([]byte, 0, 2+80*len(ifs))
-	b = append(b, '[')
-	for i, n := range ifs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
+	return positional(ifs, 80, func(b []byte, n sample.Interface) []byte {
 		b = appendString(b, n.Name)
-		b = appendFloats(b, n.RecvBytesPerSecond, n.SentBytesPerSecond, n.RecvPacketsPerSecond,
+		return appendFloats(b, n.RecvBytesPerSecond, n.SentBytesPerSecond, n.RecvPacketsPerSecond,
 			n.SentPacketsPerSecond, n.RecvErrorsPerSecond, n.SentErrorsPerSecond)
-		b = append(b, ']')
-	}
-	return append(b, ']')
+	})
 }
 
 func temperatureRows(ts []sample.Temperature) []byte {
-	b := make([]byte, 0, 2+32*len(ts))
+	return positional(ts, 32, func(b []byte, t sample.Temperature) []byte {
+		return appendFloats(appendString(b, t.Sensor), t.Celsius)
+	})
+}
+
+// positional writes list as a JSON array of rows, each one's values appended by row; size is
+// about a row's length, to allocate once.
+func positional[T any](list []T, size int, row func([]byte, T) []byte) []byte {
+	b := make([]byte, 0, 2+size*len(list))
 	b = append(b, '[')
-	for i, t := range ts {
+	for i, v := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '[')
-		b = appendString(b, t.Sensor)
-		b = appendFloats(b, t.Celsius)
-		b = append(b, ']')
+		b = append(row(append(b, '['), v), ']')
 	}
 	return append(b, ']')
 }
