@@ -222,8 +222,9 @@ func MaintainPartitions(ctx context.Context, pool *pgxpool.Pool, o PartitionOpti
 		}
 		drops[i] = drop
 	}
-	// The tables' days go side by side: the time of a drop is the kernel freeing the files' blocks
-	// at its commit, seconds for a large day, and one backend does that on one core.
+	// The tables' days go side by side: the time of a drop is the kernel evicting the files' cached
+	// pages and freeing their blocks at its commit, in the one backend that commits it: a second or
+	// more for a large day still in the page cache (docs/scaling.md, Retention).
 	dropped, failed := make([][]PartitionChange, len(drops)), make([][]error, len(drops))
 	var wg sync.WaitGroup
 	for i, drop := range drops {
