@@ -214,16 +214,7 @@ func migrationVersion(t *testing.T, suffix string) int64 {
 // reminder.
 func TestAlertResolutionMigration(t *testing.T) {
 	ctx := context.Background()
-	pool, err := database.Open(ctx, dbtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	m, err := database.NewMigrator(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	pool, m := migrator(t)
 	v := migrationVersion(t, "_alert_resolution.sql")
 	if _, err := m.DownTo(ctx, v-1); err != nil {
 		t.Fatal(err)
@@ -302,16 +293,7 @@ func TestRefusingTellsReadOnlyAndDiskFullFromBadStatements(t *testing.T) {
 // kept; rows already objects stay as they were.
 func TestPositionalDetailMigrationGoesBackToObjects(t *testing.T) {
 	ctx := context.Background()
-	pool, err := database.Open(ctx, dbtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	m, err := database.NewMigrator(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	pool, m := migrator(t)
 	if _, err := pool.Exec(ctx, `INSERT INTO system_metrics_history (host, collected_at, cpu_percent, memory_percent, filesystems, interfaces, temperatures) VALUES
 		('new', '2026-12-01T10:00:00Z', 1, 2,
 		 '[["/", "/dev/vda", "ext4", 270553174016, 17492168704, 80301125632, 17.8868794867469, 3.665870428085327], ["/data", "tank", "zfs", 9223372036854788153, 1, 2, 100, 1e-7]]',
@@ -363,4 +345,20 @@ func TestPositionalDetailMigrationGoesBackToObjects(t *testing.T) {
 	if again := read(); again["new"] != want || again["old"] != before["old"] {
 		t.Errorf("up again changed the rows: %v", again)
 	}
+}
+
+// migrator opens a new migrated test database and its migrator, both closed when the test ends.
+func migrator(t *testing.T) (*pgxpool.Pool, *database.Migrator) {
+	t.Helper()
+	pool, err := database.Open(context.Background(), dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	m, err := database.NewMigrator(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return pool, m
 }

@@ -5,27 +5,13 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/infradash/infradash/database"
-	"github.com/infradash/infradash/dbtest"
 )
 
 // migrate status is a table a person reads down: each column starts at the same place on every
 // row, however long a migration's name, applied or pending.
 func TestStatusColumnsAlign(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	m, err := database.NewMigrator(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	_, m := migrator(t)
 	if _, err := m.Down(ctx); err != nil { // the latest is pending again
 		t.Fatal(err)
 	}
