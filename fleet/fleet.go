@@ -73,10 +73,19 @@ type Fleet struct {
 	o   Options
 	log *slog.Logger
 
+	refreshing sync.Mutex
+
 	mu      sync.RWMutex
 	hosts   map[string]*entry
 	loaded  bool
 	version uint64 // bumped on every change, so callers can cache what they derive
+	// A Refresh reads the hosts, then applies what it read; a host this replica enrolled, relabelled
+	// or removed in between would be undone by rows read before the commit (for a second, until
+	// the next Refresh: long enough for the page rendered after the change to miss it). Enrol and
+	// Forget bump local and note it in changed; a Refresh leaves alone the hosts changed after its
+	// read began.
+	local   uint64
+	changed map[string]uint64
 }
 
 // New returns an empty view; Run (or Refresh) fills it.
@@ -94,7 +103,7 @@ func New(o Options) *Fleet {
 	if o.DownAfter <= 0 {
 		o.DownAfter = time.Minute
 	}
-	return &Fleet{o: o, log: o.Logger, hosts: map[string]*entry{}}
+	return &Fleet{o: o, log: o.Logger, hosts: map[string]*entry{}, changed: map[string]uint64{}}
 }
 
 // Run refreshes the view every PollInterval until ctx ends. A failed refresh (the database away)
@@ -123,7 +132,13 @@ func (f *Fleet) Run(ctx context.Context) {
 
 // Refresh reads the enrolled hosts and the states other replicas stored since the last refresh.
 func (f *Fleet) Refresh(ctx context.Context) error {
+	// One at a time: an older read applied after a newer one would undo what the newer saw.
+	f.refreshing.Lock()
+	defer f.refreshing.Unlock()
 	q := queries.New(f.o.DB)
+	f.mu.RLock()
+	readAt := f.local
+	f.mu.RUnlock()
 	rows, err := q.ListHosts(ctx)
 	if err != nil {
 		return err
@@ -133,19 +148,16 @@ func (f *Fleet) Refresh(ctx context.Context) error {
 	seen := make(map[string]bool, len(rows))
 	for _, r := range rows {
 		seen[r.Name] = true
+		if f.changed[r.Name] > readAt {
+			continue
+		}
 		e := f.hosts[r.Name]
 		if e == nil {
 			e = &entry{}
 			f.hosts[r.Name] = e
 		}
 		e.enrolled = enrolledFrom(queries.Host{Name: r.Name, Labels: r.Labels, TokenHash: r.TokenHash, CreatedAt: r.CreatedAt})
-		if th := f.o.Thresholds(r.Name, e.enrolled.Labels); !th.Equal(e.thresholds) {
-			// A rule changed: the latest sample is judged again at once, not at the next one.
-			e.thresholds = th
-			if !e.latest.CollectedAt.IsZero() {
-				e.health = health.Evaluate(e.latest, th)
-			}
-		}
+		f.rejudge(e)
 		if r.ReceivedAt != nil && r.ReceivedAt.After(e.lastSeen) {
 			e.lastSeen = r.ReceivedAt.UTC()
 			e.offset = time.Duration(r.ClockOffsetSeconds.Float64 * float64(time.Second))
@@ -156,8 +168,14 @@ func (f *Fleet) Refresh(ctx context.Context) error {
 		}
 	}
 	for name := range f.hosts {
-		if !seen[name] {
+		if !seen[name] && f.changed[name] <= readAt {
 			delete(f.hosts, name)
+		}
+	}
+	// What changed before the read began, the read has seen (Enrol and Forget follow the commit).
+	for name, at := range f.changed {
+		if at <= readAt {
+			delete(f.changed, name)
 		}
 	}
 	f.loaded = true
@@ -183,12 +201,16 @@ func (f *Fleet) Refresh(ctx context.Context) error {
 				p = nil
 			}
 		}
-		f.set(r.Name, func(e *entry) {
+		f.mu.Lock()
+		// Not f.set: a host removed since the read above stays removed.
+		if e := f.hosts[r.Name]; e != nil {
 			f.setLatest(e, snap)
 			if p != nil {
 				e.platform = *p
 			}
-		})
+			f.version++
+		}
+		f.mu.Unlock()
 	}
 	return nil
 }
@@ -211,16 +233,25 @@ func (f *Fleet) Observe(o store.Observation) {
 	})
 }
 
-// Enrol shows a host enrolled by this replica at once (the others see it at their next Refresh).
+// Enrol shows a host enrolled or relabelled by this replica at once, judged by the levels its
+// labels give (the others see it at their next Refresh). Call it after the commit.
 func (f *Fleet) Enrol(e Enrolled) {
-	f.set(e.Name, func(en *entry) { en.enrolled = e })
+	f.set(e.Name, func(en *entry) {
+		en.enrolled = e
+		f.rejudge(en)
+		f.local++
+		f.changed[e.Name] = f.local
+	})
 }
 
-// Forget drops a host removed by this replica at once.
+// Forget drops a host removed by this replica at once. Call it after the commit.
 func (f *Fleet) Forget(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.hosts, NormalizeName(name))
+	name = NormalizeName(name)
+	delete(f.hosts, name)
+	f.local++
+	f.changed[name] = f.local
 	f.version++
 }
 
@@ -236,6 +267,19 @@ func (f *Fleet) set(name string, change func(*entry)) {
 	}
 	change(e)
 	f.version++
+}
+
+// rejudge takes the levels e's name and labels give now (a rule or the labels changed): the latest
+// sample is judged again at once, not at the next one. f.mu is held.
+func (f *Fleet) rejudge(e *entry) {
+	th := f.o.Thresholds(e.enrolled.Name, e.enrolled.Labels)
+	if th.Equal(e.thresholds) {
+		return
+	}
+	e.thresholds = th
+	if !e.latest.CollectedAt.IsZero() {
+		e.health = health.Evaluate(e.latest, th)
+	}
 }
 
 // setLatest keeps the newer sample and scores it; f.mu is held.
