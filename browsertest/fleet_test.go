@@ -90,10 +90,8 @@ func TestFleetInChromium(t *testing.T) {
 	}
 	pollUntil(t, ctx, "three hosts up on the overview", `[...document.querySelectorAll('[data-testid="hosts-table"] tbody tr[data-status="up"]')].length === 3`)
 	// The hub learns the labels of hosts enrolled by another process at its next read of the
-	// database (a second at most); the filter form, outside the polled table, shows the labels
-	// known when the page loaded. So wait for the rows to show them, then load the page again.
-	pollUntil(t, ctx, "web-1's labels on its row", `[...document.querySelectorAll('[data-testid="host-row-web-1"] .label')].some(l => l.textContent === "role=web")`)
-	must(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="hosts-table"]`)))
+	// database (a second at most), and the next poll offers them in the label filter.
+	pollUntil(t, ctx, "role=web in the label filter", `[...document.querySelectorAll('[data-testid="filter-label"] option')].some(o => o.value === "role=web")`)
 	if got := rows(); got != "db-1:up,hub:up,web-1:up" {
 		t.Fatalf("overview rows %q", got)
 	}
@@ -112,6 +110,20 @@ func TestFleetInChromium(t *testing.T) {
 	pollUntil(t, ctx, "the label filter applied", `location.search.includes("label=role%3Dweb")`)
 	if got := rows(); got != "web-1:up" {
 		t.Errorf("label role=web: rows %q", got)
+	}
+	// A host enrolled meanwhile from the CLI: its label is offered without a reload, and the
+	// filter keeps the label chosen; removed, its label goes.
+	eval[bool](t, ctx, `window.__sameDocument = true`)
+	offered := `[...document.querySelectorAll('[data-testid="filter-label"] option')].some(o => o.value === "role=cache")`
+	cli("host", "add", "cache-1", "--label", "role=cache", "--quiet")
+	pollUntil(t, ctx, "role=cache in the label filter", offered)
+	if got := eval[string](t, ctx, `document.querySelector('[data-testid="filter-label"]').value`); got != "role=web" {
+		t.Errorf("the label filter, sent again by the poll, shows %q, want the applied role=web", got)
+	}
+	cli("host", "remove", "cache-1")
+	pollUntil(t, ctx, "role=cache gone from the label filter", "!"+offered)
+	if !eval[bool](t, ctx, `window.__sameDocument === true`) {
+		t.Error("the label filter changed by a reload, not by the poll")
 	}
 	must(t, ctx, chromedp.Navigate(a.url+"/observability"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="filter-q"]`)),
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="filter-q"]`), "db"),

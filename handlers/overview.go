@@ -31,6 +31,7 @@ func (s *Server) overview(c echo.Context) (views.Overview, error) {
 		o.Counts.Silenced = s.silencedCount(c.Request().Context())
 	}
 	o.Labels = rowLabels(all)
+	o.ShownLabels = c.QueryParam("known_labels") // the polls', which the filter sends again when stale
 	rows := f.apply(all)
 	o.Matched = len(rows)
 	o.Pages = max(1, (len(rows)+views.OverviewPageSize-1)/views.OverviewPageSize)

@@ -158,6 +158,38 @@ func TestOverviewFiltersAndSorts(t *testing.T) {
 	}
 }
 
+// The label filter is outside the polled table; a poll sends it again only when the hosts' labels
+// are no longer those it offers, keeping the label chosen.
+func TestOverviewPollOffersNewLabels(t *testing.T) {
+	d := fleetDashboard(t, viewer)
+	doc, _ := d.doc("GET", "/observability?label=role=web", false)
+	hx, _ := testid(doc, "hosts").Attr("hx-get")
+	frag, _ := d.doc("GET", hx, true)
+	if n := frag.Find(`[hx-swap-oob]`).Length(); n != 0 {
+		t.Errorf("a poll with the labels unchanged sends %d out-of-band elements, want none", n)
+	}
+
+	d.srv.fleet.Enrol(enrolledWith("cache-1", "role=cache"))
+	frag, _ = d.doc("GET", hx, true)
+	sel := frag.Find(`select[data-testid="filter-label"][hx-swap-oob="true"]`)
+	if sel.Length() != 1 {
+		t.Fatalf("after cache-1 was enrolled with role=cache, the poll sends no label filter")
+	}
+	var offered []string
+	sel.Find("option").Each(func(_ int, o *goquery.Selection) { offered = append(offered, o.AttrOr("value", "?")) })
+	if want := []string{"", "env=dev", "env=prod", "role=cache", "role=db", "role=web"}; !slices.Equal(offered, want) {
+		t.Errorf("the label filter offers %q, want %q", offered, want)
+	}
+	if got := sel.Find("option[selected]").AttrOr("value", ""); got != "role=web" {
+		t.Errorf("the label filter sent again selects %q, want the applied role=web", got)
+	}
+	// The fragment polls with the new labels from then on: no more filters sent.
+	next, _ := frag.Find(`[data-testid="hosts"]`).Attr("hx-get")
+	if again, _ := d.doc("GET", next, true); again.Find(`[hx-swap-oob]`).Length() != 0 {
+		t.Errorf("the poll after %s sends the label filter again", next)
+	}
+}
+
 func mustQuery(t *testing.T, q string) url.Values {
 	v, err := url.ParseQuery(q)
 	if err != nil {

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"hash/fnv"
 	"math"
 	"net/url"
 	"strconv"
@@ -15,6 +16,9 @@ type Overview struct {
 	Filter HostFilter
 	// Labels are every key=value the hosts carry, for the label filter.
 	Labels []string
+	// ShownLabels is the labelsVersion of the label filter on the polling page (its known_labels
+	// parameter); "" for a whole page.
+	ShownLabels string
 	// Matched is how many hosts the filter leaves, on every page; Pages how many pages they fill.
 	Matched, Pages int
 	// Now is when the page was rendered: last seen is counted from it.
@@ -157,9 +161,31 @@ func (o Overview) statusURL(status string) string {
 	return PathObservability + f.query(f.Sort, 1)
 }
 
-// fragmentURL is what the table polls: the same filter, order and page.
+// fragmentURL is what the table polls: the same filter, order and page, and which labels the
+// label filter offers.
 func (o Overview) fragmentURL() string {
-	return PathHostsFragment + o.Filter.query(o.Filter.Sort, o.Filter.Page)
+	q := o.Filter.query(o.Filter.Sort, o.Filter.Page)
+	if q == "" {
+		q = "?"
+	} else {
+		q += "&"
+	}
+	return PathHostsFragment + q + "known_labels=" + o.labelsVersion()
+}
+
+// labelsVersion names the set of labels in a few characters.
+func (o Overview) labelsVersion() string {
+	h := fnv.New32a()
+	for _, l := range o.Labels {
+		h.Write([]byte(l))
+		h.Write([]byte{0})
+	}
+	return strconv.FormatUint(uint64(h.Sum32()), 36)
+}
+
+// labelsStale: the polling page's label filter offers other labels than the hosts carry now.
+func (o Overview) labelsStale() bool {
+	return o.ShownLabels != "" && o.ShownLabels != o.labelsVersion()
 }
 
 // ago writes how long before now t was, in the overview's short words: "3 s ago".
