@@ -39,6 +39,7 @@ func init() {
 		"alerts":       alertsCommand,
 		"aggregate":    aggregateCommand,
 		"partitions":   partitionsCommand,
+		"compact":      compactCommand,
 		"healthcheck":  healthcheckCommand,
 		"host":         hostCommand,
 		"agent":        agentCommand,

@@ -76,6 +76,7 @@ type Config struct {
 	AggregateHourlySchedule     string
 	AggregateDailySchedule      string
 	PartitionsSchedule          string
+	CompactSchedule             string
 
 	LoginMaxFailures int
 	LoginLockout     time.Duration
@@ -160,6 +161,7 @@ func Load(lookup LookupFunc) (Config, error) {
 		AggregateHourlySchedule:     r.schedule("AGGREGATE_HOURLY_SCHEDULE", "0 * * * *"),
 		AggregateDailySchedule:      r.schedule("AGGREGATE_DAILY_SCHEDULE", "0 3 * * *"),
 		PartitionsSchedule:          r.schedule("PARTITIONS_SCHEDULE", "30 * * * *"),
+		CompactSchedule:             r.schedule("COMPACT_SCHEDULE", "45 * * * *"),
 
 		LoginMaxFailures: r.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		LoginLockout:     r.duration("LOGIN_LOCKOUT", 15*time.Minute, time.Second, 7*24*time.Hour),

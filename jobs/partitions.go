@@ -17,8 +17,14 @@ import (
 	"github.com/infradash/infradash/units"
 )
 
-// HistoryTables are the tables partitioned by UTC day (schema/00013_partitioned_history.sql).
+// HistoryTables are the tables of a row per sample, partitioned by UTC day
+// (schema/00013_partitioned_history.sql).
 var HistoryTables = []string{"system_metrics_history", "process_metrics_history", "infrastructure_health"}
+
+// PartitionedTables are all the tables kept in day partitions: the history tables and the blocks
+// the system history is compacted into (schema/00017_system_blocks.sql), whose days retention
+// drops with the others.
+var PartitionedTables = append(slices.Clone(HistoryTables), "system_metrics_blocks")
 
 // Defaults of PartitionOptions.
 const (
@@ -95,7 +101,7 @@ func PartitionName(table string, day time.Time) string {
 // and its default partition last.
 func ListPartitions(ctx context.Context, pool *pgxpool.Pool) ([]Partition, error) {
 	q := queries.New(pool)
-	rows, err := q.HistoryPartitions(ctx, HistoryTables)
+	rows, err := q.HistoryPartitions(ctx, PartitionedTables)
 	if err != nil {
 		return nil, fmt.Errorf("partitions: list: %w", err)
 	}
@@ -145,7 +151,7 @@ func MaintainPartitions(ctx context.Context, pool *pgxpool.Pool, o PartitionOpti
 		return rep, err
 	}
 	var errs []error
-	for _, table := range HistoryTables {
+	for _, table := range PartitionedTables {
 		have := map[string]bool{} // by day, 2006-01-02, and "default"
 		for _, p := range parts {
 			if p.Table == table {
@@ -200,8 +206,8 @@ func MaintainPartitions(ctx context.Context, pool *pgxpool.Pool, o PartitionOpti
 	} else if parts, err = ListPartitions(ctx, pool); err != nil {
 		return rep, errors.Join(append(errs, err)...)
 	}
-	drops := make([][]PartitionChange, len(HistoryTables))
-	for i, table := range HistoryTables {
+	drops := make([][]PartitionChange, len(PartitionedTables))
+	for i, table := range PartitionedTables {
 		var drop []PartitionChange
 		for _, p := range parts {
 			if p.Table == table && !p.Default && !p.To.After(cutoff) {

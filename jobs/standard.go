@@ -21,6 +21,7 @@ const (
 	JobAggregateDaily      = "aggregate-daily"
 	JobCleanup             = "cleanup"
 	JobPartitions          = "partitions"
+	JobCompact             = "compact"
 )
 
 // How far back each scheduled rollup looks: the origin's cron lines (--hours 2, --period daily
@@ -50,7 +51,7 @@ func RetentionFrom(cfg config.Config) Retention {
 	return Retention{RawDays: cfg.RetentionDays, AlertDays: cfg.AlertRetentionDays, AggregateDays: cfg.AggregateRetentionDays}
 }
 
-// Standard returns infradash's six maintenance jobs on the configured schedules.
+// Standard returns infradash's seven maintenance jobs on the configured schedules.
 func Standard(d Deps) []Job {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -90,6 +91,13 @@ func Standard(d Deps) []Job {
 		{Name: JobPartitions, Schedule: cfg.PartitionsSchedule, Timeout: 30 * time.Minute,
 			Run: func(ctx context.Context) (string, error) {
 				rep, err := MaintainPartitions(ctx, d.Pool, PartitionOptions{RetentionDays: cfg.RetentionDays, Now: d.Now()})
+				return rep.String(), err
+			}},
+		// An hour of 1,000 hosts takes about a minute; a backlog (the first run after an upgrade
+		// holds up to RETENTION_DAYS of rows) goes on at the next run from where this one stopped.
+		{Name: JobCompact, Schedule: cfg.CompactSchedule, Timeout: 50 * time.Minute,
+			Run: func(ctx context.Context) (string, error) {
+				rep, err := CompactSystem(ctx, d.Pool, d.Now())
 				return rep.String(), err
 			}},
 	}

@@ -113,7 +113,7 @@ SELECT s.host,
        count(*)::bigint AS samples,
        min(s.collected_at)::timestamptz AS first_at,
        max(s.collected_at)::timestamptz AS last_at
-FROM system_metrics_history s
+FROM system_samples s
 CROSS JOIN LATERAL (
     VALUES ('cpu', '', s.cpu_percent), ('memory', '', s.memory_percent)
     UNION ALL
@@ -131,6 +131,7 @@ CROSS JOIN LATERAL (
     FROM jsonb_array_elements(s.filesystems) AS fs
 ) AS v (metric, subject, value)
 WHERE s.collected_at > $1::timestamptz AND s.collected_at <= $2::timestamptz
+  AND s.block_at >= date_bin('1 hour', $1::timestamptz, 'epoch') AND s.block_at <= $2::timestamptz
 GROUP BY s.host, v.metric, v.subject
 ORDER BY s.host, v.metric, v.subject
 `

@@ -2,8 +2,8 @@
 -- recorder, and the time series the history endpoint reads back.
 
 -- name: SystemSeries :many
--- One host-wide series from raw samples, in buckets of step_seconds aligned to the Unix epoch, so
--- consecutive calls give the same buckets.
+-- One host-wide series from raw samples (rows and blocks: the view system_samples), in buckets
+-- of step_seconds aligned to the Unix epoch, so consecutive calls give the same buckets.
 SELECT date_bin(make_interval(secs => @step_seconds::float8), collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
        avg(v)::float8 AS mean_value, min(v)::float8 AS min_value, max(v)::float8 AS max_value,
        count(*)::integer AS sample_count
@@ -21,8 +21,9 @@ FROM (
                WHEN 'disk_read_bytes_per_second' THEN disk_read_bytes_per_second
                WHEN 'disk_write_bytes_per_second' THEN disk_write_bytes_per_second
            END AS v
-    FROM system_metrics_history
-    WHERE host = @host AND collected_at >= @from_at AND collected_at < @to_at
+    FROM system_samples
+    WHERE host = @host::text AND collected_at >= @from_at::timestamptz AND collected_at < @to_at::timestamptz
+      AND block_at >= date_bin('1 hour', @from_at::timestamptz, 'epoch') AND block_at < @to_at::timestamptz
 ) AS samples
 WHERE v IS NOT NULL
 GROUP BY bucket
@@ -35,7 +36,7 @@ ORDER BY bucket;
 SELECT date_bin(make_interval(secs => @step_seconds::float8), s.collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
        avg(fs.v)::float8 AS mean_value, min(fs.v)::float8 AS min_value, max(fs.v)::float8 AS max_value,
        count(*)::integer AS sample_count
-FROM system_metrics_history AS s
+FROM system_samples AS s
 CROSS JOIN LATERAL (
     -- A filesystem is a positional row [mountpoint, ..., used_percent (6), ...], or an object in
     -- rows written before migration 00016: ->> of the other kind of key is NULL.
@@ -44,7 +45,9 @@ CROSS JOIN LATERAL (
     WHERE coalesce(f ->> 'mountpoint', f ->> 0) = @subject::text
     LIMIT 1
 ) AS fs
-WHERE s.host = @host AND s.collected_at >= @from_at AND s.collected_at < @to_at AND fs.v IS NOT NULL
+WHERE s.host = @host::text AND s.collected_at >= @from_at::timestamptz AND s.collected_at < @to_at::timestamptz
+  AND s.block_at >= date_bin('1 hour', @from_at::timestamptz, 'epoch') AND s.block_at < @to_at::timestamptz
+  AND fs.v IS NOT NULL
 GROUP BY bucket
 ORDER BY bucket;
 

@@ -60,7 +60,7 @@ const filesystemSeries = `-- name: FilesystemSeries :many
 SELECT date_bin(make_interval(secs => $1::float8), s.collected_at, 'epoch'::timestamptz)::timestamptz AS bucket,
        avg(fs.v)::float8 AS mean_value, min(fs.v)::float8 AS min_value, max(fs.v)::float8 AS max_value,
        count(*)::integer AS sample_count
-FROM system_metrics_history AS s
+FROM system_samples AS s
 CROSS JOIN LATERAL (
     -- A filesystem is a positional row [mountpoint, ..., used_percent (6), ...], or an object in
     -- rows written before migration 00016: ->> of the other kind of key is NULL.
@@ -69,7 +69,9 @@ CROSS JOIN LATERAL (
     WHERE coalesce(f ->> 'mountpoint', f ->> 0) = $2::text
     LIMIT 1
 ) AS fs
-WHERE s.host = $3 AND s.collected_at >= $4 AND s.collected_at < $5 AND fs.v IS NOT NULL
+WHERE s.host = $3::text AND s.collected_at >= $4::timestamptz AND s.collected_at < $5::timestamptz
+  AND s.block_at >= date_bin('1 hour', $4::timestamptz, 'epoch') AND s.block_at < $5::timestamptz
+  AND fs.v IS NOT NULL
 GROUP BY bucket
 ORDER BY bucket
 `
@@ -365,8 +367,9 @@ FROM (
                WHEN 'disk_read_bytes_per_second' THEN disk_read_bytes_per_second
                WHEN 'disk_write_bytes_per_second' THEN disk_write_bytes_per_second
            END AS v
-    FROM system_metrics_history
-    WHERE host = $3 AND collected_at >= $4 AND collected_at < $5
+    FROM system_samples
+    WHERE host = $3::text AND collected_at >= $4::timestamptz AND collected_at < $5::timestamptz
+      AND block_at >= date_bin('1 hour', $4::timestamptz, 'epoch') AND block_at < $5::timestamptz
 ) AS samples
 WHERE v IS NOT NULL
 GROUP BY bucket
@@ -391,8 +394,8 @@ type SystemSeriesRow struct {
 
 // The metrics history: one row per sample in each of the three history tables, written by the
 // recorder, and the time series the history endpoint reads back.
-// One host-wide series from raw samples, in buckets of step_seconds aligned to the Unix epoch, so
-// consecutive calls give the same buckets.
+// One host-wide series from raw samples (rows and blocks: the view system_samples), in buckets
+// of step_seconds aligned to the Unix epoch, so consecutive calls give the same buckets.
 func (q *Queries) SystemSeries(ctx context.Context, arg SystemSeriesParams) ([]SystemSeriesRow, error) {
 	rows, err := q.db.Query(ctx, systemSeries,
 		arg.StepSeconds,

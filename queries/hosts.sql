@@ -55,13 +55,15 @@ JOIN hosts h ON h.id = s.host_id
 WHERE h.name = ANY(@names::text[]);
 
 -- name: PurgeHostHistory :many
--- host remove --purge: every stored row of a host, table by table, in one statement each.
+-- host remove --purge: every stored row of a host, table by table, in one statement each (the
+-- system history's samples, rows and blocks, count as its rows).
 WITH sys AS (DELETE FROM system_metrics_history WHERE host = @host::text RETURNING 1),
+     sysb AS (DELETE FROM system_metrics_blocks WHERE host = @host::text RETURNING cardinality(sample_at) AS samples),
      proc AS (DELETE FROM process_metrics_history WHERE host = @host::text RETURNING 1),
      hl AS (DELETE FROM infrastructure_health WHERE host = @host::text RETURNING 1),
      agg AS (DELETE FROM metric_aggregations WHERE host = @host::text RETURNING 1),
      al AS (DELETE FROM infrastructure_alerts WHERE host = @host::text RETURNING 1)
-SELECT 'system_metrics_history'::text AS table_name, count(*) AS rows FROM sys
+SELECT 'system_metrics_history'::text AS table_name, ((SELECT count(*) FROM sys) + (SELECT coalesce(sum(samples), 0) FROM sysb))::bigint AS rows
 UNION ALL SELECT 'process_metrics_history', count(*) FROM proc
 UNION ALL SELECT 'infrastructure_health', count(*) FROM hl
 UNION ALL SELECT 'metric_aggregations', count(*) FROM agg

@@ -206,11 +206,12 @@ func (q *Queries) ListHosts(ctx context.Context) ([]ListHostsRow, error) {
 
 const purgeHostHistory = `-- name: PurgeHostHistory :many
 WITH sys AS (DELETE FROM system_metrics_history WHERE host = $1::text RETURNING 1),
+     sysb AS (DELETE FROM system_metrics_blocks WHERE host = $1::text RETURNING cardinality(sample_at) AS samples),
      proc AS (DELETE FROM process_metrics_history WHERE host = $1::text RETURNING 1),
      hl AS (DELETE FROM infrastructure_health WHERE host = $1::text RETURNING 1),
      agg AS (DELETE FROM metric_aggregations WHERE host = $1::text RETURNING 1),
      al AS (DELETE FROM infrastructure_alerts WHERE host = $1::text RETURNING 1)
-SELECT 'system_metrics_history'::text AS table_name, count(*) AS rows FROM sys
+SELECT 'system_metrics_history'::text AS table_name, ((SELECT count(*) FROM sys) + (SELECT coalesce(sum(samples), 0) FROM sysb))::bigint AS rows
 UNION ALL SELECT 'process_metrics_history', count(*) FROM proc
 UNION ALL SELECT 'infrastructure_health', count(*) FROM hl
 UNION ALL SELECT 'metric_aggregations', count(*) FROM agg
@@ -222,7 +223,8 @@ type PurgeHostHistoryRow struct {
 	Rows      int64
 }
 
-// host remove --purge: every stored row of a host, table by table, in one statement each.
+// host remove --purge: every stored row of a host, table by table, in one statement each (the
+// system history's samples, rows and blocks, count as its rows).
 func (q *Queries) PurgeHostHistory(ctx context.Context, host string) ([]PurgeHostHistoryRow, error) {
 	rows, err := q.db.Query(ctx, purgeHostHistory, host)
 	if err != nil {

@@ -131,8 +131,9 @@ WITH s AS NOT MATERIALIZED (
            cpu_percent, memory_percent, swap_percent, load1, load5,
            load15, net_recv_bytes_per_second, net_sent_bytes_per_second,
            disk_read_bytes_per_second, disk_write_bytes_per_second, filesystems
-    FROM system_metrics_history
+    FROM system_samples
     WHERE collected_at >= $4::timestamptz AND collected_at < $5::timestamptz
+      AND block_at >= date_bin('1 hour', $4::timestamptz, 'epoch') AND block_at < $5::timestamptz
 ), hostwide AS (
     -- [min, max, mean, p95] of each series.
     SELECT host, bucket, count(*) AS samples,

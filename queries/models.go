@@ -296,6 +296,38 @@ type Silence struct {
 	CreatedAt time.Time
 }
 
+// The system history past its first hours: a row per host and UTC hour, a column of values per field; read it through the view system_samples (migration 00017).
+type SystemMetricsBlock struct {
+	Host                    string
+	CollectedAt             time.Time
+	SampleAt                []time.Time
+	CpuPercentM             []int64
+	CpuUserPercentM         []int64
+	CpuSystemPercentM       []int64
+	CpuIowaitPercentM       []int64
+	CpuStealPercentM        []int64
+	CpuPerCorePercent       []string
+	Load1M                  []int64
+	Load5M                  []int64
+	Load15M                 []int64
+	MemoryTotalBytes        []int64
+	MemoryUsedBytes         []int64
+	MemoryAvailableBytes    []int64
+	MemoryPercentM          []int64
+	SwapTotalBytes          []int64
+	SwapUsedBytes           []int64
+	SwapPercentM            []int64
+	DiskReadBytesPerSecond  []int64
+	DiskWriteBytesPerSecond []int64
+	NetRecvBytesPerSecond   []int64
+	NetSentBytesPerSecond   []int64
+	ProcessCount            []int32
+	UptimeSeconds           []int64
+	Filesystems             []string
+	Interfaces              []string
+	Temperatures            []string
+}
+
 type SystemMetricsHistory struct {
 	Host                    string
 	CollectedAt             time.Time
@@ -327,6 +359,38 @@ type SystemMetricsHistory struct {
 	Interfaces []byte
 	// Each sensor: [sensor, celsius] (an object with those keys in rows written before migration 00016).
 	Temperatures []byte
+}
+
+// system_metrics_history and system_metrics_blocks as rows of system_metrics_history; block_at places a sample's block: give a range on it as well as on collected_at (migration 00017).
+type SystemSample struct {
+	BlockAt                 time.Time
+	Host                    string
+	CollectedAt             time.Time
+	CpuPercent              float64
+	CpuUserPercent          float64
+	CpuSystemPercent        float64
+	CpuIowaitPercent        float64
+	CpuStealPercent         float64
+	CpuPerCorePercent       []float64
+	Load1                   float64
+	Load5                   float64
+	Load15                  float64
+	MemoryTotalBytes        int64
+	MemoryUsedBytes         int64
+	MemoryAvailableBytes    int64
+	MemoryPercent           float64
+	SwapTotalBytes          int64
+	SwapUsedBytes           int64
+	SwapPercent             float64
+	DiskReadBytesPerSecond  float64
+	DiskWriteBytesPerSecond float64
+	NetRecvBytesPerSecond   float64
+	NetSentBytesPerSecond   float64
+	ProcessCount            int32
+	UptimeSeconds           int64
+	Filesystems             []byte
+	Interfaces              []byte
+	Temperatures            []byte
 }
 
 type User struct {

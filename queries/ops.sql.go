@@ -11,14 +11,18 @@ import (
 )
 
 const latestSampleAt = `-- name: LatestSampleAt :one
-SELECT collected_at
-FROM system_metrics_history
-WHERE host = $1
-ORDER BY collected_at DESC
+SELECT t.at::timestamptz AS collected_at FROM (
+    (SELECT collected_at AS at FROM system_metrics_history WHERE host = $1::text ORDER BY collected_at DESC LIMIT 1)
+    UNION ALL
+    (SELECT b.sample_at[cardinality(b.sample_at)] FROM system_metrics_blocks b WHERE b.host = $1::text
+     ORDER BY b.collected_at DESC LIMIT 1)
+) AS t
+ORDER BY t.at DESC
 LIMIT 1
 `
 
-// Readiness: when did this host last store a sample? (pgx.ErrNoRows: never)
+// Readiness: when did this host last store a sample? (pgx.ErrNoRows: never) The newest row, or
+// when there is none (the host stopped hours ago) the end of its newest block.
 func (q *Queries) LatestSampleAt(ctx context.Context, host string) (time.Time, error) {
 	row := q.db.QueryRow(ctx, latestSampleAt, host)
 	var collected_at time.Time
