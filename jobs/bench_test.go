@@ -291,3 +291,81 @@ func rowsBefore(b *testing.B, pool *pgxpool.Pool, t time.Time) int64 {
 	}
 	return total
 }
+
+// BenchmarkCompact compacts an hour of a fleet's system history (1,000 hosts unless BENCH_HOSTS
+// says otherwise, a sample every 5 seconds, with the noise of real measurements:
+// dbtest.SeedCollected) into blocks, the scheduled compact job's work, and reports what a sample
+// takes on disk, indexes and TOAST included: as a row, in a block, and over a month of history
+// (the last CompactAfter and the hour under way as rows, the rest in blocks). Then it reads a
+// 24 h chart of one host (a line of one-minute points, which reads raw samples) from blocks.
+func BenchmarkCompact(b *testing.B) {
+	ctx := context.Background()
+	hosts := fleetSize(b, 1000)
+	hour := benchNow.Add(-3 * time.Hour).Truncate(time.Hour)
+	var pool *pgxpool.Pool
+	parent := b
+	b.Run("hour", func(b *testing.B) {
+		cpu := dbtest.CPUMeter{B: b}
+		for b.Loop() {
+			b.StopTimer()
+			pool = dbtest.Pool(parent) // the read below works on the last one
+			if _, err := jobs.MaintainPartitions(ctx, pool, jobs.PartitionOptions{RetentionDays: 30, Now: benchNow}); err != nil {
+				b.Fatal(err)
+			}
+			dbtest.SeedCollected(b, pool, dbtest.Hosts(hosts), hour, time.Hour, 5*time.Second)
+			exec(b, pool, "VACUUM ANALYZE system_metrics_history")
+			rows := tableBytes(b, pool, "system_metrics_history")
+			b.StartTimer()
+			cpu.Start()
+			rep, err := jobs.CompactSystem(ctx, pool, hour.Add(time.Hour+jobs.CompactAfter))
+			cpu.Stop()
+			b.StopTimer()
+			if want := int64(hosts * 720); err != nil || rep.Samples != want || rep.Blocks != int64(hosts) {
+				b.Fatalf("compacted %s (%v); want %d samples into %d blocks", rep, err, want, hosts)
+			}
+			exec(b, pool, "VACUUM ANALYZE system_metrics_blocks")
+			blocks := tableBytes(b, pool, "system_metrics_blocks")
+			perRow, perBlock := float64(rows)/float64(rep.Samples), float64(blocks)/float64(rep.Samples)
+			b.ReportMetric(perRow, "row-B/sample")
+			b.ReportMetric(perBlock, "block-B/sample")
+			asRows := (jobs.CompactAfter + 30*time.Minute).Hours() / (30 * 24)
+			b.ReportMetric(asRows*perRow+(1-asRows)*perBlock, "month-B/sample")
+			b.StartTimer()
+		}
+		cpu.Report(b)
+	})
+	if pool == nil {
+		return // -bench picked only the other sub-benchmark
+	}
+
+	// A day of one more host, compacted, read as the chart of a day in one-minute steps does.
+	day := hour.Add(-24 * time.Hour)
+	dbtest.SeedCollected(b, pool, []string{"chart-1"}, day, 24*time.Hour, 5*time.Second)
+	if _, err := jobs.MaintainPartitions(ctx, pool, jobs.PartitionOptions{RetentionDays: 30, Now: benchNow}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := jobs.CompactSystem(ctx, pool, hour.Add(jobs.CompactAfter)); err != nil {
+		b.Fatal(err)
+	}
+	exec(b, pool, "VACUUM ANALYZE system_metrics_blocks")
+	b.Run("series-24h-blocks", func(b *testing.B) {
+		q := queries.New(pool)
+		for b.Loop() {
+			points, err := q.SystemSeries(ctx, queries.SystemSeriesParams{StepSeconds: 60, Metric: "cpu_percent", Host: "chart-1", FromAt: day, ToAt: hour})
+			if err != nil || len(points) != 24*60 {
+				b.Fatalf("%d points (%v), want %d", len(points), err, 24*60)
+			}
+		}
+	})
+}
+
+// tableBytes is the size on disk of a partitioned table's partitions, indexes and TOAST included.
+func tableBytes(b *testing.B, pool *pgxpool.Pool, table string) int64 {
+	b.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)
+		FROM pg_inherits i WHERE i.inhparent = $1::regclass`, table).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
