@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -75,5 +76,34 @@ func TestJobCommandsWorkOnAFreshDatabase(t *testing.T) {
 		if code != 0 {
 			t.Errorf("%v on a fresh database: exit %d, output:\n%s", args, code, out)
 		}
+	}
+}
+
+func TestCompactCommandMovesOldSamplesIntoBlocksAndKeepsTheRecentOnes(t *testing.T) {
+	url := dbtest.URL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// Two samples a minute for the last 5 hours: the three clock hours they began in that ended
+	// two hours ago go into blocks, the rest stay rows; the view shows all of them.
+	now := time.Now().UTC()
+	dbtest.SeedHistory(t, pool, "web-1", now.Add(-5*time.Hour), 5*time.Hour, 30*time.Second)
+	code, out := runCommand(t, url, "compact")
+	if code != 0 || !strings.Contains(out, "compact: compacted ") || !strings.Contains(out, " into 3 blocks") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	var rows, shown, blocks int
+	if err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM system_metrics_history),
+		(SELECT count(*) FROM system_samples), (SELECT count(*) FROM system_metrics_blocks)`).Scan(&rows, &shown, &blocks); err != nil {
+		t.Fatal(err)
+	}
+	cut := now.Add(-2 * time.Hour).Truncate(time.Hour)
+	if want := int(now.Sub(cut) / (30 * time.Second)); shown != 600 || blocks != 3 || rows < want-1 || rows > want+1 {
+		t.Errorf("%d rows, %d blocks, %d samples shown; want about %d rows since %s, 3 blocks, 600 samples", rows, blocks, shown, want, cut)
+	}
+	if code, out := runCommand(t, url, "compact"); code != 0 || !strings.Contains(out, "compacted 0 samples") {
+		t.Errorf("a second run: exit %d, output:\n%s", code, out)
 	}
 }

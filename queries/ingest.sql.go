@@ -88,6 +88,11 @@ sys AS (
                mem_total, mem_used, mem_available, mem_percent, swap_total, swap_used, swap_percent,
                disk_read, disk_write, net_recv, net_sent, process_count, uptime, filesystems, interfaces, temperatures)
     WHERE u.host IN (SELECT name FROM writers)
+      -- Nor one a block holds: sent again after its hour was compacted (schema/00017). For a
+      -- sample of the last hours, as nearly all are, no block exists: one index probe.
+      AND NOT EXISTS (SELECT 1 FROM system_metrics_blocks b
+                      WHERE b.host = u.host AND b.collected_at >= date_bin('1 hour', u.collected_at, 'epoch')
+                        AND b.collected_at <= u.collected_at AND u.collected_at = ANY (b.sample_at))
     ON CONFLICT (host, collected_at) DO NOTHING
     RETURNING host, collected_at
 ),

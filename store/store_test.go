@@ -12,6 +12,7 @@ import (
 
 	"github.com/infradash/infradash/dbtest"
 	"github.com/infradash/infradash/fleet"
+	"github.com/infradash/infradash/jobs"
 	"github.com/infradash/infradash/sample"
 	"github.com/infradash/infradash/store"
 )
@@ -277,5 +278,23 @@ WHERE h.host = 'web-1' AND h.collected_at = $1 GROUP BY h.score`, b.Samples[i].C
 		if !slices.Equal(got, want) {
 			t.Errorf("sample %d (score %d) stored the components %v, want %v", i, score, got, want)
 		}
+	}
+}
+
+// A sample sent again after its hour was compacted into a block is a duplicate, as one among
+// rows is: the history holds it once.
+func TestASampleSentAgainAfterItsHourWasCompactedIsADuplicate(t *testing.T) {
+	f := setup(t)
+	f.write(t, batch(0, 3), base.Add(time.Minute))
+	if rep, err := jobs.CompactSystem(context.Background(), f.pool, base.Add(4*time.Hour)); err != nil || rep.Samples != 3 {
+		t.Fatalf("compact: %s, %v; want the 3 samples in a block", rep, err)
+	}
+	res := f.write(t, batch(0, 4), base.Add(4*time.Hour))
+	if res.Accepted != 1 || res.Duplicates != 3 {
+		t.Errorf("re-sent batch: accepted %d, duplicates %d; want 1 and 3", res.Accepted, res.Duplicates)
+	}
+	var n int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM system_samples WHERE host = 'web-1'`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("the history holds %d samples of web-1 (%v), want 4", n, err)
 	}
 }
