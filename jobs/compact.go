@@ -13,8 +13,8 @@ import (
 )
 
 // CompactAfter is how long after its hour ended a system sample stays a row of its own: the
-// five-minute and hourly rollups (which look back 15 minutes and 2 hours) read rows, and the
-// blocks, which keep values to 1/1000 (schedule/00017), hold only what they have finished with.
+// five-minute and hourly rollups look back 15 minutes and 2 hours, and the blocks, which keep
+// values to 1/1000 (schema/00017_system_blocks.sql), get only what they are done with.
 const CompactAfter = 2 * time.Hour
 
 // CompactReport is what one compaction did.

@@ -1,11 +1,11 @@
 -- The system history past its first hours is kept as blocks: one row per host and clock hour
 -- (UTC) holding that hour's samples as one array per column. PostgreSQL compresses only values in
 -- a row over 2 KB, so a row per sample is never compressed, and a system sample was about 1,000
--- bytes on disk; in a block the same sample is about 140 (docs/scaling.md, Storage). The
--- compaction (jobs.CompactSystem, in the hourly maintenance) moves the samples of every hour that
--- ended COMPACT_AFTER ago from system_metrics_history into system_metrics_blocks, one hour in one
--- statement, and the view system_samples shows both as rows of system_metrics_history: every
--- reader of the system history reads the view.
+-- bytes on disk; in a block the same sample is about 150 (docs/scaling.md, Storage). The
+-- compaction (jobs.CompactSystem: the hourly compact job, infradash compact) moves the samples
+-- of every hour that ended two hours ago from system_metrics_history into system_metrics_blocks,
+-- one hour in one statement, and the view system_samples shows both as rows of
+-- system_metrics_history: every reader of the system history reads the view.
 --
 -- Precision: blocks keep percentages, loads, packet and error rates and temperatures to 1/1000
 -- of their unit, byte rates to the byte per second, as integers (finer than anything the
