@@ -156,7 +156,16 @@ func TestCompactionKeepsEverySampleAndWhatReadersSee(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep, err := jobs.CompactSystem(ctx, pool, t0)
+	// A run with less than two minutes left of its time stops before its first hour, and says
+	// how many hours it leaves for the next run.
+	short, cancel := context.WithTimeout(ctx, time.Minute)
+	rep, err := jobs.CompactSystem(short, pool, t0)
+	cancel()
+	if err != nil || rep.Samples != 0 || rep.Left != 28 {
+		t.Errorf("a run about to time out: %s, %v; want nothing moved and 28 hours left", rep, err)
+	}
+
+	rep, err = jobs.CompactSystem(ctx, pool, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +243,11 @@ func TestCompactionKeepsEverySampleAndWhatReadersSee(t *testing.T) {
 		if got := meansAfter[i]; got.Samples != was.Samples || got.Subject != was.Subject || math.Abs(got.MeanValue-was.MeanValue) > 0.001 {
 			t.Errorf("alert mean %d: %+v from blocks, %+v from rows", i, got, was)
 		}
+	}
+
+	// Readiness finds a host's last sample in its blocks when it has no rows left.
+	if at, err := q.LatestSampleAt(ctx, "old-1"); err != nil || !at.Equal(t0.Add(-5*time.Hour)) {
+		t.Errorf("old-1's latest sample: %s, %v; want %s", at, err, t0.Add(-5*time.Hour))
 	}
 
 	again, err := jobs.CompactSystem(ctx, pool, t0)

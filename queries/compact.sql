@@ -1,10 +1,12 @@
 -- The compaction of the system history into blocks (schema/00017_system_blocks.sql).
 
--- name: OldestRawSystemSample :one
--- The oldest sample still a row before until: where a compaction starts (pgx.ErrNoRows: none).
-SELECT collected_at AS oldest
+-- name: NextRawSystemSample :one
+-- The oldest sample still a row in [after, until): the next hour a compaction has work in
+-- (pgx.ErrNoRows: none), so that it skips the hours with nothing to move, and those where only
+-- samples that must stay rows are left.
+SELECT collected_at AS next
 FROM system_metrics_history
-WHERE collected_at < @until::timestamptz
+WHERE collected_at >= @after::timestamptz AND collected_at < @until::timestamptz
 ORDER BY collected_at
 LIMIT 1;
 

@@ -112,20 +112,27 @@ func (q *Queries) CompactSystemHour(ctx context.Context, arg CompactSystemHourPa
 	return i, err
 }
 
-const oldestRawSystemSample = `-- name: OldestRawSystemSample :one
+const nextRawSystemSample = `-- name: NextRawSystemSample :one
 
-SELECT collected_at AS oldest
+SELECT collected_at AS next
 FROM system_metrics_history
-WHERE collected_at < $1::timestamptz
+WHERE collected_at >= $1::timestamptz AND collected_at < $2::timestamptz
 ORDER BY collected_at
 LIMIT 1
 `
 
+type NextRawSystemSampleParams struct {
+	After time.Time
+	Until time.Time
+}
+
 // The compaction of the system history into blocks (schema/00017_system_blocks.sql).
-// The oldest sample still a row before until: where a compaction starts (pgx.ErrNoRows: none).
-func (q *Queries) OldestRawSystemSample(ctx context.Context, until time.Time) (time.Time, error) {
-	row := q.db.QueryRow(ctx, oldestRawSystemSample, until)
-	var oldest time.Time
-	err := row.Scan(&oldest)
-	return oldest, err
+// The oldest sample still a row in [after, until): the next hour a compaction has work in
+// (pgx.ErrNoRows: none), so that it skips the hours with nothing to move, and those where only
+// samples that must stay rows are left.
+func (q *Queries) NextRawSystemSample(ctx context.Context, arg NextRawSystemSampleParams) (time.Time, error) {
+	row := q.db.QueryRow(ctx, nextRawSystemSample, arg.After, arg.Until)
+	var next time.Time
+	err := row.Scan(&next)
+	return next, err
 }

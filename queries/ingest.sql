@@ -53,7 +53,9 @@ sys AS (
                disk_read, disk_write, net_recv, net_sent, process_count, uptime, filesystems, interfaces, temperatures)
     WHERE u.host IN (SELECT name FROM writers)
       -- Nor one a block holds: sent again after its hour was compacted (schema/00017). For a
-      -- sample of the last hours, as nearly all are, no block exists: one index probe.
+      -- sample of the last hours, as nearly all are, no block exists: one index probe. One sent
+      -- again while its hour is being compacted can still land as a row beside its block (this
+      -- snapshot does not see the block yet); the next compaction drops that copy.
       AND NOT EXISTS (SELECT 1 FROM system_metrics_blocks b
                       WHERE b.host = u.host AND b.collected_at >= date_bin('1 hour', u.collected_at, 'epoch')
                         AND b.collected_at <= u.collected_at AND u.collected_at = ANY (b.sample_at))
