@@ -37,8 +37,9 @@ func startJobs(cfg config.Config, pool *pgxpool.Pool, notifiers []*notify.Notifi
 		return nil, err
 	}
 	sched.Start()
-	log.Info("scheduled jobs started", "alerts", cfg.AlertsSchedule, "aggregate_hourly", cfg.AggregateHourlySchedule,
-		"aggregate_daily", cfg.AggregateDailySchedule, "cleanup", cfg.CleanupSchedule, "partitions", cfg.PartitionsSchedule)
+	log.Info("scheduled jobs started", "alerts", cfg.AlertsSchedule, "aggregate_5min", cfg.AggregateFiveMinuteSchedule,
+		"aggregate_hourly", cfg.AggregateHourlySchedule, "aggregate_daily", cfg.AggregateDailySchedule,
+		"cleanup", cfg.CleanupSchedule, "partitions", cfg.PartitionsSchedule, "compact", cfg.CompactSchedule)
 	// Today's partitions now rather than at the next scheduled run: until then every sample
 	// would land in the default partitions, to be moved out again (only the leader runs it).
 	if err := sched.RunNow(jobs.JobPartitions); err != nil {
