@@ -11,22 +11,20 @@ import (
 )
 
 const latestSampleAt = `-- name: LatestSampleAt :one
-SELECT t.at::timestamptz AS collected_at FROM (
-    (SELECT collected_at AS at FROM system_metrics_history WHERE host = $1::text ORDER BY collected_at DESC LIMIT 1)
-    UNION ALL
-    (SELECT max(b.sample_at[cardinality(b.sample_at)]) FROM system_metrics_blocks b
-     WHERE b.host = $1::text
-       AND b.collected_at >= (SELECT date_bin('1 hour', max(n.collected_at), 'epoch')
-                              FROM system_metrics_blocks n WHERE n.host = $1::text))
-) AS t
+SELECT t.at::timestamptz AS collected_at
+FROM (SELECT coalesce(
+        (SELECT collected_at FROM system_metrics_history WHERE host = $1::text ORDER BY collected_at DESC LIMIT 1),
+        (SELECT max(b.sample_at[cardinality(b.sample_at)]) FROM system_metrics_blocks b
+         WHERE b.host = $1::text
+           AND b.collected_at >= (SELECT date_bin('1 hour', max(n.collected_at), 'epoch')
+                                  FROM system_metrics_blocks n WHERE n.host = $1::text))) AS at) AS t
 WHERE t.at IS NOT NULL
-ORDER BY t.at DESC
-LIMIT 1
 `
 
 // Readiness: when did this host last store a sample? (pgx.ErrNoRows: never) The newest row, or
-// when there is none (the host stopped hours ago) the last sample of the blocks of its newest
-// hour (an hour may have a second block, of samples that came late).
+// only when there is none (the host stopped hours ago: coalesce leaves the blocks alone
+// otherwise, and readiness is probed every few seconds) the last sample of the blocks of its
+// newest hour (an hour may have a second block, of samples that came late).
 func (q *Queries) LatestSampleAt(ctx context.Context, host string) (time.Time, error) {
 	row := q.db.QueryRow(ctx, latestSampleAt, host)
 	var collected_at time.Time
